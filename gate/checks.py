@@ -1,0 +1,55 @@
+"""Value checks shared by `[tool.gate]` and `mutmut_config.py`; each error names where the value came from."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from gate.errors import ConfigError
+
+
+def str_list(where: str, value: Any) -> tuple[str, ...]:
+    if isinstance(value, str) or not isinstance(value, (list, tuple)) or not all(
+            isinstance(v, str) and v for v in value):
+        raise ConfigError(f"{where} must be a list of non-empty strings, got {value!r}")
+    return tuple(value)
+
+
+def nonempty_str_list(where: str, value: Any) -> tuple[str, ...]:
+    values = str_list(where, value)
+    if not values:
+        raise ConfigError(f"{where} must not be empty")
+    return values
+
+
+def text(where: str, value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"{where} must be a non-empty string, got {value!r}")
+    return value
+
+
+def choice(choices: tuple[str, ...]) -> Callable[[str, Any], str]:
+    def check(where: str, value: Any) -> str:
+        if value not in choices:
+            raise ConfigError(f"{where} must be one of {', '.join(map(repr, choices))}, got {value!r}")
+        return value
+    return check
+
+
+def number(minimum: float, *, integer: bool = False, strict: bool = False) -> Callable[[str, Any], Any]:
+    def check(where: str, value: Any) -> Any:
+        kinds = (int,) if integer else (int, float)
+        ok = isinstance(value, kinds) and not isinstance(value, bool)
+        if not ok or value < minimum or (strict and value == minimum):
+            bound = f"> {minimum}" if strict else f">= {minimum}"
+            kind = "an integer" if integer else "a number"
+            raise ConfigError(f"{where} must be {kind} {bound}, got {value!r}")
+        return value
+    return check
+
+
+def reason_map(where: str, value: Any) -> dict[str, str]:
+    if not isinstance(value, dict) or not all(
+            isinstance(k, str) and k and isinstance(v, str) and v.strip() for k, v in value.items()):
+        raise ConfigError(f"{where} must map 'file:function' to a non-empty reason, got {value!r}")
+    return dict(value)

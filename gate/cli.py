@@ -1,0 +1,87 @@
+"""`python -m gate`: flags -> Settings -> run_gate() -> reports -> exit code. No logic of its own."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from gate import __version__
+from gate.errors import GateError
+from gate.pipeline import list_regions, run_gate
+from gate.report import write_reports
+from gate.report.terminal import TerminalProgress, render
+from gate.settings import OPTIONS, load_settings
+from gate.verdict import ExitCode, exit_code_help
+
+
+def _shard(value: str) -> tuple[int, int]:
+    try:
+        k, n = (int(part) for part in value.split("/"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--shard wants K/N (like 2/3), got {value!r}") from None
+    if not 1 <= k <= n:
+        raise argparse.ArgumentTypeError(f"--shard K/N needs 1 <= K <= N, got {value!r}")
+    return k, n
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # usage errors exit 2 with one line, as every config error does
+        self.exit(ExitCode.USAGE, f"gate: error [usage]: {message}\n")
+
+
+def parser() -> argparse.ArgumentParser:
+    p = _Parser(
+        prog="python -m gate",
+        description="Fail the build if any error-handling mutant survives or any error-handling "
+                    "region is never run by the suite.",
+        epilog="exit codes:\n" + exit_code_help() + "\n\nsettings come from [tool.gate] in pyproject.toml "
+               "(flags override them) and the policy from mutmut_config.py.",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--version", action="version", version=f"gate {__version__}")
+    p.add_argument("--project", type=Path, default=Path("."), help="the project's root folder (default: .)")
+    p.add_argument("--paths", nargs="+", metavar="PATH", help="guarded files or folders (overrides the policy)")
+    p.add_argument("--tests", nargs="+", metavar="ARG", help=OPTIONS["tests"].help)
+    p.add_argument("--max-workers", type=int, metavar="N", help=OPTIONS["max_workers"].help)
+    p.add_argument("--only-coverage", action="store_true", default=None,
+                   help="run the suite under coverage and check the regions, without mutants")
+    p.add_argument("--list-regions", action="store_true", help="list the error-handling regions and exit")
+    p.add_argument("--changed", nargs="?", const="", metavar="REF",
+                   help="mutate only regions of functions changed against REF (default: the staged changes)")
+    p.add_argument("--shard", type=_shard, metavar="K/N", help="run the K-th of N balanced shares of the mutants")
+    p.add_argument("--lock-timeout", type=float, metavar="SECONDS", help=OPTIONS["lock_timeout"].help)
+    p.add_argument("--reports-dir", metavar="DIR", help=OPTIONS["reports_dir"].help)
+    p.add_argument("--cache-dir", metavar="DIR", help=OPTIONS["cache_dir"].help)
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress, only the summary")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        settings = load_settings(args.project, {
+            "paths": args.paths, "tests": args.tests, "max_workers": args.max_workers,
+            "only_coverage": args.only_coverage, "list_regions": args.list_regions or None,
+            "changed": args.changed, "shard": args.shard, "lock_timeout": args.lock_timeout,
+            "reports_dir": args.reports_dir, "cache_dir": args.cache_dir,
+        })
+        if settings.list_regions:
+            for region in list_regions(settings):
+                print(f"{region.id}-{region.end}\t{region.kind.value}\t{region.function}\t{region.label}")
+            return ExitCode.OK
+        scope = None
+        if settings.changed is not None:
+            from gate.changes import changed_scope
+            scope = changed_scope(settings)
+        result = run_gate(settings, TerminalProgress(quiet=args.quiet), scope=scope)
+        write_reports(result, settings)
+        sys.stdout.write(render(result))
+        return int(result.verdict.exit_code)
+    except GateError as error:
+        print(f"gate: error [{error.slug}]: {error}", file=sys.stderr)
+        return int(error.exit_code)
+    except KeyboardInterrupt:
+        print("gate: error [interrupted]: interrupted by Ctrl-C; finished results are cached", file=sys.stderr)
+        return int(ExitCode.INTERRUPTED)
+

@@ -1,0 +1,144 @@
+"""Run the suite once, unmutated, under coverage.py with branch coverage and per-test contexts.
+
+This run is also the baseline: a failing test here means no mutant result could be trusted.
+What ran, and which tests ran it, comes from coverage.py's own analysis (its JSON report, with
+contexts from pytest-cov); nothing here re-implements it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import coverage
+
+from gate.errors import ConfigError, InfrastructureError, RedBaselineError
+from gate.process import run_python
+from gate.regions import Region, RegionKind
+
+COVERAGE_CONFIG_FILES = (".coveragerc", "setup.cfg", "tox.ini", "pyproject.toml")
+
+
+@dataclass(frozen=True)
+class Baseline:
+    durations: dict[str, float]
+    """Seconds per test (setup + call + teardown), by pytest node id."""
+    seconds: float
+
+
+@dataclass(frozen=True)
+class RegionCoverage:
+    region: Region
+    entered: bool
+    tests: tuple[str, ...]
+    missing_branches: tuple[tuple[int, int], ...]
+    """Branches that start inside the region and that no test took (coverage.py's arcs)."""
+
+
+@dataclass(frozen=True)
+class CoverageResult:
+    baseline: Baseline
+    regions: tuple[RegionCoverage, ...]
+    tests_by_line: dict[str, dict[int, frozenset[str]]]
+    """file -> line -> node ids of the tests that executed it."""
+
+    def tests_for(self, file: str, start: int, end: int) -> frozenset[str]:
+        by_line = self.tests_by_line.get(file, {})
+        return frozenset().union(*(by_line.get(line, frozenset()) for line in range(start, end + 1)))
+
+
+def measure(work: Path, data_dir: Path, *, tests: Iterable[str], pytest_args: Iterable[str],
+            guarded_files: list[str], regions: list[Region], report_dir: Path | None) -> CoverageResult:
+    """Run the suite in `work` under coverage; fail with the failing tests' names if it is red."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    data_file, report_log = data_dir / ".coverage", data_dir / "baseline.jsonl"
+    for stale in (data_file, report_log):
+        stale.unlink(missing_ok=True)
+    sources = sorted({str(Path(f).parent) if Path(f).parent != Path(".") else "." for f in guarded_files})
+    args = ["-m", "pytest", *tests, *pytest_args, "-p", "no:cacheprovider", "-q",
+            *(f"--cov={s}" for s in sources), "--cov-branch", "--cov-context=test", "--cov-report=",
+            f"--report-log={report_log}"]
+    completed = run_python(args, cwd=work, env={"COVERAGE_FILE": str(data_file)})
+    baseline = _read_baseline(report_log, completed.returncode, completed.output, completed.seconds)
+
+    json_path = (report_dir or data_dir) / "coverage.json"
+    with contextlib.chdir(work):  # so that coverage.py reports paths relative to the project
+        cov = coverage.Coverage(data_file=str(data_file), config_file=_config_file(work))
+        cov.load()
+        cov.json_report(outfile=str(json_path), show_contexts=True, ignore_errors=True)
+        if report_dir is not None:
+            cov.html_report(directory=str(report_dir / "coverage"), show_contexts=True,
+                            title="Error-handling coverage (gate)", ignore_errors=True)
+    files = json.loads(json_path.read_text())["files"]
+    tests_by_line = {f: _tests_by_line(files[f]) for f in guarded_files if f in files}
+    return CoverageResult(
+        baseline=baseline,
+        regions=tuple(_region_coverage(r, files.get(r.file), tests_by_line.get(r.file, {})) for r in regions),
+        tests_by_line=tests_by_line,
+    )
+
+
+def _read_baseline(report_log: Path, returncode: int, output: str, seconds: float) -> Baseline:
+    if returncode == 4:
+        raise ConfigError(f"pytest rejected the test arguments: {_last_line(output)}")
+    reports = [json.loads(line) for line in report_log.read_text().splitlines()] if report_log.exists() else []
+    durations: dict[str, float] = defaultdict(float)
+    failed: list[str] = []
+    for report in reports:
+        kind, nodeid = report.get("$report_type"), report.get("nodeid", "")
+        if kind == "TestReport":
+            durations[nodeid] += report["duration"]
+        if kind in ("TestReport", "CollectReport") and report.get("outcome") == "failed":
+            failed.append(f"{nodeid or '<collection>'} ({_reason(report)})")
+    if failed:
+        shown = "; ".join(dict.fromkeys(failed))
+        raise RedBaselineError(f"the suite fails on unmutated code: {shown}")
+    if returncode == 5 or not durations:
+        raise RedBaselineError("the suite collected no tests (pytest exit 5): check [tool.gate] tests")
+    if returncode != 0:
+        raise InfrastructureError(f"the baseline run exited {returncode}: {_last_line(output)}")
+    return Baseline(durations=dict(durations), seconds=seconds)
+
+
+def _reason(report: dict) -> str:
+    longrepr = report.get("longrepr")
+    if isinstance(longrepr, dict):
+        crash = (longrepr.get("reprcrash") or {}).get("message", "")
+        return " ".join(crash.split())[:200] or "failed"
+    if isinstance(longrepr, str):
+        return " ".join(longrepr.splitlines()[-1:])[:200]
+    return f"{report.get('when', 'collect')} failed"
+
+
+def _region_coverage(region: Region, data: dict | None, tests: dict[int, frozenset[str]]) -> RegionCoverage:
+    if data is None:
+        return RegionCoverage(region, False, (), ())
+    executed = set(data["executed_lines"])
+    lines = set(region.lines)
+    if region.kind is RegionKind.CLEANUP:  # its `def` line runs at import; only the body counts
+        lines -= set(range(region.start, region.entry_line))
+    reached = sorted(frozenset().union(*(tests.get(line, frozenset()) for line in lines)))
+    missing = tuple((a, b) for a, b in data.get("missing_branches", []) if a in lines)
+    return RegionCoverage(region, region.entry_line in executed, tuple(reached), missing)
+
+
+def _tests_by_line(data: dict) -> dict[int, frozenset[str]]:
+    """Node ids per line, from pytest-cov's contexts (`<nodeid>|setup|run|teardown`)."""
+    return {int(line): frozenset(c.rsplit("|", 1)[0] for c in contexts if c)
+            for line, contexts in data.get("contexts", {}).items()}
+
+
+def _config_file(work: Path) -> str | bool:
+    for name in COVERAGE_CONFIG_FILES:
+        if (work / name).exists():
+            return name
+    return False
+
+
+def _last_line(output: str) -> str:
+    lines = [line for line in output.strip().splitlines() if line.strip()]
+    return lines[-1] if lines else "(no output)"

@@ -1,0 +1,137 @@
+"""Resolve the exception classes each guarded module catches and raises, by importing it.
+
+The type-changing operators need facts that only the running module knows: that
+`torch.cuda.OutOfMemoryError` *is* `torch.OutOfMemoryError` (so no equivalent mutant is made),
+and that it subclasses `RuntimeError`. The import runs in a child process in the snapshot
+(`python -m gate.exception_types FILE...`), never in the gate, so the gate stays light.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import importlib
+import json
+import sys
+import types
+from pathlib import Path
+from typing import Any
+
+from gate.process import run_python
+
+
+def resolve(work: Path, files: list[str]) -> tuple[dict[str, Any], dict[str, str]]:
+    """Per file: the exception facts the operators use; and, per file, why it could not be resolved."""
+    if not files:
+        return {}, {}
+    completed = run_python(["-m", "gate.exception_types", *files], cwd=work)
+    marker = "@@gate-types "
+    for line in completed.output.splitlines():
+        if line.startswith(marker):
+            data = json.loads(line[len(marker):])
+            return data["resolved"], data["failed"]
+    return {}, {f: f"could not resolve exception types: {_last(completed.output)}" for f in files}
+
+
+def _last(output: str) -> str:
+    lines = [line for line in output.strip().splitlines() if line.strip()]
+    return lines[-1] if lines else "no output"
+
+
+def _class_id(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def _module_name(rel: str) -> str:
+    parts = list(Path(rel).with_suffix("").parts)
+    if parts and parts[0] == "src":
+        parts = parts[1:]
+    if parts and parts[-1] == "__init__":
+        parts = parts[:-1]
+    return ".".join(parts)
+
+
+def _type_exprs(source: str) -> tuple[list[str], list[str]]:
+    """Source of every caught type (tuple members one by one) and every raised class."""
+    caught, raised = [], []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ExceptHandler) and node.type is not None:
+            elements = node.type.elts if isinstance(node.type, ast.Tuple) else [node.type]
+            caught.extend(ast.unparse(e) for e in elements)
+        elif isinstance(node, ast.Raise) and node.exc is not None:
+            exc = node.exc.func if isinstance(node.exc, ast.Call) else node.exc
+            raised.append(ast.unparse(exc))
+    return caught, raised
+
+
+def _evaluate(expr: str, namespace: dict[str, Any]) -> Any:
+    node = ast.parse(expr, mode="eval").body
+    if not isinstance(node, (ast.Name, ast.Attribute)):
+        return None  # only plain names and dotted attributes: nothing here calls user code
+    try:
+        return eval(compile(ast.Expression(node), "<type>", "eval"), dict(namespace))  # noqa: S307
+    except Exception:
+        return None
+
+
+def _facts(rel: str) -> dict[str, Any]:
+    module = importlib.import_module(_module_name(rel))
+    namespace = vars(module)
+    caught, raised = _type_exprs(Path(rel).read_text(encoding="utf-8"))
+    exprs: dict[str, str] = {}
+    classes: dict[str, type] = {}
+    named_in_file: set[str] = set()
+    for expr in caught + raised:
+        value = _evaluate(expr, namespace)
+        if isinstance(value, type) and issubclass(value, BaseException):
+            exprs[expr] = _class_id(value)
+            classes[_class_id(value)] = value
+            named_in_file.add(_class_id(value))
+    candidates = [v for v in namespace.values() if isinstance(v, type) and issubclass(v, BaseException)]
+    candidates += [v for v in vars(builtins).values() if isinstance(v, type) and issubclass(v, BaseException)]
+    for cls in candidates + [base for c in list(classes.values()) for base in c.__mro__]:
+        if isinstance(cls, type) and issubclass(cls, BaseException):
+            classes.setdefault(_class_id(cls), cls)
+    names = {cid: name for cid, cls in classes.items() if (name := _name_in(cls, namespace, exprs)) is not None}
+    return {
+        "exprs": exprs,
+        "classes": {cid: {"mro": [_class_id(c) for c in cls.__mro__]} for cid, cls in classes.items()},
+        "names": names,
+        "named_in_file": sorted(named_in_file),
+    }
+
+
+def _name_in(cls: type, namespace: dict[str, Any], exprs: dict[str, str]) -> str | None:
+    """An expression that names `cls` inside the module: what the file itself writes, a global,
+    an attribute of an imported module, or a builtin."""
+    cid = _class_id(cls)
+    spelled = sorted((e for e, c in exprs.items() if c == cid), key=len)
+    if spelled:
+        return spelled[0]
+    for name, value in namespace.items():
+        if value is cls:
+            return name
+    for name, value in namespace.items():
+        if isinstance(value, types.ModuleType) and getattr(value, cls.__name__, None) is cls:
+            return f"{name}.{cls.__name__}"
+    if getattr(builtins, cls.__name__, None) is cls:
+        return cls.__name__
+    return None
+
+
+def main(files: list[str]) -> int:
+    sys.path.insert(0, str(Path.cwd()))
+    if Path("src").is_dir():
+        sys.path.insert(0, str(Path("src").resolve()))
+    resolved, failed = {}, {}
+    for rel in files:
+        try:
+            resolved[rel] = _facts(rel)
+        except BaseException as exc:  # an import that fails: the type operators stay silent for it
+            failed[rel] = f"importing {_module_name(rel)} failed: {type(exc).__name__}: {exc}"
+    print("@@gate-types " + json.dumps({"resolved": resolved, "failed": failed}), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

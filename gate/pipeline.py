@@ -1,0 +1,319 @@
+"""One gate run, in the order of its data flow: regions, snapshot, coverage (the baseline),
+mutants, selection, mutation run, verdict. `run_gate` returns the `GateResult` every reporter renders."""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+import tokenize
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from gate import __version__, coverage_step, exception_types, mutation, snapshot
+from gate.cache import CachedResult, Fingerprints, ResultCache, file_digest
+from gate.errors import ConfigError, InfrastructureError
+from gate.lock import exclusive
+from gate.operators import OPERATORS
+from gate.regions import Region, RegionKind, find_regions, iter_python_files
+from gate.result import GateResult, MutantOutcome, MutantStatus, RegionReport
+from gate.selection import Candidate, select
+from gate.settings import Settings
+from gate.verdict import ExitCode, Finding, decide
+
+
+class Progress(Protocol):
+    def stage(self, text: str) -> None: ...
+    def mutant(self, outcome: MutantOutcome, done: int, total: int) -> None: ...
+
+
+class Silent:
+    def stage(self, text: str) -> None:
+        pass
+
+    def mutant(self, outcome: MutantOutcome, done: int, total: int) -> None:
+        pass
+
+
+@dataclass
+class _Clock:
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def measure(self, name: str) -> Callable[[], None]:
+        started = time.monotonic()
+
+        def stop() -> None:
+            self.timings[name] = round(self.timings.get(name, 0.0) + time.monotonic() - started, 3)
+        return stop
+
+
+def guarded_files(settings: Settings) -> list[str]:
+    files = list(iter_python_files(settings.root, settings.guarded_paths))
+    if not files:
+        raise ConfigError(f"the guarded paths {', '.join(settings.guarded_paths)} hold no Python files")
+    return files
+
+
+def list_regions(settings: Settings) -> list[Region]:
+    return find_regions(settings.root, guarded_files(settings), settings.policy.cleanup_functions)
+
+
+def run_gate(settings: Settings, progress: Progress | None = None,
+             scope: Callable[[list[Region]], set[str]] | None = None) -> GateResult:
+    """Run the gate. `scope`, if given, picks the ids of the regions this run mutates (`--changed`)."""
+    progress = progress or Silent()
+    clock = _Clock()
+    started = time.monotonic()
+    files = guarded_files(settings)
+    regions = find_regions(settings.root, files, settings.policy.cleanup_functions)
+    _check_regions_found(settings.root, files, regions)
+    in_scope = {r.id for r in regions} if scope is None else scope(regions)
+
+    with exclusive(settings.cache_dir, settings.lock_timeout):
+        work = settings.cache_dir / "work"
+        stop = clock.measure("snapshot")
+        project = snapshot.project_files(settings.root, [settings.cache_dir, settings.reports_dir])
+        snapshot.sync(settings.root, work, project)
+        stop()
+
+        progress.stage("running the suite under coverage (the baseline)")
+        stop = clock.measure("coverage")
+        coverage = coverage_step.measure(
+            work, settings.cache_dir / "coverage", tests=settings.tests, pytest_args=settings.pytest_args,
+            guarded_files=files, regions=regions, report_dir=settings.reports_dir)
+        stop()
+        reports = _region_reports(coverage, settings)
+        findings = _coverage_findings(reports, in_scope)
+        versions = {"gate": __version__, "python": sys.version.split()[0]}
+        if settings.only_coverage:
+            clock.timings["total"] = round(time.monotonic() - started, 3)
+            return GateResult(project=str(settings.root), guarded_paths=settings.guarded_paths,
+                              verdict=decide(findings), regions=tuple(reports),
+                              timings=clock.timings, versions=versions)
+
+        versions["mutmut"] = mutation.check_mutmut()
+        mutable = [r for r in reports if r.not_mutated is None]
+        stop = clock.measure("exception types")
+        resolved, unresolved = exception_types.resolve(work, [f for f in files if _has_handlers(regions, f)])
+        stop()
+        notes = [f"{file}: {why}; broaden/narrow/handler-order made no mutants there"
+                 for file, why in sorted(unresolved.items())]
+
+        progress.stage("generating mutants")
+        stop = clock.measure("generate")
+        spans: dict[str, list[tuple[int, int, str]]] = {}
+        for report in mutable:
+            region = report.region
+            spans.setdefault(region.file, []).append((region.start, region.end, region.kind.value))
+        generation = mutation.generate(
+            work, files=files, regions=spans, max_workers=settings.max_workers, tests=list(settings.tests),
+            pytest_args=list(settings.pytest_args),
+            operator_spec={"enabled": sorted(OPERATORS), "exceptions": resolved})
+        stop()
+        if mutable and not generation.mutants:
+            raise InfrastructureError(
+                f"no mutants were generated in {len(mutable)} error-handling regions that mutmut can mutate")
+
+        cache = ResultCache(settings.cache_dir / "results.json").load()
+        source_lines = {f: (settings.root / f).read_text(encoding="utf-8").splitlines() for f in files}
+        candidates = select(generation.mutants, [r.region for r in reports], coverage, settings.policy,
+                            source_lines, cache.entries)
+        fingerprints = _fingerprints(settings, work, project, files)
+        outcomes: dict[str, MutantOutcome] = {}
+        jobs: list[tuple[mutation.MutantJob, Candidate, str]] = []
+        for candidate in candidates:
+            outcome, job = _plan(candidate, in_scope, settings, coverage, fingerprints, cache)
+            if outcome is not None:
+                outcomes[candidate.mutant.name] = outcome
+            if job is not None:
+                jobs.append((job, candidate, fingerprints.key(candidate.mutant.name, candidate.mutant.diff,
+                                                              candidate.tests)))
+        jobs = _this_shard(jobs, settings.shard)
+
+        stop = clock.measure("mutants")
+        if jobs:
+            progress.stage(f"testing {len(jobs)} mutants with {settings.max_workers} workers "
+                           f"({len(outcomes)} from the cache)")
+            _run_jobs(work, jobs, files, settings, coverage, cache, outcomes, progress)
+        stop()
+
+    all_outcomes = [outcomes.get(c.mutant.name) or _outcome(c, MutantStatus.NOT_RUN) for c in candidates]
+    findings += _mutant_findings(all_outcomes, settings)
+    clock.timings["total"] = round(time.monotonic() - started, 3)
+    return GateResult(
+        project=str(settings.root), guarded_paths=settings.guarded_paths, verdict=decide(findings),
+        regions=tuple(reports), mutants=tuple(all_outcomes), mutmut_total=generation.mutmut_total,
+        gate_total=generation.gate_total, timings=clock.timings, versions=versions, notes=tuple(notes),
+        shard=settings.shard)
+
+
+def _check_regions_found(root: Path, files: list[str], regions: list[Region]) -> None:
+    """Fail closed when the finder finds nothing in files that do handle errors (a second,
+    independent reading: the tokens)."""
+    if regions:
+        return
+    keywords = {"except", "finally", "raise"}
+    holding = []
+    for rel in files:
+        with open(root / rel, "rb") as handle:
+            tokens = tokenize.tokenize(handle.readline)
+            if any(t.type == tokenize.NAME and t.string in keywords for t in tokens):
+                holding.append(rel)
+    if holding:
+        raise InfrastructureError(f"no error-handling regions found in {len(holding)} guarded files that use "
+                                  f"except/finally/raise (first: {holding[0]})")
+
+
+def _has_handlers(regions: list[Region], file: str) -> bool:
+    return any(r.file == file and r.kind is RegionKind.EXCEPT for r in regions)
+
+
+def _region_reports(coverage: coverage_step.CoverageResult, settings: Settings) -> list[RegionReport]:
+    reports = []
+    for rc in coverage.regions:
+        reason = mutation.unmutatable_reason(rc.region, settings.policy.safe_decorators)
+        accepted = _accepted(rc.region, settings.policy.accept_unmutated) if reason else None
+        reports.append(RegionReport(rc.region, rc.entered, rc.tests, rc.missing_branches, reason, accepted))
+    return reports
+
+
+def _accepted(region: Region, accept: dict[str, str]) -> str | None:
+    for key in (f"{region.file}:{region.function}", f"{region.file}:{region.unit}", region.id):
+        if key in accept:
+            return accept[key]
+    return None
+
+
+_NEVER_RAN = {
+    RegionKind.EXCEPT: "handler never entered",
+    RegionKind.FINALLY: "finally body never run",
+    RegionKind.RAISE: "raise never executed",
+    RegionKind.CLEANUP: "cleanup function never called",
+}
+
+
+def _coverage_findings(reports: list[RegionReport], in_scope: set[str]) -> list[Finding]:
+    findings = []
+    for report in reports:
+        region = report.region
+        if region.id not in in_scope:
+            continue
+        if not report.entered:
+            findings.append(Finding(ExitCode.GATE_FAILED, f"{region.id} {_NEVER_RAN[region.kind]} ({region.label})"))
+        for source, target in report.missing_branches:
+            where = "exit" if target < 0 else f"line {target}"
+            findings.append(Finding(ExitCode.GATE_FAILED,
+                                    f"{region.file}:{source} branch to {where} never taken (in {region.label})"))
+        if report.not_mutated and not report.accepted:
+            findings.append(Finding(ExitCode.GATE_FAILED, f"{region.id} region not mutated: {report.not_mutated}"))
+    return findings
+
+
+def _fingerprints(settings: Settings, work: Path, project: list[str], files: list[str]) -> Fingerprints:
+    guarded = set(files)
+    tests = {f for f in project if f.endswith(".py") and Path(f).name.startswith("test_")}
+    support = [f for f in project if f not in guarded and f not in tests and not f.endswith((".md", ".rst"))]
+    settings_text = repr((settings.pytest_args, settings.tests, settings.worker_memory_mb, __version__))
+    return Fingerprints(
+        sources=snapshot.digest(work, files),
+        support=snapshot.digest(work, support),
+        test_files={f: file_digest(work / f) for f in tests},
+        settings=settings_text,
+    )
+
+
+def _plan(candidate: Candidate, in_scope: set[str], settings: Settings, coverage: coverage_step.CoverageResult,
+          fingerprints: Fingerprints, cache: ResultCache
+          ) -> tuple[MutantOutcome | None, mutation.MutantJob | None]:
+    """What to do with one candidate: an outcome known now, or a job to run."""
+    if candidate.region.id not in in_scope:
+        return _outcome(candidate, MutantStatus.NOT_RUN, detail="outside this run's scope"), None
+    if candidate.skip_reason is not None:
+        return _outcome(candidate, MutantStatus.SKIPPED, detail=candidate.skip_reason), None
+    if not candidate.tests:
+        return _outcome(candidate, MutantStatus.NO_TESTS, detail="no test executes these lines"), None
+    key = fingerprints.key(candidate.mutant.name, candidate.mutant.diff, candidate.tests)
+    cached = cache.get(candidate.mutant.name, key)
+    if cached is not None:
+        return _outcome(candidate, MutantStatus(cached.status), killed_by=cached.killed_by,
+                        seconds=cached.seconds, detail=cached.detail, cached=True), None
+    estimated = sum(coverage.baseline.durations.get(t, 0.0) for t in candidate.tests)
+    return None, mutation.MutantJob(candidate.mutant.name, candidate.tests,
+                                    _cpu_limit(estimated, settings), estimated)
+
+
+def _cpu_limit(estimated: float, settings: Settings) -> int:
+    """CPU seconds for a test run whose baseline took `estimated`; the wall limit is half of it."""
+    return math.ceil((estimated + settings.timeout_constant) * settings.timeout_multiplier * 2)
+
+
+def _this_shard(jobs: list, shard: tuple[int, int] | None) -> list:
+    if shard is None:
+        return jobs
+    k, n = shard
+    # balanced and deterministic: longest first, each to the share with the least work so far
+    loads = [0.0] * n
+    mine = []
+    for job in sorted(jobs, key=lambda j: (-j[0].estimated, j[0].name)):
+        share = min(range(n), key=lambda i: (loads[i], i))
+        loads[share] += job[0].estimated + 1e-3
+        if share == k - 1:
+            mine.append(job)
+    return mine
+
+
+def _run_jobs(work: Path, jobs: list[tuple[mutation.MutantJob, Candidate, str]], files: list[str],
+              settings: Settings, coverage: coverage_step.CoverageResult, cache: ResultCache,
+              outcomes: dict[str, MutantOutcome], progress: Progress) -> None:
+    by_name = {job.name: (candidate, key) for job, candidate, key in jobs}
+
+    def on_outcome(raw: mutation.RawOutcome) -> None:
+        candidate, key = by_name[raw.name]
+        outcome = _outcome(candidate, raw.status, killed_by=raw.killed_by, seconds=raw.seconds,
+                           detail=raw.detail)
+        outcomes[raw.name] = outcome
+        if raw.status is not MutantStatus.ERROR:
+            cache.put(raw.name, CachedResult(key=key, file=candidate.mutant.file, unit=candidate.mutant.unit,
+                                             status=raw.status.value, killed_by=raw.killed_by,
+                                             seconds=raw.seconds, detail=raw.detail))
+        progress.mutant(outcome, sum(1 for n in by_name if n in outcomes), len(by_name))
+
+    all_tests = sorted({t for job, _, _ in jobs for t in job.tests})
+    check_limit = _cpu_limit(sum(coverage.baseline.durations.get(t, 0.0) for t in all_tests), settings)
+    try:
+        mutation.run(work, [job for job, _, _ in jobs], files=files, max_workers=settings.max_workers,
+                     tests=list(settings.tests), pytest_args=list(settings.pytest_args),
+                     memory_mb=settings.worker_memory_mb, check_cpu_limit=check_limit, on_outcome=on_outcome)
+    finally:
+        cache.save()  # what finished is kept, also after Ctrl-C or a crash
+
+
+def _outcome(candidate: Candidate, status: MutantStatus, **fields: object) -> MutantOutcome:
+    m = candidate.mutant
+    return MutantOutcome(name=m.name, file=m.file, unit=m.unit, region_id=candidate.region.id,
+                         operator=m.operator, origin=m.origin, start=m.start, end=m.end, original=m.original,
+                         replacement=m.replacement, diff=m.diff, status=status, tests=candidate.tests,
+                         **fields)  # type: ignore[arg-type]
+
+
+def _mutant_findings(outcomes: Iterable[MutantOutcome], settings: Settings) -> list[Finding]:
+    findings = []
+    timeout_fails = settings.policy.timeout_counts_as == "survived"
+    crash = settings.policy.crash_counts_as
+    for m in outcomes:
+        where = f"{m.file}:{m.start}"
+        if m.status is MutantStatus.SURVIVED:
+            findings.append(Finding(ExitCode.GATE_FAILED, f"survived: {m.name} at {where} ({m.operator})"))
+        elif m.status is MutantStatus.NO_TESTS:
+            findings.append(Finding(ExitCode.GATE_FAILED, f"no test reaches: {m.name} at {where} ({m.operator})"))
+        elif m.status is MutantStatus.TIMEOUT and timeout_fails:
+            findings.append(Finding(ExitCode.GATE_FAILED, f"timed out (counted as survived by policy): {m.name}"))
+        elif m.status is MutantStatus.CRASHED and crash != "killed":
+            code = ExitCode.INFRASTRUCTURE if crash == "error" else ExitCode.GATE_FAILED
+            findings.append(Finding(code, f"crashed: {m.name} at {where}: {m.detail}"))
+        elif m.status is MutantStatus.ERROR:
+            findings.append(Finding(ExitCode.INFRASTRUCTURE, f"could not test {m.name}: {m.detail}"))
+    return findings
+

@@ -1,0 +1,143 @@
+"""The mutation policy: `mutmut_config.py`, read the way mutmut 2 users expect.
+
+The file is optional; a missing one means the defaults below. A broken one (syntax error, a hook
+that raises or returns nonsense, a setting of the wrong type) is a `ConfigError`, never a silent
+default. Declarative settings are module-level names; `pre_mutation(context)` is called for every
+candidate mutant and may set `context.skip` (True, or better a string saying why).
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib.util
+import sys
+import traceback
+import types
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gate import checks
+from gate.errors import ConfigError
+
+TIMEOUT_OUTCOMES = ("killed", "survived")
+CRASH_OUTCOMES = ("error", "killed", "survived")
+
+DEFAULT_CLEANUP_FUNCTIONS = (
+    "clear_model", "close", "aclose", "release", "cleanup", "shutdown", "__exit__", "__aexit__",
+)
+# Decorators that only wrap a call (no registration, no descriptor magic), so a decorated
+# function can still be copied and trampolined safely.
+DEFAULT_SAFE_DECORATORS = (
+    "torch.inference_mode()", "torch.no_grad()", "torch.enable_grad()",
+    "functools.cache", "functools.lru_cache", "functools.lru_cache()",
+)
+
+
+@dataclass(frozen=True)
+class Policy:
+    source: str
+    """Where it came from: the file's path, or `defaults`."""
+    guarded_paths: tuple[str, ...] | None = None
+    """Files or folders whose error handling is guarded; None means: guess like mutmut does."""
+    cleanup_functions: tuple[str, ...] = DEFAULT_CLEANUP_FUNCTIONS
+    timeout_counts_as: str = "killed"
+    crash_counts_as: str = "error"
+    safe_decorators: tuple[str, ...] = DEFAULT_SAFE_DECORATORS
+    accept_unmutated: dict[str, str] = field(default_factory=dict)
+    """Regions mutmut cannot mutate, accepted knowingly: `file:function` (or `file:line`) -> why."""
+    pre_mutation: Callable[[Any], Any] | None = None
+
+
+@dataclass
+class MutationContext:
+    """What `pre_mutation(context)` sees, after mutmut 2's contract, plus what the gate knows."""
+
+    filename: str
+    current_source_line: str
+    current_line_index: int
+    """0-based, as in mutmut 2."""
+    region_kind: str
+    function_name: str
+    operator: str
+    mutant_name: str
+    skip: bool | str = False
+
+
+# Each declarative setting and the check that validates it.
+_SETTINGS: dict[str, Callable[[str, Any], Any]] = {
+    "guarded_paths": checks.str_list,
+    "cleanup_functions": checks.str_list,
+    "safe_decorators": checks.str_list,
+    "timeout_counts_as": checks.choice(TIMEOUT_OUTCOMES),
+    "crash_counts_as": checks.choice(CRASH_OUTCOMES),
+    "accept_unmutated": checks.reason_map,
+}
+
+
+def load_policy(path: Path, display: str) -> Policy:
+    """Load `mutmut_config.py` at `path`; defaults when it does not exist."""
+    if not path.exists():
+        return Policy(source="defaults")
+    module = _exec_module(path, display)
+    values: dict[str, Any] = {}
+    for name, value in vars(module).items():
+        if name.startswith("_") or isinstance(value, (types.ModuleType, type)) or name == "pre_mutation":
+            continue
+        if name in _SETTINGS:
+            values[name] = _SETTINGS[name](f"{display}: {name}", value)
+        elif not callable(value):
+            close = difflib.get_close_matches(name, [*_SETTINGS, "pre_mutation"], n=1, cutoff=0.8)
+            if close:
+                raise ConfigError(f"{display}: unknown setting {name!r} (did you mean {close[0]!r}?)")
+    hook = getattr(module, "pre_mutation", None)
+    if hook is not None and not callable(hook):
+        raise ConfigError(f"{display}: pre_mutation must be a function, got {type(hook).__name__}")
+    return Policy(source=display, pre_mutation=hook, **values)
+
+
+def _exec_module(path: Path, display: str) -> types.ModuleType:
+    spec = importlib.util.spec_from_file_location("mutmut_config", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+    except SyntaxError as exc:
+        raise ConfigError(f"{display}:{exc.lineno}: syntax error: {exc.msg}") from exc
+    except Exception as exc:
+        raise ConfigError(f"{display}:{_failing_line(exc, path)}: {type(exc).__name__}: {exc}") from exc
+    finally:
+        sys.modules.pop("mutmut_config", None)
+    return module
+
+
+def ask_pre_mutation(policy: Policy, context: MutationContext) -> str | None:
+    """Run the hook for one candidate; the skip reason, or None to keep the mutant."""
+    if policy.pre_mutation is None:
+        return None
+    try:
+        returned = policy.pre_mutation(context)
+    except Exception as exc:
+        raise ConfigError(
+            f"{policy.source}: pre_mutation raised {type(exc).__name__}: {exc} "
+            f"(for {context.mutant_name} at {context.filename}:{context.current_line_index + 1})") from exc
+    if returned is not None:
+        raise ConfigError(f"{policy.source}: pre_mutation must return None and set context.skip, "
+                          f"it returned {returned!r}")
+    skip = context.skip
+    if skip is False:
+        return None
+    if skip is True:
+        return f"skipped by {policy.source} pre_mutation (no reason given)"
+    if isinstance(skip, str) and skip.strip():
+        return skip.strip()
+    raise ConfigError(f"{policy.source}: pre_mutation set context.skip to {skip!r}; "
+                      "use True, False or a string saying why")
+
+
+def _failing_line(exc: BaseException, path: Path) -> int | str:
+    for frame in reversed(traceback.extract_tb(exc.__traceback__)):
+        if Path(frame.filename) == path:
+            return frame.lineno or "?"
+    return "?"

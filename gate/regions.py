@@ -1,0 +1,202 @@
+"""Find the error-handling regions of Python source: the one finder every other step uses.
+
+A region is an `except` handler (its type expression and body), a `finally` body, a `raise`
+statement, or a whole function the policy names as cleanup.
+"""
+
+from __future__ import annotations
+
+import ast
+import enum
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from gate.errors import SourceSyntaxError
+
+
+class RegionKind(str, enum.Enum):
+    EXCEPT = "except"
+    FINALLY = "finally"
+    RAISE = "raise"
+    CLEANUP = "cleanup"
+
+
+@dataclass(frozen=True)
+class Region:
+    file: str
+    """Path relative to the project root, with forward slashes."""
+    start: int
+    end: int
+    kind: RegionKind
+    function: str
+    """Qualified name of the enclosing function (`Class.method`), or `<module>`."""
+    label: str
+    """What a reader calls it: `except torch.OutOfMemoryError`, `raise InvalidPromptError`, `finally`."""
+    entry_line: int
+    """The line whose execution means the region ran: a handler's first body statement, say."""
+    unit: str | None
+    """The top-level function or method of a top-level class it lies in, or None (module or class body)."""
+    unit_decorators: tuple[str, ...]
+    """Source of that unit's decorators, outermost first."""
+    nested_class: bool = False
+    """True when it lies in a method of a class nested in another class or function."""
+
+    @property
+    def id(self) -> str:
+        return f"{self.file}:{self.start}"
+
+    @property
+    def lines(self) -> range:
+        return range(self.start, self.end + 1)
+
+    def contains(self, start: int, end: int) -> bool:
+        return self.start <= start and end <= self.end
+
+
+def find_regions(root: Path, files: Iterable[str], cleanup_names: Iterable[str]) -> list[Region]:
+    """All regions of `files` (paths relative to `root`), sorted by file and line."""
+    cleanup = frozenset(cleanup_names)
+    regions: list[Region] = []
+    for rel in files:
+        regions.extend(regions_of_source((root / rel).read_text(encoding="utf-8"), rel, cleanup))
+    return sorted(regions, key=lambda r: (r.file, r.start, r.end, r.kind.value))
+
+
+def regions_of_source(source: str, rel: str, cleanup_names: frozenset[str] = frozenset()) -> list[Region]:
+    try:
+        tree = ast.parse(source, filename=rel)
+    except SyntaxError as exc:
+        raise SourceSyntaxError(f"{rel}:{exc.lineno}: cannot parse guarded file: {exc.msg}") from exc
+    finder = _RegionFinder(source, rel, cleanup_names)
+    finder.visit(tree)
+    return finder.regions
+
+
+@dataclass(frozen=True)
+class _Scope:
+    name: str
+    is_class: bool
+    node: ast.AST
+
+
+class _RegionFinder(ast.NodeVisitor):
+    def __init__(self, source: str, rel: str, cleanup_names: frozenset[str]) -> None:
+        self.source = source
+        self.rel = rel
+        self.cleanup_names = cleanup_names
+        self.regions: list[Region] = []
+        self.scopes: list[_Scope] = []
+
+    # scopes
+
+    def visit_ClassDef(self, node: ast.ClassDef) -> None:
+        self._in_scope(node, node.name, is_class=True)
+
+    def visit_FunctionDef(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
+        qualname = self._qualname(node.name)
+        if node.name in self.cleanup_names or qualname in self.cleanup_names:
+            start = node.decorator_list[0].lineno if node.decorator_list else node.lineno
+            self._add(node, RegionKind.CLEANUP, f"cleanup {qualname}", _first_statement_line(node.body),
+                      start=start, function=qualname)
+        self._in_scope(node, node.name, is_class=False)
+
+    visit_AsyncFunctionDef = visit_FunctionDef
+
+    def _in_scope(self, node: ast.AST, name: str, *, is_class: bool) -> None:
+        self.scopes.append(_Scope(name, is_class, node))
+        self.generic_visit(node)
+        self.scopes.pop()
+
+    # regions
+
+    def visit_Try(self, node: ast.Try | ast.TryStar) -> None:
+        star = "*" if isinstance(node, ast.TryStar) else ""
+        for handler in node.handlers:
+            type_source = ast.get_source_segment(self.source, handler.type) if handler.type else None
+            label = f"except{star} {type_source}" if type_source else f"except{star}"
+            self._add(handler, RegionKind.EXCEPT, label, _first_statement_line(handler.body))
+        if node.finalbody:
+            first, last = node.finalbody[0], node.finalbody[-1]
+            self._add(first, RegionKind.FINALLY, "finally", first.lineno, end=last.end_lineno)
+        self.generic_visit(node)
+
+    visit_TryStar = visit_Try
+
+    def visit_Raise(self, node: ast.Raise) -> None:
+        label = "raise"
+        if node.exc is not None:
+            exc = node.exc.func if isinstance(node.exc, ast.Call) else node.exc
+            label = f"raise {ast.get_source_segment(self.source, exc)}"
+        self._add(node, RegionKind.RAISE, label, node.lineno)
+        self.generic_visit(node)
+
+    # helpers
+
+    def _qualname(self, name: str) -> str:
+        return ".".join([s.name for s in self.scopes] + [name])
+
+    def _add(self, node: ast.AST, kind: RegionKind, label: str, entry_line: int, *,
+             start: int | None = None, end: int | None = None, function: str | None = None) -> None:
+        unit, decorators, nested_class = self._unit(node)
+        self.regions.append(Region(
+            file=self.rel,
+            start=start if start is not None else node.lineno,
+            end=end if end is not None else node.end_lineno,
+            kind=kind,
+            function=function or ".".join(s.name for s in self.scopes) or "<module>",
+            label=" ".join(label.split()),
+            entry_line=entry_line,
+            unit=unit,
+            unit_decorators=decorators,
+            nested_class=nested_class,
+        ))
+
+    def _unit(self, node: ast.AST) -> tuple[str | None, tuple[str, ...], bool]:
+        """The top-level function (or top-level class method) a node lies in: what mutmut copies."""
+        scopes = list(self.scopes)
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            scopes.append(_Scope(node.name, False, node))
+        if not scopes:
+            return None, (), False
+        first = scopes[0]
+        if first.is_class:
+            if len(scopes) < 2:
+                return None, (), False
+            second = scopes[1]
+            if second.is_class:
+                return None, (), True
+            return f"{first.name}.{second.name}", self._decorators(second.node), False
+        nested_class = any(s.is_class for s in scopes[1:])
+        return first.name, self._decorators(first.node), nested_class
+
+    def _decorators(self, node: ast.AST) -> tuple[str, ...]:
+        return tuple(ast.get_source_segment(self.source, d) or "" for d in getattr(node, "decorator_list", []))
+
+
+def _first_statement_line(body: list[ast.stmt]) -> int:
+    """The first statement that runs: a leading docstring is not executed code."""
+    for statement in body:
+        if not (isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Constant)
+                and isinstance(statement.value.value, str) and len(body) > 1):
+            return statement.lineno
+    return body[0].lineno
+
+
+def innermost(regions: Iterable[Region], file: str, start: int, end: int) -> Region | None:
+    """The smallest region of `file` that contains lines `start`..`end`."""
+    containing = [r for r in regions if r.file == file and r.contains(start, end)]
+    return min(containing, key=lambda r: (r.end - r.start, -r.start), default=None)
+
+
+def iter_python_files(root: Path, paths: Iterable[str]) -> Iterator[str]:
+    """Python files under `paths` (files or folders relative to `root`), as sorted relative paths."""
+    found: set[str] = set()
+    for path in paths:
+        target = root / path
+        if target.is_file() and target.suffix == ".py":
+            found.add(target.relative_to(root).as_posix())
+        elif target.is_dir():
+            found.update(p.relative_to(root).as_posix() for p in target.rglob("*.py")
+                         if "__pycache__" not in p.parts)
+    yield from sorted(found)

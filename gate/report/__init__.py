@@ -1,0 +1,32 @@
+"""Reporters: each renders the same `GateResult`; `write_reports` writes them all to `reports/`."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from gate.result import GateResult
+from gate.settings import Settings
+
+
+def render_report(path: Path, render: Callable[[], str]) -> None:
+    """Write one report: its folder made, and never a half-written file left behind."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(render(), encoding="utf-8")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_reports(result: GateResult, settings: Settings) -> None:
+    import json
+
+    from gate.report import summary
+    from gate.result import to_dict
+
+    out = settings.reports_dir
+    render_report(out / "summary.json", lambda: summary.render(result))
+    render_report(out / "gate-result.json", lambda: json.dumps(to_dict(result), indent=1) + "\n")

@@ -1,0 +1,43 @@
+"""`reports/summary.json`: the verdict, exit code, counts, timings and versions, for CI steps."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+from gate.result import GateResult, MutantStatus
+
+FORMAT_VERSION = 1
+
+
+def render(result: GateResult) -> str:
+    by_status = Counter(m.status.value for m in result.mutants)
+    by_operator: dict[str, Counter[str]] = {}
+    for m in result.mutants:
+        by_operator.setdefault(m.operator, Counter())[m.status.value] += 1
+    regions = []
+    for report in result.regions:
+        counts = Counter(m.status.value for m in result.mutants_in(report.region.id))
+        regions.append({
+            "id": report.region.id, "file": report.region.file, "start": report.region.start,
+            "end": report.region.end, "kind": report.region.kind.value, "function": report.region.function,
+            "label": report.region.label, "entered": report.entered, "tests": len(report.tests),
+            "not_mutated": report.not_mutated, "accepted": report.accepted, "mutants": dict(counts),
+        })
+    data = {
+        "format_version": FORMAT_VERSION,
+        "verdict": "passed" if result.verdict.passed else "failed",
+        "exit_code": int(result.verdict.exit_code),
+        "findings": [{"exit_code": int(f.exit_code), "message": f.message} for f in result.verdict.findings],
+        "counts": {"regions": len(result.regions), "mutants": len(result.mutants),
+                   "mutmut_generated": result.mutmut_total, "gate_generated": result.gate_total,
+                   "selected": sum(1 for m in result.mutants if m.status is not MutantStatus.NOT_RUN),
+                   "cached": sum(1 for m in result.mutants if m.cached), "by_status": dict(by_status)},
+        "by_operator": {op: dict(c) for op, c in sorted(by_operator.items())},
+        "regions": regions,
+        "timings": result.timings,
+        "versions": result.versions,
+        "notes": list(result.notes),
+        "shard": list(result.shard) if result.shard else None,
+    }
+    return json.dumps(data, indent=2) + "\n"

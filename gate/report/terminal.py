@@ -1,0 +1,111 @@
+"""What a developer reads: live progress while mutants run, then a table per region, every
+survivor with its name, place and diff, and the verdict with the reason for each failure."""
+
+from __future__ import annotations
+
+import sys
+from collections import Counter
+from typing import TextIO
+
+from gate.result import GateResult, MutantOutcome, MutantStatus
+from gate.verdict import DESCRIPTIONS
+
+COLUMNS = (MutantStatus.KILLED, MutantStatus.SURVIVED, MutantStatus.TIMEOUT, MutantStatus.CRASHED,
+           MutantStatus.NO_TESTS, MutantStatus.SKIPPED)
+SHORT = {MutantStatus.KILLED: "killed", MutantStatus.SURVIVED: "survived", MutantStatus.TIMEOUT: "timeout",
+         MutantStatus.CRASHED: "crashed", MutantStatus.NO_TESTS: "no tests", MutantStatus.SKIPPED: "skipped"}
+
+
+class TerminalProgress:
+    """One status line, rewritten in place on a terminal and printed every tenth otherwise."""
+
+    def __init__(self, stream: TextIO | None = None, quiet: bool = False) -> None:
+        self.stream = stream or sys.stderr
+        self.quiet = quiet
+        self.tty = self.stream.isatty()
+        self.counts: Counter[MutantStatus] = Counter()
+        self.last_decile = -1
+
+    def stage(self, text: str) -> None:
+        if not self.quiet:
+            self._line(f"gate: {text}")
+
+    def mutant(self, outcome: MutantOutcome, done: int, total: int) -> None:
+        self.counts[outcome.status] += 1
+        if self.quiet:
+            return
+        status = "  ".join(f"{SHORT[s]} {self.counts[s]}" for s in COLUMNS if self.counts[s] or s in (
+            MutantStatus.KILLED, MutantStatus.SURVIVED))
+        line = f"gate: mutants {done}/{total}  {status}"
+        if self.tty:
+            self.stream.write("\r\033[K" + line + ("\n" if done == total else ""))
+            self.stream.flush()
+        elif (decile := done * 10 // max(total, 1)) != self.last_decile or outcome.status is MutantStatus.SURVIVED:
+            self.last_decile = decile
+            self._line(line)
+
+    def _line(self, text: str) -> None:
+        self.stream.write(text + "\n")
+        self.stream.flush()
+
+
+def render(result: GateResult) -> str:
+    lines = [_headline(result), ""]
+    if result.regions:
+        lines += _region_table(result) + [""]
+    survivors = [m for m in result.mutants if m.status in (MutantStatus.SURVIVED, MutantStatus.NO_TESTS)]
+    if survivors:
+        lines.append("Surviving and untested mutants (fix the suite, not the policy):")
+        for m in survivors:
+            why = "survived" if m.status is MutantStatus.SURVIVED else "no test reaches it"
+            lines.append(f"  {m.name}  {m.file}:{m.start}  [{m.operator}] {why}")
+            if m.tests:
+                lines.append(f"    ran: {', '.join(m.tests[:3])}{' ...' if len(m.tests) > 3 else ''}")
+            lines += ["    " + d for d in m.diff.rstrip("\n").splitlines()]
+        lines.append("")
+    other = [m for m in result.mutants if m.status in (MutantStatus.TIMEOUT, MutantStatus.CRASHED,
+                                                         MutantStatus.ERROR)]
+    for m in other:
+        lines.append(f"  {m.status.value}: {m.name}  {m.file}:{m.start}  {m.detail}")
+    if other:
+        lines.append("")
+    for note in result.notes:
+        lines.append(f"note: {note}")
+    verdict = result.verdict
+    for finding in verdict.findings:
+        lines.append(f"FAIL [{finding.exit_code.value}] {finding.message}")
+    word = "PASSED" if verdict.passed else "FAILED"
+    lines.append(f"gate {word} (exit {verdict.exit_code.value}: {DESCRIPTIONS[verdict.exit_code]})")
+    return "\n".join(lines) + "\n"
+
+
+def _headline(result: GateResult) -> str:
+    counts = Counter(m.status for m in result.mutants)
+    ran = [m for m in result.mutants if m.status is not MutantStatus.NOT_RUN]
+    cached = sum(1 for m in ran if m.cached)
+    parts = [f"{len(result.regions)} regions in {', '.join(result.guarded_paths)}"]
+    if result.mutants:
+        parts.append(f"{len(ran)} error-handling mutants ({result.mutmut_total} from mutmut's operators on the "
+                     f"guarded files, {result.gate_total} from the gate's, before keeping in-region ones)")
+        parts.append(", ".join(f"{counts[s]} {SHORT[s]}" for s in COLUMNS if counts[s]))
+        if cached:
+            parts.append(f"{cached} from the cache")
+    if "total" in result.timings:
+        parts.append(f"{result.timings['total']:.1f}s")
+    if result.shard:
+        parts.append(f"shard {result.shard[0]}/{result.shard[1]}")
+    return "gate: " + "; ".join(parts)
+
+
+def _region_table(result: GateResult) -> list[str]:
+    header = ["region", "kind", "ran", "tests", *(SHORT[s] for s in COLUMNS)]
+    rows = []
+    for report in result.regions:
+        region = report.region
+        counts = Counter(m.status for m in result.mutants_in(region.id))
+        ran = "yes" if report.entered else "NO"
+        rows.append([f"{region.id} {region.label}"[:70], region.kind.value, ran, str(len(report.tests)),
+                     *(str(counts[s]) if counts[s] else "." for s in COLUMNS)])
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    fmt = "  ".join(f"{{:<{w}}}" if i == 0 else f"{{:>{w}}}" for i, w in enumerate(widths))
+    return [fmt.format(*header)] + [fmt.format(*row) for row in rows]

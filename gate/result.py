@@ -1,0 +1,122 @@
+"""The result of one gate run: the one object every reporter renders."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+from gate.regions import Region
+from gate.verdict import Verdict
+
+
+class MutantStatus(str, enum.Enum):
+    KILLED = "killed"
+    SURVIVED = "survived"
+    TIMEOUT = "timeout"
+    CRASHED = "crashed"
+    NO_TESTS = "no-tests"
+    """No test executes the mutated lines."""
+    SKIPPED = "skipped"
+    """The policy's pre_mutation hook skipped it, with a reason."""
+    ERROR = "error"
+    """The test run itself failed (pytest refused its arguments): an infrastructure problem."""
+    NOT_RUN = "not-run"
+    """Outside this run's scope (`--changed`, another `--shard`) or cut short by Ctrl-C."""
+
+
+@dataclass(frozen=True)
+class MutantOutcome:
+    name: str
+    file: str
+    unit: str
+    region_id: str
+    operator: str
+    origin: str
+    start: int
+    end: int
+    original: str
+    replacement: str
+    diff: str
+    status: MutantStatus
+    tests: tuple[str, ...] = ()
+    killed_by: str | None = None
+    seconds: float = 0.0
+    detail: str = ""
+    cached: bool = False
+
+
+@dataclass(frozen=True)
+class RegionReport:
+    region: Region
+    entered: bool
+    tests: tuple[str, ...]
+    missing_branches: tuple[tuple[int, int], ...]
+    not_mutated: str | None = None
+    """Why mutmut cannot mutate it (a decorator, module level), if so."""
+    accepted: str | None = None
+    """The policy's reason for accepting that, if it does."""
+
+
+@dataclass(frozen=True)
+class GateResult:
+    project: str
+    guarded_paths: tuple[str, ...]
+    verdict: Verdict
+    regions: tuple[RegionReport, ...] = ()
+    mutants: tuple[MutantOutcome, ...] = ()
+    mutmut_total: int = 0
+    """Mutants mutmut's own operators make on the guarded files, in regions or not."""
+    gate_total: int = 0
+    timings: dict[str, float] = field(default_factory=dict)
+    versions: dict[str, str] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
+    """Things a reader should know that are not failures (types that could not be resolved, say)."""
+    shard: tuple[int, int] | None = None
+
+    def mutants_in(self, region_id: str) -> list[MutantOutcome]:
+        return [m for m in self.mutants if m.region_id == region_id]
+
+    def count(self, status: MutantStatus) -> int:
+        return sum(1 for m in self.mutants if m.status is status)
+
+
+RESULT_FORMAT = 1
+
+
+def to_dict(result: GateResult) -> dict:
+    """The whole result as plain data: `reports/gate-result.json`, and what `gate merge` reads."""
+    from dataclasses import asdict
+
+    data = asdict(result)
+    data["format_version"] = RESULT_FORMAT
+    data["verdict"] = {"exit_code": int(result.verdict.exit_code),
+                       "findings": [{"exit_code": int(f.exit_code), "message": f.message}
+                                    for f in result.verdict.findings]}
+    for region in data["regions"]:
+        region["region"]["kind"] = region["region"]["kind"].value
+    for mutant in data["mutants"]:
+        mutant["status"] = mutant["status"].value
+    return data
+
+
+def from_dict(data: dict) -> GateResult:
+    from gate.regions import Region, RegionKind
+    from gate.verdict import ExitCode, Finding, Verdict
+
+    if data.get("format_version") != RESULT_FORMAT:
+        raise ValueError(f"gate result format {data.get('format_version')!r}, expected {RESULT_FORMAT}")
+    regions = []
+    for r in data["regions"]:
+        region = Region(**{**r["region"], "kind": RegionKind(r["region"]["kind"]),
+                           "unit_decorators": tuple(r["region"]["unit_decorators"])})
+        regions.append(RegionReport(region=region, entered=r["entered"], tests=tuple(r["tests"]),
+                                    missing_branches=tuple(tuple(b) for b in r["missing_branches"]),
+                                    not_mutated=r["not_mutated"], accepted=r["accepted"]))
+    mutants = [MutantOutcome(**{**m, "status": MutantStatus(m["status"]), "tests": tuple(m["tests"])})
+               for m in data["mutants"]]
+    verdict = Verdict(ExitCode(data["verdict"]["exit_code"]),
+                      tuple(Finding(ExitCode(f["exit_code"]), f["message"]) for f in data["verdict"]["findings"]))
+    return GateResult(project=data["project"], guarded_paths=tuple(data["guarded_paths"]), verdict=verdict,
+                      regions=tuple(regions), mutants=tuple(mutants), mutmut_total=data["mutmut_total"],
+                      gate_total=data["gate_total"], timings=data["timings"], versions=data["versions"],
+                      notes=tuple(data["notes"]), shard=tuple(data["shard"]) if data["shard"] else None)

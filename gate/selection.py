@@ -1,0 +1,63 @@
+"""Mutants x regions x policy x coverage -> which mutants to run, with which tests, in which order."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from gate.cache import CachedResult
+from gate.coverage_step import CoverageResult
+from gate.mutation import GeneratedMutant
+from gate.policy import MutationContext, Policy, ask_pre_mutation
+from gate.regions import Region, innermost
+
+
+@dataclass(frozen=True)
+class Candidate:
+    mutant: GeneratedMutant
+    region: Region
+    tests: tuple[str, ...]
+    """The tests that execute the mutated lines, the likeliest killers first."""
+    skip_reason: str | None
+
+
+def region_of(regions: Iterable[Region], mutant: GeneratedMutant) -> Region | None:
+    """The innermost region holding all the changed lines; for a change that spans two adjacent
+    regions (two handlers swapped), the region of its first line, provided every line is in one."""
+    regions = list(regions)
+    found = innermost(regions, mutant.file, mutant.start, mutant.end)
+    if found is not None:
+        return found
+    if all(innermost(regions, mutant.file, line, line) for line in range(mutant.start, mutant.end + 1)):
+        return innermost(regions, mutant.file, mutant.start, mutant.start)
+    return None
+
+
+def select(mutants: Iterable[GeneratedMutant], regions: list[Region], coverage: CoverageResult,
+           policy: Policy, source_lines: Mapping[str, list[str]],
+           previous: Mapping[str, CachedResult]) -> list[Candidate]:
+    """Every in-region mutant, with the policy's verdict and its tests, in a stable order."""
+    candidates = []
+    # a test that killed a function's other mutants last time is the likeliest killer of this one
+    killers_by_function: dict[tuple[str, str], Counter[str]] = {}
+    for entry in previous.values():
+        if entry.killed_by:
+            killers_by_function.setdefault((entry.file, entry.unit), Counter())[entry.killed_by] += 1
+    for mutant in mutants:
+        region = region_of(regions, mutant)
+        if region is None:
+            continue
+        lines = source_lines[mutant.file]
+        context = MutationContext(
+            filename=mutant.file, current_source_line=lines[mutant.start - 1] if mutant.start <= len(lines) else "",
+            current_line_index=mutant.start - 1, region_kind=region.kind.value, function_name=region.function,
+            operator=mutant.operator, mutant_name=mutant.name)
+        skip = ask_pre_mutation(policy, context)
+        tests = coverage.tests_for(mutant.file, mutant.start, mutant.end)
+        first = previous[mutant.name].killed_by if mutant.name in previous else None
+        usual = killers_by_function.get((mutant.file, mutant.unit), Counter())
+        ordered = sorted(tests, key=lambda t: (t != first, -usual[t],
+                                               coverage.baseline.durations.get(t, 0.0), t))
+        candidates.append(Candidate(mutant, region, tuple(ordered), skip))
+    return candidates

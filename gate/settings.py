@@ -1,0 +1,131 @@
+"""One frozen `Settings`: defaults, then `[tool.gate]` in pyproject.toml, then flags; plus the policy.
+
+Unknown keys and values of the wrong type are errors that name the setting.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from gate import checks
+from gate.errors import ConfigError
+from gate.policy import Policy, load_policy
+
+
+@dataclass(frozen=True)
+class Option:
+    check: Callable[[str, Any], Any]
+    """Called with (`[tool.gate] name`, value); returns the value or raises ConfigError."""
+    default: Any
+    help: str
+
+
+OPTIONS: dict[str, Option] = {
+    "tests": Option(checks.nonempty_str_list, ("tests",), "pytest arguments that select the suite the gate measures"),
+    "pytest_args": Option(checks.str_list, (), "extra pytest arguments for every run"),
+    "policy_file": Option(checks.text, "mutmut_config.py", "the mutation policy file"),
+    "cache_dir": Option(checks.text, ".gate", "where the snapshot, mutmut's mutants/ and cached results live"),
+    "reports_dir": Option(checks.text, "reports", "where the reports are written"),
+    "max_workers": Option(checks.number(1, integer=True), os.cpu_count() or 1, "mutants tested at once"),
+    "timeout_multiplier": Option(checks.number(0, strict=True), 10.0,
+                                 "a mutant's time limit is (baseline time of its tests + constant) x this"),
+    "timeout_constant": Option(checks.number(0), 2.0, "seconds added to the baseline before multiplying"),
+    "worker_memory_mb": Option(checks.number(0, integer=True), 4096,
+                               "address-space limit of each mutant's worker in MiB (0: none)"),
+    "lock_timeout": Option(checks.number(0), 0.0, "seconds to wait for another gate run on this repository"),
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    root: Path
+    guarded_paths: tuple[str, ...]
+    policy: Policy
+    tests: tuple[str, ...]
+    pytest_args: tuple[str, ...]
+    policy_file: str
+    cache_dir: Path
+    reports_dir: Path
+    max_workers: int
+    timeout_multiplier: float
+    timeout_constant: float
+    worker_memory_mb: int
+    lock_timeout: float
+    # what this run does
+    only_coverage: bool = False
+    list_regions: bool = False
+    changed: str | None = None
+    """Only regions of functions changed against this git ref; '' means the staged changes."""
+    shard: tuple[int, int] | None = None
+    """(k, n): run the k-th of n balanced shares of the selected mutants (1-based)."""
+
+
+def load_settings(root: Path, flags: Mapping[str, Any] | None = None) -> Settings:
+    """Settings for the project at `root`: defaults < `[tool.gate]` < `flags` (None means: not given)."""
+    root = root.resolve()
+    if not root.is_dir():
+        raise ConfigError(f"project folder {root} does not exist")
+    flags = {k: v for k, v in (flags or {}).items() if v is not None}
+    table = _read_tool_gate(root / "pyproject.toml")
+    values: dict[str, Any] = {}
+    for name, option in OPTIONS.items():
+        value = flags[name] if name in flags else table.get(name, option.default)
+        values[name] = option.check(f"[tool.gate] {name}", value)
+
+    policy = load_policy(root / values["policy_file"], values["policy_file"])
+    guarded = tuple(flags["paths"]) if flags.get("paths") else policy.guarded_paths or _guess_guarded_paths(root)
+    for path in guarded:
+        if not (root / path).exists():
+            raise ConfigError(f"guarded path {path!r} does not exist in {root}")
+    run_mode = {k: flags[k] for k in ("only_coverage", "list_regions", "changed", "shard") if k in flags}
+    return Settings(
+        root=root,
+        guarded_paths=guarded,
+        policy=policy,
+        tests=values["tests"],
+        pytest_args=values["pytest_args"],
+        policy_file=values["policy_file"],
+        cache_dir=(root / values["cache_dir"]).resolve(),
+        reports_dir=(root / values["reports_dir"]).resolve(),
+        max_workers=values["max_workers"],
+        timeout_multiplier=float(values["timeout_multiplier"]),
+        timeout_constant=float(values["timeout_constant"]),
+        worker_memory_mb=values["worker_memory_mb"],
+        lock_timeout=float(values["lock_timeout"]),
+        **run_mode,
+    )
+
+
+def _read_tool_gate(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        return {}
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"pyproject.toml: invalid TOML: {exc}") from exc
+    table = data.get("tool", {}).get("gate", {})
+    if not isinstance(table, dict):
+        raise ConfigError("pyproject.toml: [tool.gate] must be a table")
+    unknown = sorted(set(table) - set(OPTIONS))
+    if unknown:
+        raise ConfigError(f"[tool.gate] unknown setting {unknown[0]!r} (known: {', '.join(OPTIONS)})")
+    return table
+
+
+_NOT_GUARDED = {"tests", "test", "docs", "doc", "bench", "benchmarks", "examples", "scripts", "build", "dist"}
+
+
+def _guess_guarded_paths(root: Path) -> tuple[str, ...]:
+    """Like mutmut: `src/` if there is one, else the top-level packages that are not tests."""
+    if (root / "src").is_dir():
+        return ("src",)
+    packages = sorted(p.name for p in root.iterdir() if p.is_dir() and (p / "__init__.py").exists()
+                      and p.name not in _NOT_GUARDED and not p.name.startswith("."))
+    if not packages:
+        raise ConfigError("no guarded paths: set guarded_paths in mutmut_config.py or pass --paths")
+    return tuple(packages)

@@ -1,0 +1,89 @@
+"""A snapshot of the project in the gate's cache folder, where coverage and mutmut do their work.
+
+The gate never writes into the user's files: it copies them (mtimes kept, so mutmut's own
+caching keeps working) and every later step runs in the copy. The copy is also a consistent
+picture of the tree while the user goes on editing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+from collections.abc import Iterable
+from pathlib import Path
+
+# Never copied: the gate's and mutmut's own output, VCS data, environments and caches.
+_SKIP_DIRS = {".git", ".hg", ".svn", "__pycache__", ".pytest_cache", ".hypothesis", ".mypy_cache",
+              ".ruff_cache", ".tox", ".nox", "mutants", "node_modules", ".venv", "venv"}
+
+
+def project_files(root: Path, skip: Iterable[Path]) -> list[str]:
+    """The project's files, relative to `root`: git's view (tracked and untracked, not ignored)
+    where `root` is in a git work tree, else a walk that skips caches and environments."""
+    skip_abs = [p.resolve() for p in skip]
+    files = _git_files(root)
+    if files is None:
+        files = _walked_files(root)
+    return sorted(f for f in files
+                  if (root / f).is_file() and not any(_is_within(root / f, s) for s in skip_abs)
+                  and not set(Path(f).parts) & _SKIP_DIRS)
+
+
+def sync(root: Path, work: Path, files: list[str]) -> None:
+    """Make `work` hold exactly `files` of `root`, leaving mutmut's `mutants/` folder alone."""
+    work.mkdir(parents=True, exist_ok=True)
+    wanted = set(files)
+    for rel in files:
+        source, target = root / rel, work / rel
+        st = source.stat()
+        try:
+            tt = target.stat()
+            if tt.st_size == st.st_size and tt.st_mtime_ns == st.st_mtime_ns:
+                continue
+        except FileNotFoundError:
+            target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source, target)
+    for dirpath, dirnames, filenames in os.walk(work):
+        rel_dir = Path(dirpath).relative_to(work)
+        dirnames[:] = [d for d in dirnames if not (rel_dir == Path(".") and d == "mutants")]
+        for name in filenames:
+            rel = (rel_dir / name).as_posix()
+            if rel not in wanted:
+                (Path(dirpath) / name).unlink()
+
+
+def digest(root: Path, files: Iterable[str]) -> str:
+    """A content hash of `files`: what a cached result depends on."""
+    h = hashlib.sha256()
+    for rel in sorted(files):
+        h.update(rel.encode() + b"\0")
+        h.update(hashlib.sha256((root / rel).read_bytes()).digest())
+    return h.hexdigest()
+
+
+def _git_files(root: Path) -> list[str] | None:
+    try:
+        out = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+                             cwd=root, capture_output=True, check=True)
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return [f for f in out.stdout.decode().split("\0") if f]
+
+
+def _walked_files(root: Path) -> list[str]:
+    found = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        here = Path(dirpath)
+        dirnames[:] = [d for d in dirnames if d not in _SKIP_DIRS and not (here / d / "pyvenv.cfg").exists()]
+        found.extend((here / name).relative_to(root).as_posix() for name in filenames)
+    return found
+
+
+def _is_within(path: Path, folder: Path) -> bool:
+    try:
+        path.resolve().relative_to(folder)
+    except ValueError:
+        return False
+    return True

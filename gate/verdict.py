@@ -1,0 +1,68 @@
+"""Exit codes and the pure decision that picks one. The only place that knows them."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+
+class ExitCode(enum.IntEnum):
+    """What `python -m gate` exits with; `DESCRIPTIONS` says what each means."""
+
+    OK = 0
+    GATE_FAILED = 1
+    USAGE = 2
+    RED_BASELINE = 3
+    INFRASTRUCTURE = 4
+    INTERRUPTED = 130
+
+
+DESCRIPTIONS = {
+    ExitCode.OK: "every error-handling mutant killed and every handler entered",
+    ExitCode.GATE_FAILED: "a surviving or untested error-handling mutant, or a handler no test enters",
+    ExitCode.USAGE: "usage or configuration error (flag, [tool.gate], mutmut_config.py, unparsable file)",
+    ExitCode.RED_BASELINE: "the suite fails on unmutated code",
+    ExitCode.INFRASTRUCTURE: "infrastructure failure (mutmut crashed or missing, a worker died, nothing found)",
+    ExitCode.INTERRUPTED: "interrupted (Ctrl-C); the next run resumes from the cache",
+}
+
+# A red baseline makes every mutant result meaningless and an infrastructure failure makes the
+# verdict incomplete; only when neither happened do survivors and uncovered handlers decide.
+PRIORITY = (
+    ExitCode.INTERRUPTED,
+    ExitCode.USAGE,
+    ExitCode.RED_BASELINE,
+    ExitCode.INFRASTRUCTURE,
+    ExitCode.GATE_FAILED,
+    ExitCode.OK,
+)
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One reason the gate is not green, with the exit code it calls for."""
+
+    exit_code: ExitCode
+    message: str
+
+
+@dataclass(frozen=True)
+class Verdict:
+    exit_code: ExitCode
+    findings: tuple[Finding, ...]
+
+    @property
+    def passed(self) -> bool:
+        return self.exit_code is ExitCode.OK
+
+
+def decide(findings: list[Finding] | tuple[Finding, ...]) -> Verdict:
+    """The exit code of the most serious finding, or OK when there is none."""
+    codes = {f.exit_code for f in findings}
+    exit_code = next((code for code in PRIORITY if code in codes), ExitCode.OK)
+    return Verdict(exit_code=exit_code, findings=tuple(findings))
+
+
+def exit_code_help() -> str:
+    """The exit codes, one line each, for `--help` and the README."""
+    return "\n".join(f"  {code.value:>3}  {DESCRIPTIONS[code]}" for code in ExitCode)

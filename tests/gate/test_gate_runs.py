@@ -1,0 +1,136 @@
+"""The gate run for real (`python -m gate` as a subprocess) on small fixture projects.
+
+Each test names the behaviour it shows and asserts the exit code, what the gate said, and that
+the project's own files are byte-identical afterwards.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.gate.conftest import fingerprint, run_gate
+
+STORE = "vault/store.py"
+TESTS = "tests/test_store.py"
+
+
+def test_fully_tested_project_passes(fixture_project):
+    project = fixture_project("strong")
+    before = fingerprint(project)
+    run = run_gate(project)
+    assert run.exit_code == 0, run.stdout + run.stderr
+    assert "gate PASSED" in run.stdout
+    summary = run.summary
+    assert summary["verdict"] == "passed"
+    assert summary["counts"]["regions"] == 5
+    assert summary["counts"]["by_status"] == {"killed": summary["counts"]["selected"]}
+    assert summary["counts"]["selected"] > 20
+    assert fingerprint(project) == before
+
+
+def test_deleting_one_assertion_lets_a_mutant_survive_and_names_it(fixture_project):
+    project = fixture_project("strong", {TESTS: [("    assert store.failures == 2\n", "")]})
+    before = fingerprint(project)
+    run = run_gate(project)
+    assert run.exit_code == 1, run.stdout + run.stderr
+    survivors = [m for m in run.mutants() if m["status"] == "survived"]
+    assert [(m["operator"], m["replacement"].strip()) for m in survivors] == [
+        ("augmented_assignment", "self.failures = 1")]
+    name = survivors[0]["name"]
+    assert name.startswith("vault.store.xǁStoreǁload__mutmut_")
+    assert f"survived: {name} at {STORE}:25 (augmented_assignment)" in run.stdout
+    assert "-            self.failures += 1\n    +            self.failures = 1" in run.stdout  # its diff
+    assert fingerprint(project) == before
+
+
+def test_handler_no_test_enters_fails_the_gate(fixture_project):
+    # the two tests that make a read fail with OSError are no longer collected
+    project = fixture_project("strong", {TESTS: [("def test_read_error_counts", "def _read_error_counts"),
+                                                 ("def test_failures_accumulate", "def _failures_accumulate")]})
+    run = run_gate(project, "--only-coverage")
+    assert run.exit_code == 1, run.stdout + run.stderr
+    assert f"{STORE}:24 handler never entered (except OSError)" in run.stdout
+    assert f"{STORE}:27 raise never executed (raise StoreError)" in run.stdout
+
+
+def test_red_baseline_exits_3_and_names_the_failing_test(fixture_project):
+    project = fixture_project("strong", {TESTS: [('assert store.load("k") == "v"', 'assert store.load("k") == "w"')]})
+    before = fingerprint(project)
+    run = run_gate(project)
+    assert run.exit_code == 3, run.stdout + run.stderr
+    assert "gate: error [red-baseline]: the suite fails on unmutated code: " \
+           "tests/test_store.py::test_load_returns_data_and_closes" in run.stderr
+    assert fingerprint(project) == before
+
+
+@pytest.mark.parametrize("config, message", [
+    ("guarded_paths = ['vault'\n", "mutmut_config.py:1: syntax error: '[' was never closed"),
+    ("guarded_paths = 'vault'\n", "mutmut_config.py: guarded_paths must be a list of non-empty strings, "
+                                  "got 'vault'"),
+    ("import os\nos.environ['X']\n", "mutmut_config.py:2: KeyError: 'X'"),
+    ("timeout_counts_as = 'maybe'\n", "mutmut_config.py: timeout_counts_as must be one of 'killed', "
+                                      "'survived', got 'maybe'"),
+    ("cleanup_function = ['close']\n", "mutmut_config.py: unknown setting 'cleanup_function' "
+                                       "(did you mean 'cleanup_functions'?)"),
+])
+def test_broken_policy_file_exits_2_naming_the_problem(fixture_project, config, message):
+    project = fixture_project("strong")
+    (project / "mutmut_config.py").write_text(config)
+    run = run_gate(project)
+    assert run.exit_code == 2, run.stdout + run.stderr
+    assert run.stderr.strip() == f"gate: error [config]: {message}"
+
+
+def test_hook_that_raises_is_a_config_error(fixture_project):
+    project = fixture_project("strong")
+    (project / "mutmut_config.py").write_text(
+        "guarded_paths = ['vault']\ncleanup_functions = ['close']\n"
+        "def pre_mutation(context):\n    raise RuntimeError('boom')\n")
+    run = run_gate(project)
+    assert run.exit_code == 2, run.stdout + run.stderr
+    assert "gate: error [config]: mutmut_config.py: pre_mutation raised RuntimeError: boom (for vault.store." \
+           in run.stderr
+
+
+def test_policy_hook_that_skips_a_mutant_is_honoured(fixture_project):
+    # without the failures assertion the `+= -> =` mutant survives; the hook skips it with a reason
+    project = fixture_project("strong", {TESTS: [("    assert store.failures == 2\n", "")]})
+    (project / "mutmut_config.py").write_text(
+        "guarded_paths = ['vault']\ncleanup_functions = ['close']\n"
+        "def pre_mutation(context):\n"
+        "    if context.operator == 'augmented_assignment' and 'failures' in context.current_source_line:\n"
+        "        context.skip = 'the failure count is a best-effort statistic'\n")
+    run = run_gate(project)
+    assert run.exit_code == 0, run.stdout + run.stderr
+    skipped = [m for m in run.mutants() if m["status"] == "skipped"]
+    assert [(m["operator"], m["detail"]) for m in skipped] == [
+        ("augmented_assignment", "the failure count is a best-effort statistic")]
+    assert run.summary["counts"]["by_status"]["skipped"] == 1
+
+
+def test_bad_tool_gate_setting_exits_2_naming_it(fixture_project):
+    project = fixture_project("strong", {"pyproject.toml": [('tests = ["tests"]', 'tests = ["tests"]\nmax_workers = 0')]})
+    run = run_gate(project)
+    assert run.exit_code == 2
+    assert run.stderr.strip() == "gate: error [config]: [tool.gate] max_workers must be an integer >= 1, got 0"
+
+
+def test_second_run_with_nothing_changed_reruns_nothing(fixture_project):
+    project = fixture_project("strong")
+    first = run_gate(project)
+    assert first.exit_code == 0, first.stdout + first.stderr
+    second = run_gate(project)
+    assert second.exit_code == 0
+    counts = second.summary["counts"]
+    assert counts["cached"] == counts["selected"] == first.summary["counts"]["selected"]
+    assert "mutants" not in second.summary["timings"] or second.summary["timings"]["mutants"] < 0.5
+
+
+def test_weakened_test_reruns_the_mutants_it_covers_and_fails(fixture_project):
+    project = fixture_project("strong")
+    assert run_gate(project).exit_code == 0
+    path = project / TESTS
+    path.write_text(path.read_text().replace("    assert store.failures == 2\n", ""))
+    run = run_gate(project)
+    assert run.exit_code == 1, run.stdout + run.stderr
+    assert [m["operator"] for m in run.mutants() if m["status"] == "survived"] == ["augmented_assignment"]
