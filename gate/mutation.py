@@ -569,8 +569,8 @@ def _driver_run(spec: dict[str, Any]) -> dict[str, Any]:
             result = runner.wait_for_result()
             check_codes[result.mutant_name] = result.exit_code
         if check_codes[FORCED_FAIL] == 0:
-            raise _DriverError("the tests do not exercise mutmut's mutated copy: a forced failure of every "
-                               "trampolined function still passed (check how the tests import the code)")
+            raise _DriverError("a forced failure of every mutated function did not fail the tests: they do not "
+                               "import mutmut's mutated copy, or they swallow every exception")
         if check_codes[CLEAN_RUN] != 0:
             failed = _read_result(results_dir, CLEAN_RUN).get("killed_by") or f"exit {check_codes[CLEAN_RUN]}"
             raise _DriverError(f"the suite fails on unmutated code under mutmut's trampolines: {failed}",

@@ -134,3 +134,33 @@ def test_weakened_test_reruns_the_mutants_it_covers_and_fails(fixture_project):
     run = run_gate(project)
     assert run.exit_code == 1, run.stdout + run.stderr
     assert [m["operator"] for m in run.mutants() if m["status"] == "survived"] == ["augmented_assignment"]
+
+
+def test_region_mutmut_cannot_mutate_fails_by_default(fixture_project):
+    run = run_gate(fixture_project("decorated"))
+    assert run.exit_code == 1, run.stdout + run.stderr
+    assert ("cache/lookup.py:22 region not mutated: Lookup.get is decorated with @traced, which mutmut skips "
+            "(list it in safe_decorators if it only wraps calls)") in run.stdout
+    assert run.mutants() == []
+
+
+def test_region_not_mutated_can_be_accepted_knowingly(fixture_project):
+    project = fixture_project("decorated")
+    (project / "mutmut_config.py").write_text(
+        "guarded_paths = ['cache']\naccept_unmutated = {'cache/lookup.py:Lookup.get': 'traced is a test double'}\n")
+    run = run_gate(project)
+    assert run.exit_code == 0, run.stdout + run.stderr
+    [region] = run.summary["regions"]
+    assert region["not_mutated"].startswith("Lookup.get is decorated with @traced")
+    assert region["accepted"] == "traced is a test double"
+    assert run.mutants() == []
+
+
+def test_safe_decorator_is_mutated_through(fixture_project):
+    project = fixture_project("decorated")
+    (project / "mutmut_config.py").write_text("guarded_paths = ['cache']\nsafe_decorators = ['traced']\n")
+    run = run_gate(project)
+    assert run.exit_code == 0, run.stdout + run.stderr
+    operators = {m["operator"] for m in run.mutants()}
+    assert {"swallow", "reraise", "reset-delete", "unreachable", "broaden"} <= operators
+    assert {m["status"] for m in run.mutants()} == {"killed"}
