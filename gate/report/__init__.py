@@ -22,11 +22,18 @@ def render_report(path: Path, render: Callable[[], str]) -> None:
 
 
 def write_reports(result: GateResult, settings: Settings) -> None:
+    """Every report of a run. coverage.py wrote `coverage/` and `coverage.json` already."""
     import json
 
-    from gate.report import summary
+    from gate.report import junit, mutation_html, mutation_json, sarif, summary
     from gate.result import to_dict
 
     out = settings.reports_dir
+    mutation_report = mutation_json.report(result, settings.root)
     render_report(out / "summary.json", lambda: summary.render(result))
     render_report(out / "gate-result.json", lambda: json.dumps(to_dict(result), indent=1) + "\n")
+    render_report(out / "mutation" / "mutation.json", lambda: json.dumps(mutation_report, indent=1) + "\n")
+    render_report(out / "mutation" / "index.html",
+                  lambda: mutation_html.render(mutation_report, f"gate: {settings.root.name}"))
+    render_report(out / "gate.sarif", lambda: sarif.render(result))
+    render_report(out / "gate-junit.xml", lambda: junit.render(result))

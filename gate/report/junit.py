@@ -1,0 +1,34 @@
+"""`reports/gate-junit.xml`: one test case per error-handling region, failed when a mutant in it
+survived or no test reached it, or when the suite never ran the region; CI test tabs show it.
+Written with junitparser."""
+
+from __future__ import annotations
+
+from junitparser import Failure, JUnitXml, Skipped, TestCase, TestSuite
+
+from gate.result import GateResult, MutantStatus
+
+
+def render(result: GateResult) -> str:
+    suite = TestSuite("gate: error-handling regions")
+    for report in result.regions:
+        region = report.region
+        case = TestCase(f"{region.id} {region.label}", classname=region.file.removesuffix(".py").replace("/", "."))
+        mutants = result.mutants_in(region.id)
+        problems = [f"{m.status.value}: {m.name} ({m.operator})\n{m.diff}" for m in mutants
+                    if m.status in (MutantStatus.SURVIVED, MutantStatus.NO_TESTS)]
+        if not report.entered:
+            problems.insert(0, f"{region.label} is never run by the suite")
+        if report.not_mutated and not report.accepted:
+            problems.append(f"region not mutated: {report.not_mutated}")
+        case.time = round(sum(m.seconds for m in mutants), 3)
+        if problems:
+            failure = Failure(problems[0].splitlines()[0])
+            failure.text = "\n\n".join(problems)
+            case.result = [failure]
+        elif mutants and all(m.status is MutantStatus.NOT_RUN for m in mutants):
+            case.result = [Skipped("outside this run's scope")]
+        suite.add_testcase(case)
+    xml = JUnitXml("gate")
+    xml.add_testsuite(suite)
+    return '<?xml version="1.0" encoding="utf-8"?>\n' + xml.tostring().decode() + "\n"

@@ -1,0 +1,93 @@
+"""`reports/mutation/mutation.json`: the mutation-testing report schema (version 2), so the
+report reads like Stryker's. Only error-handling mutants are in it: the gate makes no others."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from pathlib import Path
+
+from gate import __version__
+from gate.result import GateResult, MutantOutcome, MutantStatus
+
+SCHEMA_STATUS = {
+    MutantStatus.KILLED: "Killed",
+    MutantStatus.SURVIVED: "Survived",
+    MutantStatus.TIMEOUT: "Timeout",
+    MutantStatus.CRASHED: "RuntimeError",
+    MutantStatus.NO_TESTS: "NoCoverage",
+    MutantStatus.SKIPPED: "Ignored",
+    MutantStatus.ERROR: "RuntimeError",
+    MutantStatus.NOT_RUN: "Pending",
+}
+
+
+def report(result: GateResult, root: Path) -> dict:
+    files: dict[str, dict] = {}
+    tests_by_file: dict[str, set[str]] = defaultdict(set)
+    for m in result.mutants:
+        if m.file not in files:
+            files[m.file] = {"language": "python", "source": _read(root / m.file), "mutants": []}
+        files[m.file]["mutants"].append(_mutant(m, root))
+        for test in (*m.tests, *([m.killed_by] if m.killed_by else [])):
+            tests_by_file[_test_file(test)].add(test)
+    return {
+        "$schema": "https://git.io/mutation-testing-schema",
+        "schemaVersion": "2",
+        "thresholds": {"high": 100, "low": 100},
+        "projectRoot": str(root),
+        "files": files,
+        "testFiles": {f: {"tests": [{"id": t, "name": t.split("::", 1)[-1]} for t in sorted(tests)]}
+                      for f, tests in sorted(tests_by_file.items())},
+        "framework": {"name": "gate", "version": __version__,
+                      "dependencies": {k: v for k, v in result.versions.items() if k != "gate"}},
+        "performance": {"setup": _ms(result.timings.get("snapshot", 0) + result.timings.get("generate", 0)),
+                        "initialRun": _ms(result.timings.get("coverage", 0)),
+                        "mutation": _ms(result.timings.get("mutants", 0))},
+    }
+
+
+def render(result: GateResult, root: Path) -> str:
+    return json.dumps(report(result, root), indent=1) + "\n"
+
+
+def _mutant(m: MutantOutcome, root: Path) -> dict:
+    lines = _read(root / m.file).splitlines()
+    first = lines[m.start - 1] if 0 < m.start <= len(lines) else ""
+    last = lines[m.end - 1] if 0 < m.end <= len(lines) else ""
+    indent = first[:len(first) - len(first.lstrip())]
+    # the location starts at the code, not its indentation, so the replacement starts there too
+    replacement = m.replacement.removeprefix(indent) if m.replacement.startswith(indent) else m.replacement
+    entry = {
+        "id": m.name,
+        "mutatorName": m.operator,
+        "replacement": replacement,
+        "description": f"{m.origin} operator {m.operator} in {m.unit} (region {m.region_id})",
+        "location": {"start": {"line": m.start, "column": len(indent) + 1},
+                     "end": {"line": m.end, "column": len(last) + 1}},
+        "status": SCHEMA_STATUS[m.status],
+        "coveredBy": list(m.tests),
+        "testsCompleted": len(m.tests) if m.status is not MutantStatus.NOT_RUN else 0,
+        "duration": _ms(m.seconds),
+        "static": False,
+    }
+    if m.killed_by:
+        entry["killedBy"] = [m.killed_by]
+    if m.detail:
+        entry["statusReason"] = m.detail
+    return entry
+
+
+def _test_file(nodeid: str) -> str:
+    return nodeid.split("::", 1)[0]
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError:
+        return ""
+
+
+def _ms(seconds: float) -> float:
+    return round(seconds * 1000, 1)

@@ -1,0 +1,177 @@
+"""The reports every gate run writes, checked against their published schemas, and the HTML pages
+opened in a real headless browser with no network (skipped where Chromium is not installed)."""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+import shutil
+import subprocess
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from tests.gate.conftest import copy_fixture, run_gate
+
+SCHEMAS = Path(__file__).resolve().parent.parent / "data" / "schemas"
+WEAKENED = "tests/test_strong.py"
+
+
+@pytest.fixture(scope="module")
+def weakened(tmp_path_factory):
+    """The operators fixture with one assertion of its good suite loosened: one survivor."""
+    project = copy_fixture("operators", tmp_path_factory.mktemp("reports"), {
+        WEAKENED: [("    assert runner.released == 2\n", "    assert runner.released in (1, 2)\n")]})
+    run = run_gate(project)
+    assert run.exit_code == 1, run.stdout + run.stderr
+    return run
+
+
+def survivors(run):
+    return [m for m in run.mutants() if m["status"] == "survived"]
+
+
+def test_the_loosened_assertion_lets_exactly_one_mutant_survive(weakened):
+    assert [(m["operator"], m["original"].strip()) for m in survivors(weakened)] == [
+        ("augmented_assignment", "self.released += 1")]
+
+
+def test_mutation_json_is_valid_against_the_published_schema(weakened):
+    report = json.loads((weakened.project / "reports/mutation/mutation.json").read_text())
+    schema = json.loads((SCHEMAS / "mutation-testing-report-schema-3.8.4.json").read_text())
+    jsonschema.validate(report, schema)
+    mutants = report["files"]["ops/runner.py"]["mutants"]
+    assert len(mutants) == len(weakened.mutants())
+    [survivor] = [m for m in mutants if m["status"] == "Survived"]
+    assert survivor["id"] == survivors(weakened)[0]["name"]
+    assert survivor["mutatorName"] == "augmented_assignment"
+    assert survivor["replacement"] == "self.released = 1"
+    assert survivor["location"]["start"] == {"line": 40, "column": 9}
+    assert survivor["coveredBy"] == ["tests/test_strong.py::test_oom_is_counted_logged_released_and_returns_none"]
+    killed = [m for m in mutants if m["status"] == "Killed"]
+    assert killed and all(len(m["killedBy"]) == 1 and m["killedBy"][0] in m["coveredBy"] for m in killed)
+    test_ids = {t["id"] for f in report["testFiles"].values() for t in f["tests"]}
+    assert {t for m in mutants for t in m["coveredBy"]} <= test_ids
+
+
+def test_sarif_is_valid_sarif_2_1_0_with_one_result_per_survivor(weakened):
+    log = json.loads((weakened.project / "reports/gate.sarif").read_text())
+    jsonschema.Draft202012Validator(json.loads((SCHEMAS / "sarif-2.1.0.json").read_text())).validate(log)
+    [result] = log["runs"][0]["results"]
+    assert result["ruleId"] == "augmented_assignment"
+    location = result["locations"][0]["physicalLocation"]
+    assert location["artifactLocation"]["uri"] == "ops/runner.py"
+    assert location["region"] == {"startLine": 40, "endLine": 40}
+    assert [r["id"] for r in log["runs"][0]["tool"]["driver"]["rules"]] == ["augmented_assignment"]
+
+
+def test_sarif_names_an_uncovered_handler(tmp_path):
+    project = copy_fixture("operators", tmp_path, {
+        WEAKENED: [("def test_invalid_input_is_recorded", "def _invalid_input_is_recorded")]})
+    run = run_gate(project, "--only-coverage")
+    assert run.exit_code == 1
+    log = json.loads((project / "reports/gate.sarif").read_text())
+    jsonschema.Draft202012Validator(json.loads((SCHEMAS / "sarif-2.1.0.json").read_text())).validate(log)
+    results = [(r["ruleId"], r["locations"][0]["physicalLocation"]["region"]["startLine"])
+               for r in log["runs"][0]["results"]]
+    assert results == [("uncovered-handler", 34), ("uncovered-region", 36)]
+
+
+def test_junit_has_one_case_per_region_and_fails_the_one_with_a_survivor(weakened):
+    root = ET.parse(weakened.project / "reports/gate-junit.xml").getroot()
+    cases = root.findall(".//testcase")
+    assert len(cases) == weakened.summary["counts"]["regions"] == 7
+    failed = [c.get("name") for c in cases if c.find("failure") is not None]
+    assert failed == ["ops/runner.py:38 cleanup Runner.release"]
+
+
+def test_summary_has_verdict_exit_code_counts_timings_and_versions(weakened):
+    summary = weakened.summary
+    assert summary["verdict"] == "failed" and summary["exit_code"] == 1
+    assert summary["counts"]["by_status"] == {"killed": summary["counts"]["selected"] - 1, "survived": 1}
+    assert summary["by_operator"]["augmented_assignment"] == {"killed": 1, "survived": 1}
+    assert {"coverage", "generate", "mutants", "total"} <= set(summary["timings"])
+    assert set(summary["versions"]) == {"gate", "python", "mutmut"}
+    assert summary["findings"][0]["message"].startswith("survived: ops.runner.xǁRunnerǁrelease__mutmut_")
+
+
+def test_html_report_embeds_the_survivor_and_the_viewer(weakened):
+    page = (weakened.project / "reports/mutation/index.html").read_text()
+    assert "<mutation-test-report-app" in page
+    assert "customElements.define" in page  # the viewer is inlined: the page needs no network
+    assert not re.search(r"<script[^>]*\ssrc=|<link[^>]*\shref=", page)
+    embedded = json.loads(page.split(".report = ", 1)[1].split(";</script>", 1)[0].replace("<\\/", "</"))
+    statuses = {m["id"]: m["status"] for m in embedded["files"]["ops/runner.py"]["mutants"]}
+    assert statuses[survivors(weakened)[0]["name"]] == "Survived"
+
+
+def test_coverage_reports_have_branches_and_test_contexts(weakened):
+    data = json.loads((weakened.project / "reports/coverage.json").read_text())
+    assert data["meta"]["branch_coverage"] and data["meta"]["show_contexts"]
+    contexts = data["files"]["ops/runner.py"]["contexts"]
+    assert "tests/test_strong.py::test_oom_is_counted_logged_released_and_returns_none|run" in contexts["22"]
+    assert (weakened.project / "reports/coverage/index.html").exists()
+
+
+# ----------------------------------------------------------------------------------------------
+# a real browser
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+needs_browser = pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed")
+# gathers the text of the viewer's shadow DOM into the page, where --dump-dom can see it
+PROBE = """<script>
+setTimeout(() => {
+  const texts = [];
+  const walk = (node) => {
+    if (node.shadowRoot) walk(node.shadowRoot);
+    for (const child of node.childNodes) {
+      if (child.nodeType === Node.TEXT_NODE) texts.push(child.textContent.trim());
+      else walk(child);
+    }
+  };
+  walk(document.body);
+  const out = document.createElement("pre");
+  out.id = "probe";
+  out.textContent = texts.filter(Boolean).join(" | ");
+  document.body.appendChild(out);
+}, 3000);
+</script>"""
+
+
+def dump_dom(path: Path, tmp_path: Path, fragment: str = "") -> str:
+    done = subprocess.run(
+        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         f"--user-data-dir={tmp_path / 'chromium'}", "--virtual-time-budget=10000", "--dump-dom",
+         f"{path.as_uri()}{fragment}"],
+        capture_output=True, text=True, timeout=120)
+    return done.stdout
+
+
+@needs_browser
+def test_mutation_report_renders_the_mutants_and_their_statuses_offline(weakened, tmp_path):
+    page = weakened.project / "reports/mutation/index.html"
+    probe = page.with_name("probe.html")
+    probe.write_text(page.read_text().replace("</body>", PROBE + "</body>"))
+    dom = dump_dom(probe, tmp_path, "#mutant/runner.py")
+    text = html.unescape(dom.split('<pre id="probe">', 1)[1].split("</pre>", 1)[0]).replace(" | ", " ")
+    killed = weakened.summary["counts"]["selected"] - 1
+    assert "gate: operators" in text and "runner.py" in text
+    assert f"Killed ( {killed} )" in text and "Survived ( 1 )" in text  # the status filters
+    assert "augmented_assignment Survived" in text  # the survivor's marker on its line
+    assert "self . released += 1" in text  # the source, highlighted
+
+
+@needs_browser
+def test_coverage_report_renders_offline(weakened, tmp_path):
+    folder = weakened.project / "reports/coverage"
+    index = dump_dom(folder / "index.html", tmp_path)
+    assert "Error-handling coverage (gate)" in index and "runner.py" in index
+    [page] = folder.glob("*runner_py.html")
+    source = dump_dom(page, tmp_path)
+    # the handler's line, with the test that reached it among its contexts
+    assert "out of memory on step %s" in html.unescape(source)
+    assert "test_oom_is_counted_logged_released_and_returns_none" in source
