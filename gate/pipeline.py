@@ -61,15 +61,14 @@ def list_regions(settings: Settings) -> list[Region]:
 
 
 def run_gate(settings: Settings, progress: Progress | None = None,
-             scope: Callable[[list[Region]], set[str]] | None = None) -> GateResult:
-    """Run the gate. `scope`, if given, picks the ids of the regions this run mutates (`--changed`)."""
+             scope: Callable[[list[Region], coverage_step.CoverageResult], set[str]] | None = None) -> GateResult:
+    """Run the gate. `scope`, if given, picks the ids of the regions this run checks (`--changed`)."""
     progress = progress or Silent()
     clock = _Clock()
     started = time.monotonic()
     files = guarded_files(settings)
     regions = find_regions(settings.root, files, settings.policy.cleanup_functions)
     _check_regions_found(settings.root, files, regions)
-    in_scope = {r.id for r in regions} if scope is None else scope(regions)
 
     with exclusive(settings.cache_dir, settings.lock_timeout):
         work = settings.cache_dir / "work"
@@ -84,14 +83,16 @@ def run_gate(settings: Settings, progress: Progress | None = None,
             work, settings.cache_dir / "coverage", tests=settings.tests, pytest_args=settings.pytest_args,
             guarded_files=files, regions=regions, report_dir=settings.reports_dir)
         stop()
+        in_scope = {r.id for r in regions} if scope is None else scope(regions, coverage)
         reports = _region_reports(coverage, settings)
         findings = _coverage_findings(reports, in_scope)
         versions = {"gate": __version__, "python": sys.version.split()[0]}
-        if settings.only_coverage:
+        if settings.only_coverage or not in_scope:
             clock.timings["total"] = round(time.monotonic() - started, 3)
+            notes = () if in_scope else ("no error-handling region is in this run's scope",)
             return GateResult(project=str(settings.root), guarded_paths=settings.guarded_paths,
                               verdict=decide(findings), regions=tuple(reports),
-                              timings=clock.timings, versions=versions)
+                              timings=clock.timings, versions=versions, notes=notes)
 
         versions["mutmut"] = mutation.check_mutmut()
         mutable = [r for r in reports if r.not_mutated is None]

@@ -1,0 +1,117 @@
+"""Where the gate is used: `--changed` on a git repository, and the pre-commit hooks run for real
+by the `pre-commit` tool in a temporary repository that uses this one's `.pre-commit-hooks.yaml`."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.gate.conftest import copy_fixture, run_gate
+
+REPO = Path(__file__).resolve().parents[2]
+STRONG_TESTS = "tests/test_strong.py"
+
+
+def git(project: Path, *args: str) -> str:
+    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
+           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com"}
+    return subprocess.run(["git", *args], cwd=project, env=env, capture_output=True, text=True, check=True).stdout
+
+
+def git_project(tmp_path: Path, fixture: str) -> Path:
+    project = copy_fixture(fixture, tmp_path)
+    (project / ".gitignore").write_text(".gate/\nreports/\n__pycache__/\n")
+    git(project, "init", "-q", "-b", "main")
+    git(project, "add", "-A")
+    git(project, "commit", "-qm", "initial")
+    return project
+
+
+def edit(project: Path, rel: str, old: str, new: str) -> None:
+    path = project / rel
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new))
+
+
+def test_changed_checks_only_the_regions_of_the_staged_function(tmp_path):
+    project = git_project(tmp_path, "operators")
+    edit(project, "ops/runner.py", '            self.calls.append("invalid")\n',
+         '            self.calls.append("invalid")  # recorded for the caller\n')
+    git(project, "add", "ops/runner.py")
+    run = run_gate(project, "--changed")
+    assert run.exit_code == 0, run.stdout + run.stderr
+    ran = {m["region_id"] for m in run.mutants() if m["status"] != "not-run"}
+    assert ran == {"ops/runner.py:34", "ops/runner.py:36"}  # the handler and the raise of Runner.check
+    assert {m["status"] for m in run.mutants() if m["region_id"] not in ran} == {"not-run"}
+
+
+def test_changed_with_nothing_staged_has_nothing_to_check(tmp_path):
+    project = git_project(tmp_path, "operators")
+    run = run_gate(project, "--changed")
+    assert run.exit_code == 0, run.stdout + run.stderr
+    assert run.mutants() == []
+    assert "note: no error-handling region is in this run's scope" in run.stdout
+
+
+def test_changed_against_a_ref_fails_on_a_weakened_test(tmp_path):
+    project = git_project(tmp_path, "operators")
+    edit(project, STRONG_TESTS, "    assert runner.released == 2\n", "")
+    git(project, "commit", "-qam", "weaken")
+    run = run_gate(project, "--changed", "HEAD~1")
+    assert run.exit_code == 1, run.stdout + run.stderr
+    survivors = {(m["operator"], m["original"].strip()) for m in run.mutants() if m["status"] == "survived"}
+    assert ("augmented_assignment", "self.released += 1") in survivors
+
+
+# ----------------------------------------------------------------------------------------------
+# pre-commit, for real
+
+needs_pre_commit = pytest.mark.skipif(shutil.which("pre-commit") is None and not (
+    Path(sys.executable).parent / "pre-commit").exists(), reason="pre-commit is not installed")
+
+
+def pre_commit(project: Path, tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    bindir = str(Path(sys.executable).parent)
+    env = {**os.environ, "PRE_COMMIT_HOME": str(tmp_path / "pre-commit-home"),
+           "PATH": bindir + os.pathsep + os.environ.get("PATH", "")}
+    return subprocess.run([sys.executable, "-m", "pre_commit", "run", *args], cwd=project, env=env,
+                          capture_output=True, text=True, timeout=900)
+
+
+@pytest.fixture
+def hooked_project(tmp_path):
+    """A git repository with the operators fixture, using this repository's hooks at its HEAD."""
+    project = git_project(tmp_path, "operators")
+    rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True,
+                         check=True).stdout.strip()
+    (project / ".pre-commit-config.yaml").write_text(
+        f"repos:\n  - repo: {REPO}\n    rev: {rev}\n    hooks:\n      - id: gate-changed\n      - id: gate\n")
+    git(project, "add", ".pre-commit-config.yaml")
+    git(project, "commit", "-qm", "hooks")
+    return project
+
+
+@needs_pre_commit
+def test_both_hooks_pass_on_a_clean_checkout(hooked_project, tmp_path):
+    commit_stage = pre_commit(hooked_project, tmp_path, "--all-files")
+    assert commit_stage.returncode == 0, commit_stage.stdout + commit_stage.stderr
+    assert "error-handling gate (staged changes)" in commit_stage.stdout and "Passed" in commit_stage.stdout
+    push_stage = pre_commit(hooked_project, tmp_path, "--hook-stage", "pre-push", "--all-files")
+    assert push_stage.returncode == 0, push_stage.stdout + push_stage.stderr
+    assert "error-handling gate (full)" in push_stage.stdout and "Passed" in push_stage.stdout
+
+
+@needs_pre_commit
+def test_commit_hook_fails_on_a_staged_change_that_weakens_a_test(hooked_project, tmp_path):
+    edit(hooked_project, STRONG_TESTS, "    assert runner.released == 2\n", "")
+    git(hooked_project, "add", STRONG_TESTS)
+    result = pre_commit(hooked_project, tmp_path)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "error-handling gate (staged changes)" in result.stdout and "Failed" in result.stdout
+    assert "survived: ops.runner.xǁRunnerǁrelease__mutmut_" in result.stdout
