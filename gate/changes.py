@@ -15,7 +15,7 @@ from pathlib import Path
 
 from gate.coverage_step import CoverageResult
 from gate.errors import ConfigError
-from gate.regions import Region
+from gate.regions import Region, read_source
 from gate.settings import Settings
 
 Scope = Callable[[list[Region], CoverageResult], set[str]]
@@ -82,7 +82,7 @@ def _units_touched(path: Path, lines: set[int]) -> set[str | None]:
     module-level code (which stands for the whole file)."""
     if not path.exists():
         return set()
-    spans = list(_unit_spans(ast.parse(path.read_text(encoding="utf-8"))))
+    spans = list(_unit_spans(ast.parse(read_source(path))))
     touched: set[str | None] = set()
     for line in lines:
         hits = [name for name, start, end in spans if start <= line <= end]

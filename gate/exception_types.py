@@ -13,6 +13,7 @@ import builtins
 import importlib
 import json
 import sys
+import tokenize
 import types
 from pathlib import Path
 from typing import Any
@@ -77,7 +78,8 @@ def _evaluate(expr: str, namespace: dict[str, Any]) -> Any:
 def _facts(rel: str) -> dict[str, Any]:
     module = importlib.import_module(_module_name(rel))
     namespace = vars(module)
-    caught, raised = _type_exprs(Path(rel).read_text(encoding="utf-8"))
+    with tokenize.open(rel) as handle:
+        caught, raised = _type_exprs(handle.read())
     exprs: dict[str, str] = {}
     classes: dict[str, type] = {}
     named_in_file: set[str] = set()

@@ -40,6 +40,9 @@ from gate.result import MutantStatus
 TESTED_MUTMUT = ("3.8.1",)
 """The mutmut releases this module was tested against; pyproject.toml pins the same."""
 
+# mutmut's own list (mutmut.mutation.file_mutation.NEVER_MUTATE_FUNCTION_NAMES), copied so that the
+# gate can say what mutmut will skip without importing it; a test keeps the two equal.
+NEVER_MUTATED_NAMES = frozenset({"__getattribute__", "__setattr__", "__new__"})
 SIDECAR_VERSION = 1
 EVENT_PREFIX = "@@gate "
 FORCED_FAIL, CLEAN_RUN = "fail", "gate-clean-run"
@@ -65,14 +68,12 @@ def check_mutmut() -> str:
 def unmutatable_reason(region: Region, safe_decorators: Iterable[str]) -> str | None:
     """Why mutmut cannot mutate a region (None if it can): it only trampolines top-level
     functions and methods of top-level classes, and skips decorated ones."""
-    from mutmut.mutation.file_mutation import NEVER_MUTATE_FUNCTION_NAMES
-
     if region.unit is None:
         return "outside a function (module or class body); mutmut mutates functions only"
     if region.nested_class:
         return "in a class nested in a class or function, whose methods mutmut does not trampoline"
     name = region.unit.rsplit(".", 1)[-1]
-    if name in NEVER_MUTATE_FUNCTION_NAMES:
+    if name in NEVER_MUTATED_NAMES:
         return f"in {name}, which mutmut never mutates"
     decorators = [" ".join(d.split()) for d in region.unit_decorators]
     if decorators in (["staticmethod"], ["classmethod"]):
@@ -490,12 +491,17 @@ def _gate_runner_class(results_dir: Path, memory_mb: int) -> type:
     from mutmut.utils.file_utils import change_cwd
 
     class FirstFailure:
+        """Who failed first, and with what (`MemoryError: ...`), for the reports."""
+
         def __init__(self) -> None:
             self.nodeid: str | None = None
+            self.message = ""
 
         def pytest_runtest_logreport(self, report: Any) -> None:
             if report.failed and self.nodeid is None:
                 self.nodeid = report.nodeid
+                crash = getattr(report.longrepr, "reprcrash", None)
+                self.message = " ".join(str(getattr(crash, "message", "")).split())[:300]
 
         def pytest_collectreport(self, report: Any) -> None:
             if report.failed and self.nodeid is None:
@@ -516,7 +522,7 @@ def _gate_runner_class(results_dir: Path, memory_mb: int) -> type:
                 code, detail = 4, f"{type(exc).__name__}: {exc}"
             _write_atomic(results_dir / f"{mutant_name}.json", json.dumps(
                 {"exit_code": code, "killed_by": recorder.nodeid, "seconds": time.monotonic() - started,
-                 "detail": detail}))
+                 "detail": detail or recorder.message}))
             return code
 
     return GatePytestRunner
@@ -626,7 +632,7 @@ def classify(exit_code: int, written: dict[str, Any], seconds: float, wall_limit
     if code == 0:
         return MutantStatus.SURVIVED, None, ""
     if code in (1, 2, 3):  # a failed test, an interrupted session, an internal error: not green
-        return MutantStatus.KILLED, written.get("killed_by") or f"pytest exit {code}", ""
+        return MutantStatus.KILLED, written.get("killed_by") or f"pytest exit {code}", written.get("detail", "")
     return MutantStatus.ERROR, None, written.get("detail") or f"pytest exited {code} (no tests ran?)"
 
 

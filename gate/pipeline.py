@@ -17,7 +17,7 @@ from gate.cache import CachedResult, Fingerprints, ResultCache, file_digest
 from gate.errors import ConfigError, InfrastructureError
 from gate.lock import exclusive
 from gate.operators import OPERATORS
-from gate.regions import Region, RegionKind, find_regions, iter_python_files
+from gate.regions import Region, RegionKind, find_regions, iter_python_files, read_source
 from gate.result import GateResult, MutantOutcome, MutantStatus, RegionReport
 from gate.selection import Candidate, select
 from gate.settings import Settings
@@ -66,6 +66,9 @@ def run_gate(settings: Settings, progress: Progress | None = None,
     progress = progress or Silent()
     clock = _Clock()
     started = time.monotonic()
+    versions = {"gate": __version__, "python": sys.version.split()[0]}
+    if not settings.only_coverage:
+        versions["mutmut"] = mutation.check_mutmut()  # before anything slow: fail fast and closed
     files = guarded_files(settings)
     regions = find_regions(settings.root, files, settings.policy.cleanup_functions)
     _check_regions_found(settings.root, files, regions)
@@ -86,7 +89,6 @@ def run_gate(settings: Settings, progress: Progress | None = None,
         in_scope = {r.id for r in regions} if scope is None else scope(regions, coverage)
         reports = _region_reports(coverage, settings)
         findings = _coverage_findings(reports, in_scope)
-        versions = {"gate": __version__, "python": sys.version.split()[0]}
         if settings.only_coverage or not in_scope:
             clock.timings["total"] = round(time.monotonic() - started, 3)
             notes = () if in_scope else ("no error-handling region is in this run's scope",)
@@ -94,7 +96,6 @@ def run_gate(settings: Settings, progress: Progress | None = None,
                               verdict=decide(findings), regions=tuple(reports),
                               timings=clock.timings, versions=versions, notes=notes)
 
-        versions["mutmut"] = mutation.check_mutmut()
         mutable = [r for r in reports if r.not_mutated is None]
         stop = clock.measure("exception types")
         resolved, unresolved = exception_types.resolve(work, [f for f in files if _has_handlers(regions, f)])
@@ -118,7 +119,7 @@ def run_gate(settings: Settings, progress: Progress | None = None,
                 f"no mutants were generated in {len(mutable)} error-handling regions that mutmut can mutate")
 
         cache = ResultCache(settings.cache_dir / "results.json").load()
-        source_lines = {f: (settings.root / f).read_text(encoding="utf-8").splitlines() for f in files}
+        source_lines = {f: read_source(settings.root / f).splitlines() for f in files}
         candidates = select(generation.mutants, [r.region for r in reports], coverage, settings.policy,
                             source_lines, cache.entries)
         fingerprints = _fingerprints(settings, work, project, files)
@@ -275,7 +276,8 @@ def _run_jobs(work: Path, jobs: list[tuple[mutation.MutantJob, Candidate, str]],
         outcome = _outcome(candidate, raw.status, killed_by=raw.killed_by, seconds=raw.seconds,
                            detail=raw.detail)
         outcomes[raw.name] = outcome
-        if raw.status is not MutantStatus.ERROR:
+        # a crash may be the machine's doing (an OOM killer, a cancelled CI job): test it again next time
+        if raw.status not in (MutantStatus.ERROR, MutantStatus.CRASHED):
             cache.put(raw.name, CachedResult(key=key, file=candidate.mutant.file, unit=candidate.mutant.unit,
                                              status=raw.status.value, killed_by=raw.killed_by,
                                              seconds=raw.seconds, detail=raw.detail))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import enum
+import tokenize
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,8 +60,17 @@ def find_regions(root: Path, files: Iterable[str], cleanup_names: Iterable[str])
     cleanup = frozenset(cleanup_names)
     regions: list[Region] = []
     for rel in files:
-        regions.extend(regions_of_source((root / rel).read_text(encoding="utf-8"), rel, cleanup))
+        regions.extend(regions_of_source(read_source(root / rel), rel, cleanup))
     return sorted(regions, key=lambda r: (r.file, r.start, r.end, r.kind.value))
+
+
+def read_source(path: Path) -> str:
+    """A Python file's text in the encoding it declares (PEP 263), as the interpreter reads it."""
+    try:
+        with tokenize.open(path) as handle:
+            return handle.read()
+    except (SyntaxError, UnicodeDecodeError) as exc:
+        raise SourceSyntaxError(f"{path}: cannot read guarded file: {exc}") from exc
 
 
 def regions_of_source(source: str, rel: str, cleanup_names: frozenset[str] = frozenset()) -> list[Region]:

@@ -99,3 +99,11 @@ def test_statements_outside_handlers_finally_and_cleanup_are_left_alone(tmp_path
     assert of(mutants, "reset-delete") == [("state.n = 0", "pass"), ("state.model = None", "pass")]
     assert of(mutants, "log-downgrade") == []
     assert of(mutants, "cleanup-call-delete") == []
+
+
+def test_the_gate_knows_which_functions_mutmut_never_mutates():
+    from mutmut.mutation.file_mutation import NEVER_MUTATE_FUNCTION_NAMES
+
+    from gate.mutation import NEVER_MUTATED_NAMES
+
+    assert NEVER_MUTATED_NAMES == NEVER_MUTATE_FUNCTION_NAMES
