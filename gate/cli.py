@@ -37,7 +37,8 @@ def parser() -> argparse.ArgumentParser:
         description="Fail the build if any error-handling mutant survives or any error-handling "
                     "region is never run by the suite.",
         epilog="exit codes:\n" + exit_code_help() + "\n\nsettings come from [tool.gate] in pyproject.toml "
-               "(flags override them) and the policy from mutmut_config.py.",
+               "(flags override them) and the policy from mutmut_config.py.\n"
+               "`python -m gate merge SHARD_RESULTS...` combines the shards of a --shard K/N run.",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--version", action="version", version=f"gate {__version__}")
     p.add_argument("--project", type=Path, default=Path("."), help="the project's root folder (default: .)")
@@ -57,7 +58,36 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def merge_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="python -m gate merge",
+                description="Combine the gate-result.json of every shard of a --shard K/N run into one "
+                            "verdict, exit code and set of reports.",
+                epilog="exit codes:\n" + exit_code_help(), formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("results", nargs="+", type=Path, metavar="GATE_RESULT_JSON")
+    p.add_argument("--project", type=Path, default=Path("."), help="the project's root folder (default: .)")
+    p.add_argument("--reports-dir", metavar="DIR", help=OPTIONS["reports_dir"].help)
+    return p
+
+
+def merge_main(argv: Sequence[str]) -> int:
+    from gate.merge import load, merge
+
+    args = merge_parser().parse_args(argv)
+    try:
+        settings = load_settings(args.project, {"reports_dir": args.reports_dir})
+        result = merge(load(args.results), settings)
+        write_reports(result, settings)
+        sys.stdout.write(render(result))
+        return int(result.verdict.exit_code)
+    except GateError as error:
+        print(f"gate: error [{error.slug}]: {error}", file=sys.stderr)
+        return int(error.exit_code)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["merge"]:
+        return merge_main(argv[1:])
     args = parser().parse_args(argv)
     try:
         settings = load_settings(args.project, {

@@ -88,7 +88,7 @@ def run_gate(settings: Settings, progress: Progress | None = None,
         stop()
         in_scope = {r.id for r in regions} if scope is None else scope(regions, coverage)
         reports = _region_reports(coverage, settings)
-        findings = _coverage_findings(reports, in_scope)
+        findings = coverage_findings(reports, in_scope)
         if settings.only_coverage or not in_scope:
             clock.timings["total"] = round(time.monotonic() - started, 3)
             notes = () if in_scope else ("no error-handling region is in this run's scope",)
@@ -125,14 +125,17 @@ def run_gate(settings: Settings, progress: Progress | None = None,
         fingerprints = _fingerprints(settings, work, project, files)
         outcomes: dict[str, MutantOutcome] = {}
         jobs: list[tuple[mutation.MutantJob, Candidate, str]] = []
+        mine = shard_of(candidates, settings.shard)
         for candidate in candidates:
+            if candidate.mutant.name not in mine:
+                outcomes[candidate.mutant.name] = _outcome(candidate, MutantStatus.NOT_RUN, detail=ANOTHER_SHARD)
+                continue
             outcome, job = _plan(candidate, in_scope, settings, coverage, fingerprints, cache)
             if outcome is not None:
                 outcomes[candidate.mutant.name] = outcome
             if job is not None:
                 jobs.append((job, candidate, fingerprints.key(candidate.mutant.name, candidate.mutant.diff,
                                                               candidate.tests)))
-        jobs = _this_shard(jobs, settings.shard)
 
         stop = clock.measure("mutants")
         if jobs:
@@ -142,7 +145,7 @@ def run_gate(settings: Settings, progress: Progress | None = None,
         stop()
 
     all_outcomes = [outcomes.get(c.mutant.name) or _outcome(c, MutantStatus.NOT_RUN) for c in candidates]
-    findings += _mutant_findings(all_outcomes, settings)
+    findings += mutant_findings(all_outcomes, settings)
     clock.timings["total"] = round(time.monotonic() - started, 3)
     return GateResult(
         project=str(settings.root), guarded_paths=settings.guarded_paths, verdict=decide(findings),
@@ -196,7 +199,7 @@ _NEVER_RAN = {
 }
 
 
-def _coverage_findings(reports: list[RegionReport], in_scope: set[str]) -> list[Finding]:
+def coverage_findings(reports: Iterable[RegionReport], in_scope: set[str]) -> list[Finding]:
     findings = []
     for report in reports:
         region = report.region
@@ -251,18 +254,22 @@ def _cpu_limit(estimated: float, settings: Settings) -> int:
     return math.ceil((estimated + settings.timeout_constant) * settings.timeout_multiplier * 2)
 
 
-def _this_shard(jobs: list, shard: tuple[int, int] | None) -> list:
+ANOTHER_SHARD = "tested by another shard"
+
+
+def shard_of(candidates: list[Candidate], shard: tuple[int, int] | None) -> set[str]:
+    """The names of the k-th of n shares: balanced by the number of tests each mutant runs, and
+    decided by nothing that differs between machines (names and tests, not timings or caches)."""
     if shard is None:
-        return jobs
+        return {c.mutant.name for c in candidates}
     k, n = shard
-    # balanced and deterministic: longest first, each to the share with the least work so far
-    loads = [0.0] * n
-    mine = []
-    for job in sorted(jobs, key=lambda j: (-j[0].estimated, j[0].name)):
+    loads = [0] * n
+    mine = set()
+    for candidate in sorted(candidates, key=lambda c: (-len(c.tests), c.mutant.name)):
         share = min(range(n), key=lambda i: (loads[i], i))
-        loads[share] += job[0].estimated + 1e-3
+        loads[share] += max(1, len(candidate.tests))
         if share == k - 1:
-            mine.append(job)
+            mine.add(candidate.mutant.name)
     return mine
 
 
@@ -301,7 +308,7 @@ def _outcome(candidate: Candidate, status: MutantStatus, **fields: object) -> Mu
                          **fields)  # type: ignore[arg-type]
 
 
-def _mutant_findings(outcomes: Iterable[MutantOutcome], settings: Settings) -> list[Finding]:
+def mutant_findings(outcomes: Iterable[MutantOutcome], settings: Settings) -> list[Finding]:
     findings = []
     timeout_fails = settings.policy.timeout_counts_as == "survived"
     crash = settings.policy.crash_counts_as

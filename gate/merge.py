@@ -1,0 +1,52 @@
+"""`python -m gate merge`: the shards of a CI matrix (`--shard k/n`) back into one verdict, one exit
+code and one set of reports, as if one machine had run them all."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from gate.errors import ConfigError, InfrastructureError
+from gate.pipeline import ANOTHER_SHARD, coverage_findings, mutant_findings
+from gate.result import GateResult, MutantStatus, from_dict
+from gate.settings import Settings
+from gate.verdict import decide
+
+
+def load(paths: list[Path]) -> list[GateResult]:
+    results = []
+    for path in paths:
+        try:
+            results.append(from_dict(json.loads(path.read_text())))
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ConfigError(f"{path}: not a gate result (reports/gate-result.json): {exc}") from exc
+    return results
+
+
+def merge(results: list[GateResult], settings: Settings) -> GateResult:
+    shards = sorted(r.shard for r in results if r.shard)
+    if not results or len(shards) != len(results):
+        raise ConfigError("merge takes the gate-result.json of every shard of one --shard K/N run")
+    n = shards[0][1]
+    if shards != [(k, n) for k in range(1, n + 1)]:
+        raise ConfigError(f"merge needs shards 1..{n} of {n} exactly once, got {', '.join(f'{k}/{m}' for k, m in shards)}")
+    first = results[0]
+    names = [m.name for m in first.mutants]
+    if any([m.name for m in r.mutants] != names or [g.region.id for g in r.regions] !=
+           [g.region.id for g in first.regions] for r in results):
+        raise InfrastructureError("the shards did not see the same regions and mutants (different commits?)")
+    mutants = []
+    for index, name in enumerate(names):
+        tested = [r.mutants[index] for r in results if r.mutants[index].status is not MutantStatus.NOT_RUN
+                  or r.mutants[index].detail != ANOTHER_SHARD]
+        if not tested:
+            raise InfrastructureError(f"no shard tested {name}")
+        mutants.append(tested[0])
+    findings = coverage_findings(first.regions, {g.region.id for g in first.regions})
+    findings += mutant_findings(mutants, settings)
+    timings = {f"shard {r.shard[0]}": r.timings.get("total", 0.0) for r in results if r.shard}
+    timings["total"] = max(timings.values())
+    return GateResult(project=first.project, guarded_paths=first.guarded_paths, verdict=decide(findings),
+                      regions=first.regions, mutants=tuple(mutants), mutmut_total=first.mutmut_total,
+                      gate_total=first.gate_total, timings=timings, versions=first.versions,
+                      notes=tuple(dict.fromkeys(note for r in results for note in r.notes)))
