@@ -394,7 +394,9 @@ def _gate_mutate_file_contents(spec: dict[str, Any]) -> Callable[..., Any]:
         _sidecar_path(rel).write_text(json.dumps({
             "version": SIDECAR_VERSION, "fingerprint": _fingerprint(spec, rel),
             "source_sha": hashlib.sha256(code.encode()).hexdigest(),
-            "mutmut_total": len(mutations), "gate_total": len(gate_found), "dropped_invalid": dropped,
+            # what a plain `mutmut run` would test in this file: mutations inside trampolined functions
+            "mutmut_total": sum(1 for m in mutations if m.contained_by_top_level_function in units),
+            "gate_total": len(gate_found), "dropped_invalid": dropped,
             "mutants": list(records.values()),
         }))
         hashes = fm._compute_mutated_function_hashes(code, module, [a[0] for a in accepted])

@@ -1,0 +1,26 @@
+"""Loading a model's `tokenizer.json` with the `tokenizers` library."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tokenizers import Tokenizer
+
+from shardengine.errors import TokenizerLoadError, TokenizerNotFoundError
+
+__all__ = ["_resolve_tokenizer"]
+
+
+def _resolve_tokenizer(model_dir: str | Path) -> Tokenizer:
+    """Load `model_dir/tokenizer.json`.
+
+    Raises `TokenizerNotFoundError` if the file is missing and `TokenizerLoadError` (with the
+    library's error as `__cause__`) if `tokenizers` cannot load it.
+    """
+    path = Path(model_dir) / "tokenizer.json"
+    if not path.is_file():
+        raise TokenizerNotFoundError(f"{path}: file not found")
+    try:
+        return Tokenizer.from_file(str(path))
+    except Exception as exc:
+        raise TokenizerLoadError(f"{path}: invalid tokenizer.json: {exc}") from exc

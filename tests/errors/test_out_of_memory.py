@@ -1,0 +1,347 @@
+"""Out-of-memory handling of `infer_tensor`: classification, logging, counting, release, cache emptying.
+
+A CPU out-of-memory error is real here (a KV cache of terabytes, from a config with a huge
+`max_position_embeddings`); CUDA and MPS errors cannot be produced on this machine, so those are
+raised from a patched `generate`, and `torch.cuda.empty_cache` / `torch.mps.empty_cache` are
+replaced by mocks that count calls. `gc.collect` is spied on (it still runs).
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import logging
+import unittest
+import weakref
+from contextlib import ExitStack
+from unittest import mock
+
+import numpy as np
+import torch
+
+from shardengine.errors import CPU_OOM_MARKER, classify_oom
+from shardengine.model import ShardedGeneralModel
+from tests.support.engines import EngineTestCase, full_shard
+from tests.support.models import tiny_model_dir
+
+HUGE_POSITIONS = 10**12  # a KV cache tensor of 1 x 2 kv heads x 10**12 positions x head_dim 8 x 4 bytes = 64 TB
+CUDA_MESSAGE = "CUDA out of memory. Tried to allocate 2.00 GiB (GPU 0; 15.78 GiB total capacity)"
+MPS_MESSAGE = "MPS backend out of memory (MPS allocated: 17.00 GB, other allocations: 1.00 GB, max allowed: 18.13 GB)"
+PROMPT = np.array([[1, 2, 3]], dtype=np.int64)
+
+
+def real_cpu_oom_message() -> str:
+    """The message torch gives for the first KV-cache tensor of the huge tiny model."""
+    try:
+        torch.zeros((1, 2, HUGE_POSITIONS, 8), dtype=torch.float32)
+    except RuntimeError as exc:
+        return str(exc)
+    raise AssertionError("allocating 64 TB succeeded")
+
+
+class OomTestCase(EngineTestCase):
+    """Counts the cache-emptying calls of every backend for the duration of a test."""
+
+    def setUp(self) -> None:
+        stack = ExitStack()
+        self.addCleanup(stack.close)
+        self.cuda_empty_cache = stack.enter_context(mock.patch("shardengine.engine.torch.cuda.empty_cache"))
+        self.mps_empty_cache = stack.enter_context(mock.patch("shardengine.engine.torch.mps.empty_cache"))
+        self.gc_collect = stack.enter_context(mock.patch("shardengine.engine.gc.collect", wraps=gc.collect))
+
+    def assertCacheEmptied(self, cuda: int, mps: int, cpu: int) -> None:
+        self.assertEqual(self.cuda_empty_cache.call_count, cuda)
+        self.assertEqual(self.mps_empty_cache.call_count, mps)
+        self.assertEqual(self.gc_collect.call_count, cpu)
+        for spy in (self.cuda_empty_cache, self.mps_empty_cache, self.gc_collect):
+            for call in spy.call_args_list:
+                self.assertEqual(call, mock.call())
+
+    def assertOomLog(self, records: list[logging.LogRecord], backend: str, message: str, request_id: str) -> None:
+        """The first ERROR record of the call is the OOM record, and it is the only one."""
+        errors = [record for record in records if record.levelno >= logging.ERROR]
+        self.assertEqual(len(errors), 1, [r.getMessage() for r in errors])
+        first = errors[0]  # `records` holds exactly the records of the call
+        self.assertEqual(first.levelno, logging.ERROR)
+        self.assertEqual(first.name, "shardengine.engine")
+        self.assertEqual(first.getMessage(), f"Out of memory on {backend}: {message} (request {request_id})")
+        self.assertEqual(first.request_id, request_id)
+
+    async def engine_with_cache(self, request_id: str):
+        """A loaded engine that has run one step of `request_id`, so its model holds a KV cache and a state."""
+        engine, shard = await self.loaded_engine()
+        out, state = await engine.infer_tensor(request_id, shard, PROMPT)
+        self.assertEqual(out.shape, (1, 3, 320))
+        model = engine.model_instance
+        self.assertIsNotNone(model.kv_cache)
+        self.assertEqual((model.cache_owner, model.cache_len), (request_id, 3))
+        self.assertIsNotNone(engine.inference_state)
+        return engine, shard, state
+
+    def assertReleased(self, engine, model: ShardedGeneralModel) -> None:
+        """The engine is unloaded and the old model's KV cache is gone."""
+        self.assertUnloaded(engine)
+        self.assertIsNone(model.kv_cache)
+        self.assertIsNone(model.cache_owner)
+        self.assertEqual(model.cache_len, 0)
+
+
+class SeedOutOfMemoryTests(OomTestCase):
+    """The seed's OOM scenarios, corrected: the engine really has its shard and its model."""
+
+    async def test_seed_infer_tensor_oom(self) -> None:
+        """Seed `test_infer_tensor_oom`: a CUDA OOM returns (None, None), counts 1, calls empty_cache
+        once, and releases the model and the state."""
+        engine, shard, state = await self.engine_with_cache("test_request")
+        model = engine.model_instance
+        injected = torch.cuda.OutOfMemoryError(CUDA_MESSAGE)
+        with mock.patch.object(model, "generate", side_effect=injected) as generate:
+            result, new_state = await engine.infer_tensor("test_request", shard, np.array([[4]]), state)
+        self.assertIsNone(result)
+        self.assertIsNone(new_state)
+        self.assertEqual(generate.call_count, 1)
+        self.assertEqual(engine.out_of_memory_count, 1)
+        self.assertCacheEmptied(cuda=1, mps=0, cpu=0)
+        self.assertReleased(engine, model)
+
+    async def test_seed_infer_tensor_oom_logging(self) -> None:
+        """Seed `test_infer_tensor_oom_logging`: the first ERROR record is "Out of memory on CUDA: ..."
+        with the request id."""
+        engine, shard = await self.loaded_engine()
+        injected = torch.cuda.OutOfMemoryError(CUDA_MESSAGE)
+        with mock.patch.object(engine.model_instance, "generate", side_effect=injected):
+            with self.assertLogs("shardengine", level="DEBUG") as logs:
+                result = await engine.infer_tensor("test_request", shard, PROMPT)
+        self.assertEqual(result, (None, None))
+        self.assertOomLog(logs.records, "CUDA", CUDA_MESSAGE, "test_request")
+        self.assertEqual(engine.out_of_memory_count, 1)
+        self.assertUnloaded(engine)
+
+
+class BackendTests(OomTestCase):
+    async def test_cuda_oom_as_torch_out_of_memory_error_empties_cuda_cache_once(self) -> None:
+        engine, shard, state = await self.engine_with_cache("req-cuda")
+        model = engine.model_instance
+        with mock.patch.object(model, "generate", side_effect=torch.OutOfMemoryError(CUDA_MESSAGE)):
+            with self.assertLogs("shardengine", level="DEBUG") as logs:
+                result = await engine.infer_tensor("req-cuda", shard, np.array([[4]]), state)
+        self.assertEqual(result, (None, None))
+        self.assertOomLog(logs.records, "CUDA", CUDA_MESSAGE, "req-cuda")
+        self.assertEqual(engine.out_of_memory_count, 1)
+        self.assertCacheEmptied(cuda=1, mps=0, cpu=0)
+        self.assertReleased(engine, model)
+
+    async def test_mps_oom_raised_as_out_of_memory_error_is_mps_not_cuda(self) -> None:
+        engine, shard, state = await self.engine_with_cache("req-mps")
+        model = engine.model_instance
+        with mock.patch.object(model, "generate", side_effect=torch.OutOfMemoryError(MPS_MESSAGE)):
+            with self.assertLogs("shardengine", level="DEBUG") as logs:
+                result = await engine.infer_tensor("req-mps", shard, np.array([[4]]), state)
+        self.assertEqual(result, (None, None))
+        self.assertOomLog(logs.records, "MPS", MPS_MESSAGE, "req-mps")
+        self.assertEqual(engine.out_of_memory_count, 1)
+        self.assertCacheEmptied(cuda=0, mps=1, cpu=0)
+        self.assertReleased(engine, model)
+
+    async def test_mps_oom_raised_as_runtime_error(self) -> None:
+        engine, shard = await self.loaded_engine()
+        model = engine.model_instance
+        with mock.patch.object(model, "generate", side_effect=RuntimeError(MPS_MESSAGE)):
+            with self.assertLogs("shardengine", level="DEBUG") as logs:
+                result = await engine.infer_tensor("req-mps2", shard, PROMPT)
+        self.assertEqual(result, (None, None))
+        self.assertOomLog(logs.records, "MPS", MPS_MESSAGE, "req-mps2")
+        self.assertEqual(engine.out_of_memory_count, 1)
+        self.assertCacheEmptied(cuda=0, mps=1, cpu=0)
+        self.assertUnloaded(engine)
+
+    async def test_real_cpu_oom_from_the_kv_cache_allocation(self) -> None:
+        """A real allocator failure: the huge config's KV cache cannot be allocated inside generate."""
+        engine = self.make_engine()
+        shard = full_shard(tiny_model_dir(max_pos=HUGE_POSITIONS))
+        await engine.ensure_shard(shard)
+        model = engine.model_instance
+        self.assertIsNone(model.kv_cache)
+        expected = real_cpu_oom_message()
+        self.assertIn(CPU_OOM_MARKER, expected)
+        with self.assertLogs("shardengine", level="DEBUG") as logs:
+            result = await engine.infer_tensor("req-cpu", shard, PROMPT)
+        self.assertEqual(result, (None, None))
+        self.assertOomLog(logs.records, "CPU", expected, "req-cpu")
+        self.assertEqual(engine.out_of_memory_count, 1)
+        self.assertCacheEmptied(cuda=0, mps=0, cpu=1)
+        self.assertReleased(engine, model)
+
+    async def test_memory_error_is_a_cpu_oom(self) -> None:
+        """A real `MemoryError` (a petabyte bytearray) raised inside generate."""
+
+        def allocate_a_petabyte(*args, **kwargs):
+            return bytearray(1 << 50)
+
+        engine, shard, state = await self.engine_with_cache("req-mem")
+        model = engine.model_instance
+        with mock.patch.object(model, "generate", side_effect=allocate_a_petabyte):
+            with self.assertLogs("shardengine", level="DEBUG") as logs:
+                result = await engine.infer_tensor("req-mem", shard, np.array([[4]]), state)
+        self.assertEqual(result, (None, None))
+        self.assertOomLog(logs.records, "CPU", "", "req-mem")
+        self.assertEqual(engine.out_of_memory_count, 1)
+        self.assertCacheEmptied(cuda=0, mps=0, cpu=1)
+        self.assertReleased(engine, model)
+
+
+class RepeatedOomAndRecoveryTests(OomTestCase):
+    async def test_two_real_cpu_ooms_in_a_row_count_two(self) -> None:
+        engine = self.make_engine()
+        shard = full_shard(tiny_model_dir(max_pos=HUGE_POSITIONS))
+        expected = real_cpu_oom_message()
+        for attempt, request_id in enumerate(("first", "second"), start=1):
+            with self.subTest(attempt=attempt):
+                with self.assertLogs("shardengine", level="DEBUG") as logs:
+                    result = await engine.infer_tensor(request_id, shard, PROMPT)
+                self.assertEqual(result, (None, None))
+                self.assertOomLog(logs.records, "CPU", expected, request_id)
+                self.assertEqual(engine.out_of_memory_count, attempt)
+                self.assertCacheEmptied(cuda=0, mps=0, cpu=attempt)
+                self.assertUnloaded(engine)
+
+    async def test_two_cuda_ooms_in_a_row_count_two_and_empty_twice(self) -> None:
+        engine, shard = await self.loaded_engine()
+        with mock.patch.object(ShardedGeneralModel, "generate", side_effect=torch.OutOfMemoryError(CUDA_MESSAGE)):
+            first = await engine.infer_tensor("a", shard, PROMPT)
+            self.assertEqual(engine.out_of_memory_count, 1)
+            self.assertCacheEmptied(cuda=1, mps=0, cpu=0)
+            second = await engine.infer_tensor("b", shard, PROMPT)
+        self.assertEqual((first, second), ((None, None), (None, None)))
+        self.assertEqual(engine.out_of_memory_count, 2)
+        self.assertCacheEmptied(cuda=2, mps=0, cpu=0)
+        self.assertUnloaded(engine)
+
+    async def test_next_call_after_cuda_oom_reloads_and_answers(self) -> None:
+        reference_engine, shard = await self.loaded_engine()
+        expected, expected_state = await reference_engine.infer_tensor("r", shard, PROMPT)
+        engine, _ = await self.loaded_engine()
+        old_model = engine.model_instance
+        with mock.patch.object(old_model, "generate", side_effect=torch.OutOfMemoryError(CUDA_MESSAGE)):
+            self.assertEqual(await engine.infer_tensor("r", shard, PROMPT), (None, None))
+        out, state = await engine.infer_tensor("r", shard, PROMPT)
+        self.assertIsNot(engine.model_instance, old_model)
+        self.assertEqual(engine.shard, shard)
+        np.testing.assert_allclose(out, expected, rtol=0, atol=1e-6)
+        self.assertStateDict(state, PROMPT, 0, 3)
+        self.assertEqual(engine.out_of_memory_count, 1)
+        self.assertCacheEmptied(cuda=1, mps=0, cpu=0)
+
+    async def test_next_call_after_real_cpu_oom_reloads_and_answers(self) -> None:
+        """After the real OOM the operator lowers max_position_embeddings; the same shard reloads."""
+        model_dir = self.model_copy(max_pos=HUGE_POSITIONS)
+        shard = full_shard(model_dir)
+        engine = self.make_engine()
+        self.assertEqual(await engine.infer_tensor("r", shard, PROMPT), (None, None))
+        self.assertEqual(engine.out_of_memory_count, 1)
+        self.assertUnloaded(engine)
+        config = json.loads((model_dir / "config.json").read_text())
+        config["max_position_embeddings"] = 128
+        (model_dir / "config.json").write_text(json.dumps(config))
+        out, state = await engine.infer_tensor("r", shard, PROMPT)
+        reference_engine, reference_shard = await self.loaded_engine()
+        expected, _ = await reference_engine.infer_tensor("r", reference_shard, PROMPT)
+        np.testing.assert_allclose(out, expected, rtol=0, atol=1e-6)
+        self.assertStateDict(state, PROMPT, 0, 3)
+        self.assertEqual(engine.shard, shard)
+        self.assertEqual(engine.out_of_memory_count, 1)
+        self.assertCacheEmptied(cuda=0, mps=0, cpu=1)
+
+
+class NotOutOfMemoryTests(OomTestCase):
+    """Errors that are not OOMs propagate as the same object; nothing is counted, released or emptied."""
+
+    async def assertPropagatesUnhandled(self, injected: BaseException) -> None:
+        engine, shard, state = await self.engine_with_cache("req")
+        before = self.snapshot(engine)
+        with mock.patch.object(engine.model_instance, "generate", side_effect=injected) as generate:
+            with self.assertNoLogs("shardengine", level="ERROR"):
+                with self.assertRaises(type(injected)) as raised:
+                    await engine.infer_tensor("req", shard, np.array([[4]]), state)
+        self.assertIs(raised.exception, injected)
+        self.assertEqual(generate.call_count, 1)
+        self.assertUnchanged(before, engine)
+        self.assertEqual(engine.out_of_memory_count, 0)
+        self.assertCacheEmptied(cuda=0, mps=0, cpu=0)
+
+    async def test_runtime_error_with_another_message(self) -> None:
+        await self.assertPropagatesUnhandled(RuntimeError("CUDA error: device-side assert triggered"))
+
+    async def test_value_error(self) -> None:
+        await self.assertPropagatesUnhandled(ValueError("bad shapes"))
+
+    async def test_base_exception_that_is_not_an_exception(self) -> None:
+        class Abort(BaseException):
+            pass
+
+        await self.assertPropagatesUnhandled(Abort("stop"))
+
+
+class ClassifyOomTests(unittest.TestCase):
+    def test_table(self) -> None:
+        cases = [
+            (torch.OutOfMemoryError(CUDA_MESSAGE), "CUDA"),
+            (torch.cuda.OutOfMemoryError("anything"), "CUDA"),
+            (torch.OutOfMemoryError(MPS_MESSAGE), "MPS"),
+            (RuntimeError(MPS_MESSAGE), "MPS"),
+            (RuntimeError(f"[enforce fail] {CPU_OOM_MARKER}: you tried to allocate 9 bytes"), "CPU"),
+            (MemoryError(), "CPU"),
+            (MemoryError("numpy"), "CPU"),
+            (RuntimeError("out of memory"), None),
+            (RuntimeError("CUDA error: out of memory"), None),
+            (ValueError(CPU_OOM_MARKER), None),
+            (ValueError(MPS_MESSAGE), None),
+            (KeyError("x"), None),
+        ]
+        for exc, backend in cases:
+            with self.subTest(exc=repr(exc)):
+                self.assertEqual(classify_oom(exc), backend)
+
+
+class ClearModelTests(EngineTestCase):
+    async def test_clear_model_releases_everything_and_is_idempotent(self) -> None:
+        with mock.patch("shardengine.engine.torch.cuda.empty_cache") as empty_cache, mock.patch(
+            "shardengine.engine.gc.collect", wraps=gc.collect
+        ) as collect:
+            engine, shard = await self.loaded_engine()
+            await engine.infer_tensor("r", shard, PROMPT)
+            model = engine.model_instance
+            model_ref = weakref.ref(model)
+            cache_ref = weakref.ref(model.kv_cache[0][0])
+            engine.clear_model()
+            self.assertUnloaded(engine)
+            self.assertIsNone(model.kv_cache)
+            self.assertIsNone(model.cache_owner)
+            self.assertEqual(model.cache_len, 0)
+            engine.clear_model()
+            self.assertUnloaded(engine)
+            self.assertEqual(engine.out_of_memory_count, 0)
+            self.assertEqual(empty_cache.call_count, 0)
+            self.assertEqual(collect.call_count, 0)
+        del model
+        gc.collect()
+        self.assertIsNone(model_ref())
+        self.assertIsNone(cache_ref())
+
+    async def test_clear_model_on_a_new_engine(self) -> None:
+        engine = self.make_engine()
+        engine.clear_model()
+        self.assertUnloaded(engine)
+        self.assertEqual(engine.out_of_memory_count, 0)
+
+    async def test_shutdown_releases_the_model_and_stops_the_worker(self) -> None:
+        engine, shard = await self.loaded_engine()
+        engine.shutdown()
+        self.assertUnloaded(engine)
+        with self.assertRaises(RuntimeError) as raised:
+            await engine.infer_tensor("r", shard, PROMPT)
+        self.assertEqual(str(raised.exception), "cannot schedule new futures after shutdown")
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,95 @@
+"""Building engines over tiny models, and assertions about the state an engine is left in."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import unittest
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from shardengine.downloader import LocalShardDownloader
+from shardengine.engine import TorchDynamicShardInferenceEngine
+from shardengine.shard import Shard
+from tests.support.models import copy_tiny_model, tiny_model_dir
+
+
+def full_shard(model_dir: Path, n_layers: int = 2) -> Shard:
+    """All layers of the model at `model_dir` (an absolute path is its own model id)."""
+    return Shard(str(model_dir), 0, n_layers - 1, n_layers)
+
+
+class EngineTestCase(unittest.IsolatedAsyncioTestCase):
+    """Base class: engines over tiny models, private temp folders, and state assertions."""
+
+    maxDiff = None
+
+    def make_engine(self) -> TorchDynamicShardInferenceEngine:
+        engine = TorchDynamicShardInferenceEngine(LocalShardDownloader(self.temp_dir()))
+        self.addCleanup(engine.shutdown)
+        return engine
+
+    def temp_dir(self) -> Path:
+        path = Path(tempfile.mkdtemp(prefix="shardengine-test-"))
+        self.addCleanup(shutil.rmtree, path, True)
+        return path
+
+    def model_copy(self, **params: Any) -> Path:
+        """A writable copy of a tiny model, for tests that damage its files."""
+        return copy_tiny_model(self.temp_dir() / "model", **params)
+
+    async def loaded_engine(self, **params: Any) -> tuple[TorchDynamicShardInferenceEngine, Shard]:
+        """An engine with the whole tiny model loaded."""
+        engine = self.make_engine()
+        shard = full_shard(tiny_model_dir(**params), params.get("layers", 2))
+        await engine.ensure_shard(shard)
+        self.assertEqual(engine.shard, shard)
+        return engine, shard
+
+    # ------------------------------------------------------------------------- state assertions
+
+    def assertUnloaded(self, engine: TorchDynamicShardInferenceEngine) -> None:
+        self.assertIsNone(engine.shard)
+        self.assertIsNone(engine.model_instance)
+        self.assertIsNone(engine.inference_state)
+        self.assertIsNone(engine.tokenizer)
+
+    def snapshot(self, engine: TorchDynamicShardInferenceEngine) -> dict[str, Any]:
+        """What a failed call must not change: compare with `assertUnchanged`."""
+        model = engine.model_instance
+        return {
+            "shard": engine.shard,
+            "model_instance": model,
+            "inference_state": engine.inference_state,
+            "tokenizer": engine.tokenizer,
+            "out_of_memory_count": engine.out_of_memory_count,
+            "cache_owner": None if model is None else model.cache_owner,
+            "cache_len": None if model is None else model.cache_len,
+            "kv_cache": None if model is None else model.kv_cache,
+        }
+
+    def assertUnchanged(self, before: dict[str, Any], engine: TorchDynamicShardInferenceEngine) -> None:
+        after = self.snapshot(engine)
+        for key, value in before.items():
+            with self.subTest(attribute=key):
+                if key in ("shard", "cache_len", "out_of_memory_count"):
+                    self.assertEqual(after[key], value)
+                else:
+                    self.assertIs(after[key], value)
+
+    def assertLoaded(self, engine: TorchDynamicShardInferenceEngine, shard: Shard) -> None:
+        self.assertEqual(engine.shard, shard)
+        self.assertIsNotNone(engine.model_instance)
+        self.assertIsNotNone(engine.tokenizer)
+
+    def assertStateDict(self, state: dict, tokens: np.ndarray, start: int, length: int) -> None:
+        self.assertEqual(set(state), {"tokens", "input_pos", "mask", "curr_pos"})
+        np.testing.assert_array_equal(state["tokens"], tokens)
+        np.testing.assert_array_equal(state["input_pos"], np.arange(start, start + length))
+        np.testing.assert_array_equal(
+            state["mask"], np.tril(np.ones((length, start + length), dtype=bool), k=start)
+        )
+        self.assertEqual(state["curr_pos"], start + length)
+        self.assertIs(type(state["curr_pos"]), int)
