@@ -7,15 +7,14 @@ changed (a weakened test must not slip through the commit hook). A change to a s
 
 from __future__ import annotations
 
-import ast
 import re
 import subprocess
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from pathlib import Path
 
 from gate.coverage_step import CoverageResult
 from gate.errors import ConfigError
-from gate.regions import Region, read_source
+from gate.regions import Region, read_source, unit_spans
 from gate.settings import Settings
 
 Scope = Callable[[list[Region], CoverageResult], set[str]]
@@ -82,26 +81,12 @@ def _units_touched(path: Path, lines: set[int]) -> set[str | None]:
     module-level code (which stands for the whole file)."""
     if not path.exists():
         return set()
-    spans = list(_unit_spans(ast.parse(read_source(path))))
+    spans = list(unit_spans(read_source(path)))
     touched: set[str | None] = set()
     for line in lines:
         hits = [name for name, start, end in spans if start <= line <= end]
         touched.update(hits or [None])
     return touched
-
-
-def _unit_spans(tree: ast.Module) -> Iterable[tuple[str, int, int]]:
-    for node in tree.body:
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            yield node.name, _start(node), node.end_lineno or node.lineno
-        elif isinstance(node, ast.ClassDef):
-            for item in node.body:
-                if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                    yield f"{node.name}.{item.name}", _start(item), item.end_lineno or item.lineno
-
-
-def _start(node: ast.FunctionDef | ast.AsyncFunctionDef) -> int:
-    return min([node.lineno, *(d.lineno for d in node.decorator_list)])
 
 
 def _changed_tests(root: Path, changes: dict[str, set[int]], coverage: CoverageResult) -> set[str]:

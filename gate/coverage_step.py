@@ -28,6 +28,7 @@ class Baseline:
     durations: dict[str, float]
     """Seconds per test (setup + call + teardown), by pytest node id."""
     seconds: float
+    cached: bool = False
 
 
 @dataclass(frozen=True)
@@ -52,18 +53,25 @@ class CoverageResult:
 
 
 def measure(work: Path, data_dir: Path, *, tests: Iterable[str], pytest_args: Iterable[str],
-            guarded_files: list[str], regions: list[Region], report_dir: Path | None) -> CoverageResult:
-    """Run the suite in `work` under coverage; fail with the failing tests' names if it is red."""
+            guarded_files: list[str], regions: list[Region], report_dir: Path | None,
+            key: str) -> CoverageResult:
+    """Run the suite in `work` under coverage; fail with the failing tests' names if it is red.
+
+    `key` hashes everything the run depends on (the snapshot, the arguments, the versions): a
+    green run with the same key is not repeated, its data is reused."""
     data_dir.mkdir(parents=True, exist_ok=True)
-    data_file, report_log = data_dir / ".coverage", data_dir / "baseline.jsonl"
-    for stale in (data_file, report_log):
-        stale.unlink(missing_ok=True)
-    sources = sorted({str(Path(f).parent) if Path(f).parent != Path(".") else "." for f in guarded_files})
-    args = ["-m", "pytest", *tests, *pytest_args, "-p", "no:cacheprovider", "-q",
-            *(f"--cov={s}" for s in sources), "--cov-branch", "--cov-context=test", "--cov-report=",
-            f"--report-log={report_log}"]
-    completed = run_python(args, cwd=work, env={"COVERAGE_FILE": str(data_file)})
-    baseline = _read_baseline(report_log, completed.returncode, completed.output, completed.seconds)
+    data_file, report_log, meta = data_dir / ".coverage", data_dir / "baseline.jsonl", data_dir / "baseline.json"
+    baseline = _cached_baseline(meta, data_file, key)
+    if baseline is None:
+        for stale in (data_file, report_log, meta):
+            stale.unlink(missing_ok=True)
+        sources = sorted({str(Path(f).parent) if Path(f).parent != Path(".") else "." for f in guarded_files})
+        args = ["-m", "pytest", *tests, *pytest_args, "-p", "no:cacheprovider", "-q",
+                *(f"--cov={s}" for s in sources), "--cov-branch", "--cov-context=test", "--cov-report=",
+                f"--report-log={report_log}"]
+        completed = run_python(args, cwd=work, env={"COVERAGE_FILE": str(data_file)})
+        baseline = _read_baseline(report_log, completed.returncode, completed.output, completed.seconds)
+        meta.write_text(json.dumps({"key": key, "durations": baseline.durations, "seconds": baseline.seconds}))
 
     json_path = (report_dir or data_dir) / "coverage.json"
     with contextlib.chdir(work):  # so that coverage.py reports paths relative to the project
@@ -80,6 +88,16 @@ def measure(work: Path, data_dir: Path, *, tests: Iterable[str], pytest_args: It
         regions=tuple(_region_coverage(r, files.get(r.file), tests_by_line.get(r.file, {})) for r in regions),
         tests_by_line=tests_by_line,
     )
+
+
+def _cached_baseline(meta: Path, data_file: Path, key: str) -> Baseline | None:
+    try:
+        data = json.loads(meta.read_text())
+    except (OSError, ValueError):
+        return None
+    if data.get("key") != key or not data_file.exists():
+        return None
+    return Baseline(durations=data["durations"], seconds=data["seconds"], cached=True)
 
 
 def _read_baseline(report_log: Path, returncode: int, output: str, seconds: float) -> Baseline:

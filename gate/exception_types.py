@@ -21,15 +21,23 @@ from typing import Any
 from gate.process import run_python
 
 
-def resolve(work: Path, files: list[str]) -> tuple[dict[str, Any], dict[str, str]]:
-    """Per file: the exception facts the operators use; and, per file, why it could not be resolved."""
+def resolve(work: Path, files: list[str], cache: Path, key: str) -> tuple[dict[str, Any], dict[str, str]]:
+    """Per file: the exception facts the operators use; and, per file, why it could not be resolved.
+    The import is repeated only when `key` (the project's code) changed."""
     if not files:
         return {}, {}
+    try:
+        cached = json.loads(cache.read_text())
+        if cached["key"] == key and cached["files"] == files:
+            return cached["resolved"], cached["failed"]
+    except (OSError, ValueError, KeyError):
+        pass
     completed = run_python(["-m", "gate.exception_types", *files], cwd=work)
     marker = "@@gate-types "
     for line in completed.output.splitlines():
         if line.startswith(marker):
             data = json.loads(line[len(marker):])
+            cache.write_text(json.dumps({"key": key, "files": files, **data}))
             return data["resolved"], data["failed"]
     return {}, {f: f"could not resolve exception types: {_last(completed.output)}" for f in files}
 

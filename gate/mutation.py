@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import gc
 import hashlib
 import importlib.metadata
 import json
@@ -46,6 +47,13 @@ NEVER_MUTATED_NAMES = frozenset({"__getattribute__", "__setattr__", "__new__"})
 SIDECAR_VERSION = 1
 EVENT_PREFIX = "@@gate "
 FORCED_FAIL, CLEAN_RUN = "fail", "gate-clean-run"
+
+
+def levers_off() -> set[str]:
+    """Speed levers a benchmark switches off to measure what each buys (`GATE_LEVERS_OFF=a,b`):
+    `freeze` (gc.freeze in the fork server), `line-tests` (per-line test selection),
+    `killer-first` (last killer runs first)."""
+    return {name.strip() for name in os.environ.get("GATE_LEVERS_OFF", "").split(",") if name.strip()}
 
 
 def check_mutmut() -> str:
@@ -122,6 +130,8 @@ class MutantJob:
     cpu_limit: int
     """CPU seconds; the wall-clock limit is half of it (mutmut's rule)."""
     estimated: float
+    group: str = ""
+    """Mutants of one function share a group: a test that killed one is tried first on the others."""
 
 
 @dataclass(frozen=True)
@@ -510,6 +520,13 @@ def _gate_runner_class(results_dir: Path, memory_mb: int) -> type:
                 self.nodeid = f"{report.nodeid or '<collection>'} (collection)"
 
     class GatePytestRunner(PytestRunner):
+        def warm_up(self) -> None:
+            super().warm_up()
+            # Everything the fork server imported (torch, the tests) is now permanent: each worker's
+            # pytest session ends with gc.collect(), which would otherwise walk all of it again.
+            if "freeze" not in levers_off():
+                gc.freeze()
+
         def run_tests(self, *, mutant_name: str | None, tests: Any) -> int:
             if mutant_name is None:
                 return super().run_tests(mutant_name=None, tests=tests)
@@ -562,40 +579,25 @@ def _driver_run(spec: dict[str, Any]) -> dict[str, Any]:
     runner = ForkServerRunner(max_workers=max(1, spec["max_workers"]),
                               test_runner_class=_gate_runner_class(results_dir, spec["memory_mb"]),
                               test_runner_args={}, max_restarts=3)
-    wall_limits = {j.name: j.cpu_limit / 2 for j in jobs}
-    all_tests = sorted({t for j in jobs for t in j.tests})
-    check_limit = spec["check_cpu_limit"]
+    run = _RunState(results_dir, jobs)
     runner.startup()
     try:
-        # The checks go through the same fork server and code path as the mutants: a forced
-        # failure must fail (the tests really run the mutated copy), a clean run must pass.
-        checks = {FORCED_FAIL: (), CLEAN_RUN: tuple(all_tests)}
-        for name, tests in checks.items():
-            runner.submit(name, list(tests) or list(spec["tests"]), check_limit, 0.0)
-        check_codes = {}
-        while len(check_codes) < len(checks):
-            result = runner.wait_for_result()
-            check_codes[result.mutant_name] = result.exit_code
-        if check_codes[FORCED_FAIL] == 0:
-            raise _DriverError("a forced failure of every mutated function did not fail the tests: they do not "
-                               "import mutmut's mutated copy, or they swallow every exception")
-        if check_codes[CLEAN_RUN] != 0:
-            failed = _read_result(results_dir, CLEAN_RUN).get("killed_by") or f"exit {check_codes[CLEAN_RUN]}"
-            raise _DriverError(f"the suite fails on unmutated code under mutmut's trampolines: {failed}",
-                               kind="red-baseline")
-        _emit("checked")
-        started: dict[str, float] = {}
+        # The checks go through the same fork server and code path as the mutants, beside them:
+        # a forced failure must fail (the tests really run the mutated copy), a clean run must pass.
+        # No outcome leaves the driver before both have.
+        all_tests = sorted({t for j in jobs for t in j.tests}) or list(spec["tests"])
+        runner.submit(FORCED_FAIL, list(spec["tests"]), spec["check_cpu_limit"], 0.0)
+        runner.submit(CLEAN_RUN, all_tests, spec["check_cpu_limit"], 0.0)
         for job in jobs:
             while not runner.has_capacity():
-                _report(runner.wait_for_result(), results_dir, started, wall_limits)
-            started[job.name] = time.monotonic()
-            runner.submit(job.name, list(job.tests), job.cpu_limit, job.estimated)
+                run.collect(runner.wait_for_result())
+            runner.submit(job.name, run.ordered_tests(job), job.cpu_limit, job.estimated)
         runner.signal_work_complete()
         while runner.pending_count() > 0:
-            _report(runner.wait_for_result(), results_dir, started, wall_limits)
+            run.collect(runner.wait_for_result())
     except ForkServerCrashError as exc:
         raise _DriverError(f"mutmut's fork server crashed: {str(exc).splitlines()[0]}") from exc
-    except KeyboardInterrupt:
+    except BaseException:
         runner.stop_all_workers()
         raise
     finally:
@@ -603,19 +605,67 @@ def _driver_run(spec: dict[str, Any]) -> dict[str, Any]:
     return {"tested": len(jobs)}
 
 
+class _RunState:
+    """The driver's bookkeeping while mutants run: the two checks, outcomes held back until both
+    passed, and which test killed each function's mutants so far."""
+
+    def __init__(self, results_dir: Path, jobs: list[MutantJob]) -> None:
+        self.results_dir = results_dir
+        self.jobs = {j.name: j for j in jobs}
+        self.started: dict[str, float] = {}
+        self.checks: dict[str, int] = {}
+        self.held: list[dict[str, Any]] = []
+        self.killers: dict[str, dict[str, int]] = {}
+
+    def ordered_tests(self, job: MutantJob) -> list[str]:
+        """This mutant's tests, those that killed its function's other mutants in this run first."""
+        self.started[job.name] = time.monotonic()
+        if "killer-first" in levers_off():
+            return list(job.tests)
+        kills = self.killers.get(job.group, {})
+        return sorted(job.tests, key=lambda t: -kills.get(t, 0))  # stable: the gate's order otherwise
+
+    def collect(self, result: Any) -> None:
+        name = result.mutant_name
+        if name in (FORCED_FAIL, CLEAN_RUN):
+            self.checks[name] = result.exit_code
+            if len(self.checks) == 2:
+                self._verify_checks()
+            return
+        job = self.jobs[name]
+        seconds = time.monotonic() - self.started[name]
+        status, killed_by, detail = classify(result.exit_code, _read_result(self.results_dir, name), seconds,
+                                             job.cpu_limit / 2)
+        if killed_by is not None:
+            group = self.killers.setdefault(job.group, {})
+            group[killed_by] = group.get(killed_by, 0) + 1
+        outcome = {"name": name, "status": status.value, "killed_by": killed_by, "seconds": round(seconds, 3),
+                   "detail": detail}
+        if len(self.checks) == 2:
+            _emit("outcome", **outcome)
+        else:
+            self.held.append(outcome)
+
+    def _verify_checks(self) -> None:
+        if self.checks[FORCED_FAIL] == 0:
+            raise _DriverError("a forced failure of every mutated function did not fail the tests: they do not "
+                               "import mutmut's mutated copy, or they swallow every exception")
+        if self.checks[CLEAN_RUN] != 0:
+            failed = (_read_result(self.results_dir, CLEAN_RUN).get("killed_by")
+                      or f"exit {self.checks[CLEAN_RUN]}")
+            raise _DriverError(f"the suite fails on unmutated code under mutmut's trampolines: {failed}",
+                               kind="red-baseline")
+        _emit("checked")
+        for outcome in self.held:
+            _emit("outcome", **outcome)
+        self.held.clear()
+
+
 def _read_result(results_dir: Path, name: str) -> dict[str, Any]:
     try:
         return json.loads((results_dir / f"{name}.json").read_text())
     except (OSError, ValueError):
         return {}
-
-
-def _report(result: Any, results_dir: Path, started: dict[str, float], wall_limits: dict[str, float]) -> None:
-    seconds = time.monotonic() - started.get(result.mutant_name, time.monotonic())
-    written = _read_result(results_dir, result.mutant_name)
-    status, killed_by, detail = classify(result.exit_code, written, seconds, wall_limits[result.mutant_name])
-    _emit("outcome", name=result.mutant_name, status=status.value, killed_by=killed_by,
-          seconds=round(seconds, 3), detail=detail)
 
 
 _TIMEOUT_EXIT_CODES = {-signal.SIGXCPU, signal.SIGXCPU, 128 + signal.SIGXCPU}

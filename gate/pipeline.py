@@ -78,13 +78,16 @@ def run_gate(settings: Settings, progress: Progress | None = None,
         stop = clock.measure("snapshot")
         project = snapshot.project_files(settings.root, [settings.cache_dir, settings.reports_dir])
         snapshot.sync(settings.root, work, project)
+        # everything a baseline depends on: the whole snapshot, how the suite runs, the versions
+        run_key = snapshot.digest(work, project) + repr((settings.tests, settings.pytest_args,
+                                                          sorted(versions.items()), __version__))
         stop()
 
         progress.stage("running the suite under coverage (the baseline)")
         stop = clock.measure("coverage")
         coverage = coverage_step.measure(
             work, settings.cache_dir / "coverage", tests=settings.tests, pytest_args=settings.pytest_args,
-            guarded_files=files, regions=regions, report_dir=settings.reports_dir)
+            guarded_files=files, regions=regions, report_dir=settings.reports_dir, key=run_key)
         stop()
         in_scope = {r.id for r in regions} if scope is None else scope(regions, coverage)
         reports = _region_reports(coverage, settings)
@@ -98,7 +101,9 @@ def run_gate(settings: Settings, progress: Progress | None = None,
 
         mutable = [r for r in reports if r.not_mutated is None]
         stop = clock.measure("exception types")
-        resolved, unresolved = exception_types.resolve(work, [f for f in files if _has_handlers(regions, f)])
+        resolved, unresolved = exception_types.resolve(
+            work, [f for f in files if _has_handlers(regions, f)], settings.cache_dir / "exception-types.json",
+            key=run_key)
         stop()
         notes = [f"{file}: {why}; broaden/narrow/handler-order made no mutants there"
                  for file, why in sorted(unresolved.items())]
@@ -245,8 +250,8 @@ def _plan(candidate: Candidate, in_scope: set[str], settings: Settings, coverage
         return _outcome(candidate, MutantStatus(cached.status), killed_by=cached.killed_by,
                         seconds=cached.seconds, detail=cached.detail, cached=True), None
     estimated = sum(coverage.baseline.durations.get(t, 0.0) for t in candidate.tests)
-    return None, mutation.MutantJob(candidate.mutant.name, candidate.tests,
-                                    _cpu_limit(estimated, settings), estimated)
+    return None, mutation.MutantJob(candidate.mutant.name, candidate.tests, _cpu_limit(estimated, settings),
+                                    estimated, group=f"{candidate.mutant.file}:{candidate.mutant.unit}")
 
 
 def _cpu_limit(estimated: float, settings: Settings) -> int:

@@ -210,3 +210,19 @@ def iter_python_files(root: Path, paths: Iterable[str]) -> Iterator[str]:
             found.update(p.relative_to(root).as_posix() for p in target.rglob("*.py")
                          if "__pycache__" not in p.parts)
     yield from sorted(found)
+
+
+def unit_spans(source: str) -> Iterator[tuple[str, int, int]]:
+    """(name, first line, last line) of each top-level function and method of a top-level class:
+    the units mutmut copies, named like `Region.unit`."""
+    for node in ast.parse(source).body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            yield node.name, _def_start(node), node.end_lineno or node.lineno
+        elif isinstance(node, ast.ClassDef):
+            for item in node.body:
+                if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                    yield f"{node.name}.{item.name}", _def_start(item), item.end_lineno or item.lineno
+
+
+def _def_start(node: ast.FunctionDef | ast.AsyncFunctionDef) -> int:
+    return min([node.lineno, *(d.lineno for d in node.decorator_list)])

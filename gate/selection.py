@@ -8,9 +8,9 @@ from dataclasses import dataclass
 
 from gate.cache import CachedResult
 from gate.coverage_step import CoverageResult
-from gate.mutation import GeneratedMutant
+from gate.mutation import GeneratedMutant, levers_off
 from gate.policy import MutationContext, Policy, ask_pre_mutation
-from gate.regions import Region, innermost
+from gate.regions import Region, innermost, unit_spans
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,13 @@ def select(mutants: Iterable[GeneratedMutant], regions: list[Region], coverage: 
     for entry in previous.values():
         if entry.killed_by:
             killers_by_function.setdefault((entry.file, entry.unit), Counter())[entry.killed_by] += 1
+    levers = levers_off()
+    if "killer-first" in levers:
+        previous = {}
+    # with the `line-tests` lever off, a mutant runs every test that reaches its function (as mutmut does)
+    spans = {} if "line-tests" not in levers else {
+        (file, name): (start, end) for file, lines in source_lines.items()
+        for name, start, end in unit_spans("\n".join(lines))}
     for mutant in mutants:
         region = region_of(regions, mutant)
         if region is None:
@@ -54,7 +61,8 @@ def select(mutants: Iterable[GeneratedMutant], regions: list[Region], coverage: 
             current_line_index=mutant.start - 1, region_kind=region.kind.value, function_name=region.function,
             operator=mutant.operator, mutant_name=mutant.name)
         skip = ask_pre_mutation(policy, context)
-        tests = coverage.tests_for(mutant.file, mutant.start, mutant.end)
+        start, end = spans.get((mutant.file, mutant.unit), (mutant.start, mutant.end))
+        tests = coverage.tests_for(mutant.file, start, end)
         first = previous[mutant.name].killed_by if mutant.name in previous else None
         usual = killers_by_function.get((mutant.file, mutant.unit), Counter())
         ordered = sorted(tests, key=lambda t: (t != first, -usual[t],
