@@ -1,38 +1,49 @@
 """`--changed [REF]`: which regions a change touches, from `git diff` (the staged changes by default).
 
 A region is in scope when the function it lies in changed, or when a test that reaches it
-changed (a weakened test must not slip through the commit hook). A change to a support file
-(conftest, a test helper, the configuration) puts every region in scope.
+changed (a weakened test must not slip through the commit hook). A change to module-level code of
+a guarded file puts that file in scope; a change to a support file (conftest, a test helper, the
+configuration) puts everything in scope.
+
+To stay fast, an incremental run measures coverage only with the tests that reached the changed
+functions in the last full run (`UnitIndex`) and the changed test files; without that index, or
+for a function it does not know, it runs the whole suite.
 """
 
 from __future__ import annotations
 
 import re
 import subprocess
-from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
-from gate.coverage_step import CoverageResult
+from gate.coverage_step import CoverageResult, UnitIndex
 from gate.errors import ConfigError
 from gate.regions import Region, read_source, unit_spans
-from gate.settings import Settings
 
-Scope = Callable[[list[Region], CoverageResult], set[str]]
 HUNK = re.compile(r"^@@ -\d+(?:,\d+)? \+(\d+)(?:,(\d+))? @@", re.M)
 SUPPORT_NAMES = {"conftest.py", "pyproject.toml", "setup.cfg", "pytest.ini", "tox.ini", "mutmut_config.py"}
+
+
+def _git_diff(root: Path, ref: str, *options: str) -> str:
+    command = ["git", "diff", "--no-color", "--no-ext-diff", "--relative", *options]
+    command += ["--cached"] if ref == "" else [ref]
+    try:
+        return subprocess.run(command, cwd=root, capture_output=True, text=True, check=True).stdout
+    except FileNotFoundError:
+        raise ConfigError("--changed needs git, which is not installed") from None
+    except subprocess.CalledProcessError as exc:
+        raise ConfigError(f"--changed: git diff failed: {' '.join(exc.stderr.split())}") from None
+
+
+def _deleted_files(root: Path, ref: str) -> list[str]:
+    return _git_diff(root, ref, "--name-only", "--diff-filter=D").splitlines()
 
 
 def changed_lines(root: Path, ref: str) -> dict[str, set[int]]:
     """Lines of the working tree that differ from `ref` ('' = the staged changes), per file.
     A pure deletion marks the lines on both sides of where the text was."""
-    command = ["git", "diff", "--no-color", "--no-ext-diff", "--unified=0", "--relative"]
-    command += ["--cached"] if ref == "" else [ref]
-    try:
-        out = subprocess.run(command, cwd=root, capture_output=True, text=True, check=True).stdout
-    except FileNotFoundError:
-        raise ConfigError("--changed needs git, which is not installed") from None
-    except subprocess.CalledProcessError as exc:
-        raise ConfigError(f"--changed: git diff failed: {exc.stderr.strip().splitlines()[-1:]}") from None
+    out = _git_diff(root, ref, "--unified=0")
     lines: dict[str, set[int]] = {}
     for section in re.split(r"^diff --git ", out, flags=re.M)[1:]:
         target = re.search(r"^\+\+\+ (?:b/)?(.+)$", section, re.M)
@@ -45,25 +56,60 @@ def changed_lines(root: Path, ref: str) -> dict[str, set[int]]:
     return lines
 
 
-def changed_scope(settings: Settings) -> Scope:
-    """The scope function `run_gate` calls once coverage has said which tests reach which region."""
-    changes = changed_lines(settings.root, settings.changed or "")
+@dataclass(frozen=True)
+class ChangePlan:
+    everything: bool
+    """A support file changed: every region is in scope."""
+    units: frozenset[tuple[str, str | None]]
+    """(guarded file, unit) of each changed function; unit None: the file's module-level code."""
+    test_files: frozenset[str]
+    lines: dict[str, set[int]]
 
-    def scope(regions: list[Region], coverage: CoverageResult) -> set[str]:
-        guarded = {r.file for r in regions}
-        if any(Path(f).name in SUPPORT_NAMES or _is_test_support(f) for f in changes):
+    def tests_to_run(self, index: UnitIndex | None) -> tuple[str, ...] | None:
+        """The pytest arguments of a baseline that is enough for this change; None: the whole suite."""
+        if not (self.everything or self.units or self.test_files):
+            return ()
+        if self.everything or index is None or any(unit is None for _, unit in self.units):
+            return None
+        tests: set[str] = set(self.test_files)
+        for key in self.units:
+            if key not in index.tests_by_unit:
+                return None  # a function the last full run did not know: nobody knows its tests
+            tests |= index.tests_by_unit[key]
+        return tuple(sorted(tests))
+
+    def scope(self, regions: list[Region], coverage: CoverageResult, root: Path) -> set[str]:
+        """The ids of the regions this change touches, once coverage has run."""
+        if self.everything:
             return {r.id for r in regions}
-        changed_units = {(f, unit) for f in guarded & set(changes)
-                         for unit in _units_touched(settings.root / f, changes[f])}
-        changed_tests = _changed_tests(settings.root, changes, coverage)
+        whole_files = {f for f, unit in self.units if unit is None}
+        changed_tests = self._changed_tests(root, coverage)
+        return {report.region.id for report in coverage.regions
+                if report.region.file in whole_files or (report.region.file, report.region.unit) in self.units
+                or changed_tests & set(report.tests)}
+
+    def _changed_tests(self, root: Path, coverage: CoverageResult) -> set[str]:
+        """Node ids of the tests whose code changed; every test of a file whose shared code changed."""
         picked = set()
-        for report in coverage.regions:
-            region = report.region
-            if (region.file, region.unit) in changed_units or changed_tests & set(report.tests):
-                picked.add(region.id)
+        for file in self.test_files:
+            touched = _units_touched(root / file, self.lines[file])
+            # module code, a fixture or a helper method changed: any test of the file may behave differently
+            shared = any(unit is None or not unit.rsplit(".", 1)[-1].startswith("test") for unit in touched)
+            for test in (t for t in coverage.baseline.durations if t.split("::", 1)[0] == file):
+                qualname = ".".join(part.split("[", 1)[0] for part in test.split("::")[1:])
+                if shared or qualname in touched:
+                    picked.add(test)
         return picked
 
-    return scope
+
+def plan(root: Path, ref: str, guarded: list[str]) -> ChangePlan:
+    lines = changed_lines(root, ref)
+    # a deleted test module or helper could hide anything: treat it like a support file
+    deleted = [f for f in _deleted_files(root, ref) if _is_test_module(Path(f)) or _is_test_support(f)]
+    everything = bool(deleted) or any(Path(f).name in SUPPORT_NAMES or _is_test_support(f) for f in lines)
+    units = frozenset((f, unit) for f in set(guarded) & set(lines) for unit in _units_touched(root / f, lines[f]))
+    test_files = frozenset(f for f in lines if _is_test_module(Path(f)) and (root / f).exists())
+    return ChangePlan(everything=everything, units=units, test_files=test_files, lines=lines)
 
 
 def _is_test_support(path: str) -> bool:
@@ -73,7 +119,7 @@ def _is_test_support(path: str) -> bool:
 
 
 def _is_test_module(path: Path) -> bool:
-    return path.name.startswith("test_") or path.name.endswith("_test.py")
+    return path.suffix == ".py" and (path.name.startswith("test_") or path.name.endswith("_test.py"))
 
 
 def _units_touched(path: Path, lines: set[int]) -> set[str | None]:
@@ -87,20 +133,3 @@ def _units_touched(path: Path, lines: set[int]) -> set[str | None]:
         hits = [name for name, start, end in spans if start <= line <= end]
         touched.update(hits or [None])
     return touched
-
-
-def _changed_tests(root: Path, changes: dict[str, set[int]], coverage: CoverageResult) -> set[str]:
-    """Node ids of the tests whose code changed; every test of a file whose shared code changed."""
-    all_tests = set(coverage.baseline.durations)
-    picked = set()
-    for file, lines in changes.items():
-        if not _is_test_module(Path(file)):
-            continue
-        touched = _units_touched(root / file, lines)
-        # module code, a fixture or a helper method changed: any test of the file may behave differently
-        shared_changed = any(unit is None or not unit.rsplit(".", 1)[-1].startswith("test") for unit in touched)
-        for test in (t for t in all_tests if t.split("::", 1)[0] == file):
-            qualname = ".".join(part.split("[", 1)[0] for part in test.split("::")[1:])
-            if shared_changed or qualname in touched:
-                picked.add(test)
-    return picked

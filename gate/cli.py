@@ -100,11 +100,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             for region in list_regions(settings):
                 print(f"{region.id}-{region.end}\t{region.kind.value}\t{region.function}\t{region.label}")
             return ExitCode.OK
-        scope = None
-        if settings.changed is not None:
-            from gate.changes import changed_scope
-            scope = changed_scope(settings)
-        result = run_gate(settings, TerminalProgress(quiet=args.quiet), scope=scope)
+        result = run_gate(settings, TerminalProgress(quiet=args.quiet))
         write_reports(result, settings)
         sys.stdout.write(render(result))
         return int(result.verdict.exit_code)

@@ -18,7 +18,7 @@ import coverage
 
 from gate.errors import ConfigError, InfrastructureError, RedBaselineError
 from gate.process import run_python
-from gate.regions import Region, RegionKind
+from gate.regions import Region, RegionKind, unit_spans
 
 COVERAGE_CONFIG_FILES = (".coveragerc", "setup.cfg", "tox.ini", "pyproject.toml")
 
@@ -160,3 +160,27 @@ def _config_file(work: Path) -> str | bool:
 def _last_line(output: str) -> str:
     lines = [line for line in output.strip().splitlines() if line.strip()]
     return lines[-1] if lines else "(no output)"
+
+
+@dataclass(frozen=True)
+class UnitIndex:
+    """Which tests reached each function in the last full-suite run: what lets `--changed` run
+    only the tests of the functions a change touched."""
+
+    tests_by_unit: dict[tuple[str, str], frozenset[str]]
+
+
+def write_unit_index(data_dir: Path, coverage: CoverageResult, sources: dict[str, str]) -> None:
+    units = {}
+    for file, source in sources.items():
+        for name, start, end in unit_spans(source):
+            units[f"{file}::{name}"] = sorted(coverage.tests_for(file, start, end))
+    (data_dir / "units.json").write_text(json.dumps(units))
+
+
+def load_unit_index(data_dir: Path) -> UnitIndex | None:
+    try:
+        units = json.loads((data_dir / "units.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return UnitIndex({tuple(key.split("::", 1)): frozenset(tests) for key, tests in units.items()})

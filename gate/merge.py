@@ -42,7 +42,7 @@ def merge(results: list[GateResult], settings: Settings) -> GateResult:
         if not tested:
             raise InfrastructureError(f"no shard tested {name}")
         mutants.append(tested[0])
-    findings = coverage_findings(first.regions, {g.region.id for g in first.regions})
+    findings = coverage_findings(first.regions)
     findings += mutant_findings(mutants, settings)
     timings = {f"shard {r.shard[0]}": r.timings.get("total", 0.0) for r in results if r.shard}
     timings["total"] = max(timings.values())

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from gate import __version__, coverage_step, exception_types, mutation, snapshot
+from gate import __version__, changes, coverage_step, exception_types, mutation, snapshot
 from gate.cache import CachedResult, Fingerprints, ResultCache, file_digest
 from gate.errors import ConfigError, InfrastructureError
 from gate.lock import exclusive
@@ -60,9 +60,8 @@ def list_regions(settings: Settings) -> list[Region]:
     return find_regions(settings.root, guarded_files(settings), settings.policy.cleanup_functions)
 
 
-def run_gate(settings: Settings, progress: Progress | None = None,
-             scope: Callable[[list[Region], coverage_step.CoverageResult], set[str]] | None = None) -> GateResult:
-    """Run the gate. `scope`, if given, picks the ids of the regions this run checks (`--changed`)."""
+def run_gate(settings: Settings, progress: Progress | None = None) -> GateResult:
+    """Run the gate over the guarded files, or over what `settings.changed` touches."""
     progress = progress or Silent()
     clock = _Clock()
     started = time.monotonic()
@@ -72,50 +71,59 @@ def run_gate(settings: Settings, progress: Progress | None = None,
     files = guarded_files(settings)
     regions = find_regions(settings.root, files, settings.policy.cleanup_functions)
     _check_regions_found(settings.root, files, regions)
+    change = changes.plan(settings.root, settings.changed, files) if settings.changed is not None else None
+    coverage_dir = settings.cache_dir / "coverage"
 
     with exclusive(settings.cache_dir, settings.lock_timeout):
+        subset = change.tests_to_run(coverage_step.load_unit_index(coverage_dir)) if change else None
+        if subset == ():  # nothing guarded changed and no test did: nothing to check
+            return _empty_result(settings, versions, clock, started)
+        tests = settings.tests if subset is None else subset
         work = settings.cache_dir / "work"
         stop = clock.measure("snapshot")
         project = snapshot.project_files(settings.root, [settings.cache_dir, settings.reports_dir])
         snapshot.sync(settings.root, work, project)
         # everything a baseline depends on: the whole snapshot, how the suite runs, the versions
-        run_key = snapshot.digest(work, project) + repr((settings.tests, settings.pytest_args,
-                                                          sorted(versions.items()), __version__))
+        run_key = snapshot.digest(work, project) + repr((tests, settings.pytest_args, sorted(versions.items())))
         stop()
 
         progress.stage("running the suite under coverage (the baseline)")
         stop = clock.measure("coverage")
         coverage = coverage_step.measure(
-            work, settings.cache_dir / "coverage", tests=settings.tests, pytest_args=settings.pytest_args,
+            work, coverage_dir, tests=tests, pytest_args=settings.pytest_args,
             guarded_files=files, regions=regions, report_dir=settings.reports_dir, key=run_key)
+        if subset is None:
+            coverage_step.write_unit_index(coverage_dir, coverage, {f: read_source(work / f) for f in files})
         stop()
-        in_scope = {r.id for r in regions} if scope is None else scope(regions, coverage)
-        reports = _region_reports(coverage, settings)
-        findings = coverage_findings(reports, in_scope)
-        if settings.only_coverage or not in_scope:
+        in_scope = {r.id for r in regions} if change is None else change.scope(regions, coverage, settings.root)
+        all_reports = _region_reports(coverage, settings)
+        reports = [r for r in all_reports if r.region.id in in_scope]
+        findings = coverage_findings(reports)
+        notes = [f"{len(all_reports) - len(reports)} regions outside this run's scope (--changed)"] if change else []
+        if settings.only_coverage or not reports:
             clock.timings["total"] = round(time.monotonic() - started, 3)
-            notes = () if in_scope else ("no error-handling region is in this run's scope",)
             return GateResult(project=str(settings.root), guarded_paths=settings.guarded_paths,
                               verdict=decide(findings), regions=tuple(reports),
-                              timings=clock.timings, versions=versions, notes=notes)
+                              timings=clock.timings, versions=versions, notes=tuple(notes))
 
-        mutable = [r for r in reports if r.not_mutated is None]
+        mutable = [r for r in all_reports if r.not_mutated is None]
         stop = clock.measure("exception types")
         resolved, unresolved = exception_types.resolve(
             work, [f for f in files if _has_handlers(regions, f)], settings.cache_dir / "exception-types.json",
             key=run_key)
         stop()
-        notes = [f"{file}: {why}; broaden/narrow/handler-order made no mutants there"
-                 for file, why in sorted(unresolved.items())]
+        notes += [f"{file}: {why}; broaden/narrow/handler-order made no mutants there"
+                  for file, why in sorted(unresolved.items())]
 
         progress.stage("generating mutants")
         stop = clock.measure("generate")
+        # every mutable region, also outside this run's scope: mutant names stay those of a full run
         spans: dict[str, list[tuple[int, int, str]]] = {}
         for report in mutable:
             region = report.region
             spans.setdefault(region.file, []).append((region.start, region.end, region.kind.value))
         generation = mutation.generate(
-            work, files=files, regions=spans, max_workers=settings.max_workers, tests=list(settings.tests),
+            work, files=files, regions=spans, max_workers=settings.max_workers, tests=list(tests),
             pytest_args=list(settings.pytest_args),
             operator_spec={"enabled": sorted(OPERATORS), "exceptions": resolved})
         stop()
@@ -125,8 +133,8 @@ def run_gate(settings: Settings, progress: Progress | None = None,
 
         cache = ResultCache(settings.cache_dir / "results.json").load()
         source_lines = {f: read_source(settings.root / f).splitlines() for f in files}
-        candidates = select(generation.mutants, [r.region for r in reports], coverage, settings.policy,
-                            source_lines, cache.entries)
+        candidates = [c for c in select(generation.mutants, [r.region for r in reports], coverage,
+                                        settings.policy, source_lines, cache.entries)]
         fingerprints = _fingerprints(settings, work, project, files)
         outcomes: dict[str, MutantOutcome] = {}
         jobs: list[tuple[mutation.MutantJob, Candidate, str]] = []
@@ -135,7 +143,7 @@ def run_gate(settings: Settings, progress: Progress | None = None,
             if candidate.mutant.name not in mine:
                 outcomes[candidate.mutant.name] = _outcome(candidate, MutantStatus.NOT_RUN, detail=ANOTHER_SHARD)
                 continue
-            outcome, job = _plan(candidate, in_scope, settings, coverage, fingerprints, cache)
+            outcome, job = _plan(candidate, settings, coverage, fingerprints, cache)
             if outcome is not None:
                 outcomes[candidate.mutant.name] = outcome
             if job is not None:
@@ -146,10 +154,10 @@ def run_gate(settings: Settings, progress: Progress | None = None,
         if jobs:
             progress.stage(f"testing {len(jobs)} mutants with {settings.max_workers} workers "
                            f"({len(outcomes)} from the cache)")
-            _run_jobs(work, jobs, files, settings, coverage, cache, outcomes, progress)
+            _run_jobs(work, jobs, files, list(tests), settings, coverage, cache, outcomes, progress)
         stop()
 
-    all_outcomes = [outcomes.get(c.mutant.name) or _outcome(c, MutantStatus.NOT_RUN) for c in candidates]
+    all_outcomes = [outcomes[c.mutant.name] for c in candidates]
     findings += mutant_findings(all_outcomes, settings)
     clock.timings["total"] = round(time.monotonic() - started, 3)
     return GateResult(
@@ -157,6 +165,13 @@ def run_gate(settings: Settings, progress: Progress | None = None,
         regions=tuple(reports), mutants=tuple(all_outcomes), mutmut_total=generation.mutmut_total,
         gate_total=generation.gate_total, timings=clock.timings, versions=versions, notes=tuple(notes),
         shard=settings.shard)
+
+
+def _empty_result(settings: Settings, versions: dict[str, str], clock: _Clock, started: float) -> GateResult:
+    clock.timings["total"] = round(time.monotonic() - started, 3)
+    return GateResult(project=str(settings.root), guarded_paths=settings.guarded_paths, verdict=decide([]),
+                      timings=clock.timings, versions=versions,
+                      notes=("no error-handling region is in this run's scope",))
 
 
 def _check_regions_found(root: Path, files: list[str], regions: list[Region]) -> None:
@@ -204,12 +219,10 @@ _NEVER_RAN = {
 }
 
 
-def coverage_findings(reports: Iterable[RegionReport], in_scope: set[str]) -> list[Finding]:
+def coverage_findings(reports: Iterable[RegionReport]) -> list[Finding]:
     findings = []
     for report in reports:
         region = report.region
-        if region.id not in in_scope:
-            continue
         if not report.entered:
             findings.append(Finding(ExitCode.GATE_FAILED, f"{region.id} {_NEVER_RAN[region.kind]} ({region.label})"))
         for source, target in report.missing_branches:
@@ -234,12 +247,10 @@ def _fingerprints(settings: Settings, work: Path, project: list[str], files: lis
     )
 
 
-def _plan(candidate: Candidate, in_scope: set[str], settings: Settings, coverage: coverage_step.CoverageResult,
+def _plan(candidate: Candidate, settings: Settings, coverage: coverage_step.CoverageResult,
           fingerprints: Fingerprints, cache: ResultCache
           ) -> tuple[MutantOutcome | None, mutation.MutantJob | None]:
     """What to do with one candidate: an outcome known now, or a job to run."""
-    if candidate.region.id not in in_scope:
-        return _outcome(candidate, MutantStatus.NOT_RUN, detail="outside this run's scope"), None
     if candidate.skip_reason is not None:
         return _outcome(candidate, MutantStatus.SKIPPED, detail=candidate.skip_reason), None
     if not candidate.tests:
@@ -279,7 +290,7 @@ def shard_of(candidates: list[Candidate], shard: tuple[int, int] | None) -> set[
 
 
 def _run_jobs(work: Path, jobs: list[tuple[mutation.MutantJob, Candidate, str]], files: list[str],
-              settings: Settings, coverage: coverage_step.CoverageResult, cache: ResultCache,
+              tests: list[str], settings: Settings, coverage: coverage_step.CoverageResult, cache: ResultCache,
               outcomes: dict[str, MutantOutcome], progress: Progress) -> None:
     by_name = {job.name: (candidate, key) for job, candidate, key in jobs}
 
@@ -299,7 +310,7 @@ def _run_jobs(work: Path, jobs: list[tuple[mutation.MutantJob, Candidate, str]],
     check_limit = _cpu_limit(sum(coverage.baseline.durations.get(t, 0.0) for t in all_tests), settings)
     try:
         mutation.run(work, [job for job, _, _ in jobs], files=files, max_workers=settings.max_workers,
-                     tests=list(settings.tests), pytest_args=list(settings.pytest_args),
+                     tests=tests, pytest_args=list(settings.pytest_args),
                      memory_mb=settings.worker_memory_mb, check_cpu_limit=check_limit, on_outcome=on_outcome)
     finally:
         cache.save()  # what finished is kept, also after Ctrl-C or a crash
