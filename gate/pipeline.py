@@ -8,11 +8,12 @@ import sys
 import time
 import tokenize
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
-from gate import __version__, changes, coverage_step, exception_types, mutation, snapshot
+from gate import __version__, changes, coverage_step, exception_types, mutation, process, snapshot
 from gate.cache import CachedResult, Fingerprints, ResultCache, file_digest
 from gate.errors import ConfigError, InfrastructureError
 from gate.lock import exclusive
@@ -87,46 +88,39 @@ def run_gate(settings: Settings, progress: Progress | None = None) -> GateResult
         run_key = snapshot.digest(work, project) + repr((tests, settings.pytest_args, sorted(versions.items())))
         stop()
 
-        progress.stage("running the suite under coverage (the baseline)")
-        stop = clock.measure("coverage")
-        coverage = coverage_step.measure(
-            work, coverage_dir, tests=tests, pytest_args=settings.pytest_args,
-            guarded_files=files, regions=regions, report_dir=settings.reports_dir, key=run_key)
-        if subset is None:
-            coverage_step.write_unit_index(coverage_dir, coverage, {f: read_source(work / f) for f in files})
-        stop()
+        # mutants are generated beside the baseline: they need the regions, not the coverage
+        mutable = [r for r in regions if mutation.unmutatable_reason(r, settings.policy.safe_decorators) is None]
+        generating = None if settings.only_coverage else _Background(
+            _generate, settings, work, files, regions, mutable, tests, run_key, clock)
+        try:
+            progress.stage("running the suite under coverage (the baseline)")
+            stop = clock.measure("coverage")
+            coverage = coverage_step.measure(
+                work, coverage_dir, tests=tests, pytest_args=settings.pytest_args,
+                guarded_files=files, regions=regions, report_dir=settings.reports_dir, key=run_key)
+            if subset is None:
+                coverage_step.write_unit_index(coverage_dir, coverage, {f: read_source(work / f) for f in files})
+            stop()
+        except BaseException:
+            if generating is not None:
+                generating.abandon()
+            raise
         in_scope = {r.id for r in regions} if change is None else change.scope(regions, coverage, settings.root)
         all_reports = _region_reports(coverage, settings)
         reports = [r for r in all_reports if r.region.id in in_scope]
         findings = coverage_findings(reports)
         notes = [f"{len(all_reports) - len(reports)} regions outside this run's scope (--changed)"] if change else []
-        if settings.only_coverage or not reports:
+        if generating is None or not reports:
+            if generating is not None:
+                generating.abandon()
             clock.timings["total"] = round(time.monotonic() - started, 3)
             return GateResult(project=str(settings.root), guarded_paths=settings.guarded_paths,
                               verdict=decide(findings), regions=tuple(reports),
                               timings=clock.timings, versions=versions, notes=tuple(notes))
 
-        mutable = [r for r in all_reports if r.not_mutated is None]
-        stop = clock.measure("exception types")
-        resolved, unresolved = exception_types.resolve(
-            work, [f for f in files if _has_handlers(regions, f)], settings.cache_dir / "exception-types.json",
-            key=run_key)
-        stop()
-        notes += [f"{file}: {why}; broaden/narrow/handler-order made no mutants there"
-                  for file, why in sorted(unresolved.items())]
-
         progress.stage("generating mutants")
-        stop = clock.measure("generate")
-        # every mutable region, also outside this run's scope: mutant names stay those of a full run
-        spans: dict[str, list[tuple[int, int, str]]] = {}
-        for report in mutable:
-            region = report.region
-            spans.setdefault(region.file, []).append((region.start, region.end, region.kind.value))
-        generation = mutation.generate(
-            work, files=files, regions=spans, max_workers=settings.max_workers, tests=list(tests),
-            pytest_args=list(settings.pytest_args),
-            operator_spec={"enabled": sorted(OPERATORS), "exceptions": resolved})
-        stop()
+        generation, unresolved = generating.result()
+        notes += unresolved
         if mutable and not generation.mutants:
             raise InfrastructureError(
                 f"no mutants were generated in {len(mutable)} error-handling regions that mutmut can mutate")
@@ -172,6 +166,47 @@ def _empty_result(settings: Settings, versions: dict[str, str], clock: _Clock, s
     return GateResult(project=str(settings.root), guarded_paths=settings.guarded_paths, verdict=decide([]),
                       timings=clock.timings, versions=versions,
                       notes=("no error-handling region is in this run's scope",))
+
+
+class _Background:
+    """One function run on a thread while the main thread does something else; if the run is
+    abandoned, its child processes are stopped with the others."""
+
+    def __init__(self, fn: Callable[..., object], *args: object) -> None:
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="gate")
+        self._future = self._pool.submit(fn, *args)
+
+    def result(self) -> Any:
+        try:
+            return self._future.result()
+        finally:
+            self._pool.shutdown()
+
+    def abandon(self) -> None:
+        process.stop_all()
+        self._pool.shutdown(wait=True)
+
+
+def _generate(settings: Settings, work: Path, files: list[str], regions: list[Region], mutable: list[Region],
+              tests: Iterable[str], run_key: str, clock: _Clock) -> tuple[mutation.Generation, list[str]]:
+    """Resolve the exception types, then generate the mutants of every mutable region (also those
+    outside a `--changed` scope, so that mutant names stay those of a full run)."""
+    stop = clock.measure("exception types")
+    resolved, unresolved = exception_types.resolve(
+        work, [f for f in files if _has_handlers(regions, f)], settings.cache_dir / "exception-types.json",
+        key=run_key)
+    stop()
+    stop = clock.measure("generate")
+    spans: dict[str, list[tuple[int, int, str]]] = {}
+    for region in mutable:
+        spans.setdefault(region.file, []).append((region.start, region.end, region.kind.value))
+    generation = mutation.generate(
+        work, files=files, regions=spans, max_workers=settings.max_workers, tests=list(tests),
+        pytest_args=list(settings.pytest_args), operator_spec={"enabled": sorted(OPERATORS), "exceptions": resolved})
+    stop()
+    notes = [f"{file}: {why}; broaden/narrow/handler-order made no mutants there"
+             for file, why in sorted(unresolved.items())]
+    return generation, notes
 
 
 def _check_regions_found(root: Path, files: list[str], regions: list[Region]) -> None:

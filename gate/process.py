@@ -19,6 +19,7 @@ from pathlib import Path
 from gate.errors import Interrupted
 
 GRACE_SECONDS = 10.0
+_live: set[subprocess.Popen] = set()
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,7 @@ def run_python(args: Sequence[str], *, cwd: Path, env: dict[str, str] | None = N
     started = time.monotonic()
     child = subprocess.Popen([sys.executable, *args], cwd=cwd, env=_env(env), stdout=subprocess.PIPE,
                              stderr=subprocess.STDOUT, text=True, bufsize=1, start_new_session=True)
+    _live.add(child)
     lines: list[str] = []
     try:
         assert child.stdout is not None
@@ -49,8 +51,15 @@ def run_python(args: Sequence[str], *, cwd: Path, env: dict[str, str] | None = N
         stop(child)
         raise
     finally:
+        _live.discard(child)
         _reap_group(child.pid)
     return Completed(child.returncode, "".join(lines), time.monotonic() - started)
+
+
+def stop_all() -> None:
+    """Stop every child still running (those of other threads too): the run is being abandoned."""
+    for child in list(_live):
+        stop(child)
 
 
 def stop(child: subprocess.Popen) -> None:
