@@ -1,0 +1,54 @@
+"""What each speed lever of the gate buys: cold full runs on this repository with one lever
+switched off at a time (`GATE_LEVERS_OFF`), and with one worker instead of one per core.
+
+    python bench/levers.py [--repeat 3]
+
+Levers: `freeze` (gc.freeze() in the fork server after it imported torch and the tests),
+`line-tests` (a mutant runs only the tests that executed its lines, not every test of its
+function), `killer-first` (a test that killed a function's other mutants runs first), workers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+
+from common import PYTHON, fresh_copy, gate_summary, median, report, timed
+
+CONFIGS = [
+    ("all levers on", {}, []),
+    ("without freeze", {"GATE_LEVERS_OFF": "freeze"}, []),
+    ("without line-tests", {"GATE_LEVERS_OFF": "line-tests"}, []),
+    ("without killer-first", {"GATE_LEVERS_OFF": "killer-first"}, []),
+    ("1 worker", {}, ["--max-workers", "1"]),
+]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    project = fresh_copy("levers")
+    results: dict[str, list] = {label: [] for label, _, _ in CONFIGS}
+    for _ in range(args.repeat):  # interleaved, so that drift in the machine's load hits every config
+        for label, env, flags in CONFIGS:
+            shutil.rmtree(project / ".gate", ignore_errors=True)
+            run = timed([PYTHON, "-m", "gate", "-q", *flags], project, env={**os.environ, **env})
+            assert run.returncode == 0, run.stdout[-3000:]
+            summary = gate_summary(project)
+            results[label].append((run.seconds, summary["timings"]["mutants"], summary["counts"]["selected"]))
+    base_total = median([r[0] for r in results["all levers on"]])
+    base_mutants = median([r[1] for r in results["all levers on"]])
+    rows, data = [], {}
+    for label, runs in results.items():
+        total, mutants = median([r[0] for r in runs]), median([r[1] for r in runs])
+        rows.append([label, total, mutants, round(total / base_total, 2), round(mutants / base_mutants, 2)])
+        data[label] = {"total_seconds": [r[0] for r in runs], "mutant_phase_seconds": [r[1] for r in runs],
+                       "mutants": runs[0][2]}
+    report("levers", ["config", "median total s", "median mutant phase s", "total / all on",
+                      "mutant phase / all on"], rows, data)
+
+
+if __name__ == "__main__":
+    main()
