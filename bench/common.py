@@ -57,8 +57,8 @@ def timed(command: list[str], cwd: Path, env: dict[str, str] | None = None) -> R
         while child.poll() is None:
             rss = pss = 0.0
             for pid in _tree(child.pid):
-                rss += _status_kb(pid, "VmRSS")
-                pss += _rollup_kb(pid, "Pss")
+                rss += _proc_kb(pid, "status", "VmRSS")
+                pss += _proc_kb(pid, "smaps_rollup", "Pss")
             peaks["rss"], peaks["pss"] = max(peaks["rss"], rss / 1024), max(peaks["pss"], pss / 1024)
             time.sleep(0.05)
 
@@ -87,19 +87,10 @@ def _tree(root: int) -> list[int]:
     return found
 
 
-def _status_kb(pid: int, key: str) -> float:
+def _proc_kb(pid: int, name: str, key: str) -> float:
+    """A `key: N kB` line of /proc/<pid>/<name> (status, smaps_rollup); 0 for a process gone since."""
     try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith(key + ":"):
-                return float(line.split()[1])
-    except OSError:
-        pass
-    return 0.0
-
-
-def _rollup_kb(pid: int, key: str) -> float:
-    try:
-        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+        for line in Path(f"/proc/{pid}/{name}").read_text().splitlines():
             if line.startswith(key + ":"):
                 return float(line.split()[1])
     except OSError:

@@ -10,7 +10,7 @@ from pathlib import Path
 from gate import __version__
 from gate.errors import GateError
 from gate.pipeline import list_regions, run_gate
-from gate.report import write_reports
+from gate.report import write_error_summary, write_reports
 from gate.report.terminal import TerminalProgress, render
 from gate.settings import OPTIONS, load_settings
 from gate.verdict import ExitCode, exit_code_help
@@ -80,8 +80,13 @@ def merge_main(argv: Sequence[str]) -> int:
         sys.stdout.write(render(result))
         return int(result.verdict.exit_code)
     except GateError as error:
-        print(f"gate: error [{error.slug}]: {error}", file=sys.stderr)
-        return int(error.exit_code)
+        return _failed(error)
+
+
+def _failed(error: GateError) -> int:
+    """Every error ends the same way: one line naming its cause, and its exit code."""
+    print(f"gate: error [{error.slug}]: {error}", file=sys.stderr)
+    return int(error.exit_code)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -89,6 +94,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv[:1] == ["merge"]:
         return merge_main(argv[1:])
     args = parser().parse_args(argv)
+    settings = None
     try:
         settings = load_settings(args.project, {
             "paths": args.paths, "tests": args.tests, "max_workers": args.max_workers,
@@ -105,8 +111,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout.write(render(result))
         return int(result.verdict.exit_code)
     except GateError as error:
-        print(f"gate: error [{error.slug}]: {error}", file=sys.stderr)
-        return int(error.exit_code)
+        if settings is not None:  # a CI step reads the verdict of a run that stopped early too
+            write_error_summary(settings.reports_dir, int(error.exit_code), error.slug, str(error))
+        return _failed(error)
     except KeyboardInterrupt:
         print("gate: error [interrupted]: interrupted by Ctrl-C; finished results are cached", file=sys.stderr)
         return int(ExitCode.INTERRUPTED)

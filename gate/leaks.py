@@ -20,6 +20,7 @@ code raises, its exception propagates unchanged and nothing is checked: the test
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import functools
 import gc
@@ -120,7 +121,8 @@ def _describe_tensor(obj: Any) -> str:
 
 
 class LeakCheck:
-    """`with LeakCheck():` checks one block; `@LeakCheck()` checks every call of a function or
+    """`with LeakCheck():` (or `async with`, which first lets the event loop run the callbacks it
+    has already scheduled) checks one block; `@LeakCheck()` checks every call of a function or
     coroutine function, each call against its own baseline. `no_leaks` builds one."""
 
     def __init__(self, *, threads: int = 0, fds: int = 0, tensors: int = 0, cuda_bytes: int = 0) -> None:
@@ -148,6 +150,18 @@ class LeakCheck:
             # garbage that a finalizer let go only in the first pass is not a leak: look again
             self.check(before, take_snapshot(count_tensors=counted, collect=2))
 
+    async def __aenter__(self) -> LeakCheck:
+        return self.__enter__()
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if exc_type is None:
+            # one turn of the event loop first: callbacks it has already scheduled (the done
+            # callbacks of a finished future, say) still hold their results until they run
+            await asyncio.sleep(0)
+        self.__exit__(exc_type, exc, tb)
+
     # ------------------------------------------------------------------------------ decorator
 
     def __call__(self, func: F) -> F:
@@ -162,7 +176,7 @@ class LeakCheck:
 
             @functools.wraps(func)
             async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
-                with fresh():
+                async with fresh():
                     return await func(*args, **kwargs)
 
             return async_wrapper  # type: ignore[return-value]
@@ -229,7 +243,8 @@ class LeakCheck:
 def no_leaks(
     func: F | None = None, *, threads: int = 0, fds: int = 0, tensors: int = 0, cuda_bytes: int = 0
 ) -> Any:
-    """A leak check: `with no_leaks():`, `@no_leaks`, or `@no_leaks(threads=1)` with tolerances.
+    """A leak check: `with no_leaks():`, `async with no_leaks():`, `@no_leaks`, or
+    `@no_leaks(threads=1)` with tolerances.
 
     Works on plain and `async def` functions (test methods included). Fails with an
     `AssertionError` such as "leaked 1 thread (worker-3), 2 file descriptors (/tmp/x, ...)".

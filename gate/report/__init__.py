@@ -37,3 +37,10 @@ def write_reports(result: GateResult, settings: Settings) -> None:
                   lambda: mutation_html.render(mutation_report, f"gate: {settings.root.name}"))
     render_report(out / "gate.sarif", lambda: sarif.render(result))
     render_report(out / "gate-junit.xml", lambda: junit.render(result))
+
+
+def write_error_summary(reports_dir: Path, exit_code: int, slug: str, message: str) -> None:
+    """`summary.json` for a run that stopped before it had a result; the other reports are left alone."""
+    from gate.report import summary
+
+    render_report(reports_dir / "summary.json", lambda: summary.render_error(exit_code, slug, message))

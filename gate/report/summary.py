@@ -41,3 +41,9 @@ def render(result: GateResult) -> str:
         "shard": list(result.shard) if result.shard else None,
     }
     return json.dumps(data, indent=2) + "\n"
+
+
+def render_error(exit_code: int, slug: str, message: str) -> str:
+    """The summary of a run that stopped early (a red baseline, a crash): still one verdict to read."""
+    return json.dumps({"format_version": FORMAT_VERSION, "verdict": "error", "exit_code": exit_code,
+                       "findings": [{"exit_code": exit_code, "message": f"[{slug}] {message}"}]}, indent=2) + "\n"

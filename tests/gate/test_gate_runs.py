@@ -60,6 +60,7 @@ def test_red_baseline_exits_3_and_names_the_failing_test(fixture_project):
     assert run.exit_code == 3, run.stdout + run.stderr
     assert "gate: error [red-baseline]: the suite fails on unmutated code: " \
            "tests/test_store.py::test_load_returns_data_and_closes" in run.stderr
+    assert (run.summary["verdict"], run.summary["exit_code"]) == ("error", 3)  # CI still reads a verdict
     assert fingerprint(project) == before
 
 
