@@ -202,7 +202,9 @@ def _generate(settings: Settings, work: Path, files: list[str], regions: list[Re
         spans.setdefault(region.file, []).append((region.start, region.end, region.kind.value))
     generation = mutation.generate(
         work, files=files, regions=spans, max_workers=settings.max_workers, tests=list(tests),
-        pytest_args=list(settings.pytest_args), operator_spec={"enabled": sorted(OPERATORS), "exceptions": resolved})
+        pytest_args=list(settings.pytest_args),
+        operator_spec={"enabled": sorted(settings.policy.operators if settings.policy.operators is not None
+                                         else OPERATORS), "exceptions": resolved})
     stop()
     notes = [f"{file}: {why}; broaden/narrow/handler-order made no mutants there"
              for file, why in sorted(unresolved.items())]

@@ -45,6 +45,8 @@ class Policy:
     timeout_counts_as: str = "killed"
     crash_counts_as: str = "error"
     safe_decorators: tuple[str, ...] = DEFAULT_SAFE_DECORATORS
+    operators: tuple[str, ...] | None = None
+    """The gate's own operators to use (`gate.operators.OPERATORS`); None means all of them."""
     accept_unmutated: dict[str, str] = field(default_factory=dict)
     """Regions mutmut cannot mutate, accepted knowingly: `file:function` (or `file:line`) -> why."""
     pre_mutation: Callable[[Any], Any] | None = None
@@ -65,6 +67,16 @@ class MutationContext:
     skip: bool | str = False
 
 
+def _operator_names(where: str, value: Any) -> tuple[str, ...]:
+    from gate.operators import OPERATORS
+
+    names = checks.str_list(where, value)
+    unknown = [n for n in names if n not in OPERATORS]
+    if unknown:
+        raise ConfigError(f"{where} has an unknown operator {unknown[0]!r} (known: {', '.join(OPERATORS)})")
+    return names
+
+
 # Each declarative setting and the check that validates it.
 _SETTINGS: dict[str, Callable[[str, Any], Any]] = {
     "guarded_paths": checks.str_list,
@@ -73,6 +85,7 @@ _SETTINGS: dict[str, Callable[[str, Any], Any]] = {
     "timeout_counts_as": checks.choice(TIMEOUT_OUTCOMES),
     "crash_counts_as": checks.choice(CRASH_OUTCOMES),
     "accept_unmutated": checks.reason_map,
+    "operators": _operator_names,
 }
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pytest
 
+from gate.operators import OPERATORS
 from tests.gate.conftest import fingerprint, run_gate
 
 STORE = "vault/store.py"
@@ -73,6 +74,8 @@ def test_red_baseline_exits_3_and_names_the_failing_test(fixture_project):
                                       "'survived', got 'maybe'"),
     ("cleanup_function = ['close']\n", "mutmut_config.py: unknown setting 'cleanup_function' "
                                        "(did you mean 'cleanup_functions'?)"),
+    ("operators = ['swallow', 'explode']\n", "mutmut_config.py: operators has an unknown operator 'explode' "
+                                             f"(known: {', '.join(OPERATORS)})"),
 ])
 def test_broken_policy_file_exits_2_naming_the_problem(fixture_project, config, message):
     project = fixture_project("strong")
@@ -165,3 +168,13 @@ def test_safe_decorator_is_mutated_through(fixture_project):
     operators = {m["operator"] for m in run.mutants()}
     assert {"swallow", "reraise", "reset-delete", "unreachable", "broaden"} <= operators
     assert {m["status"] for m in run.mutants()} == {"killed"}
+
+
+def test_policy_chooses_the_gate_operators(fixture_project):
+    project = fixture_project("strong")
+    (project / "mutmut_config.py").write_text(
+        "guarded_paths = ['vault']\ncleanup_functions = ['close']\noperators = ['swallow']\n")
+    run = run_gate(project)
+    assert run.exit_code == 0, run.stdout + run.stderr
+    assert {m["operator"] for m in run.mutants() if m["origin"] == "gate"} == {"swallow"}
+    assert any(m["origin"] == "mutmut" for m in run.mutants())

@@ -170,6 +170,22 @@ def test_async_functions_are_checked():
             thread.join()
 
 
+def test_async_with_lets_the_loop_run_its_scheduled_callbacks_first():
+    """A callback already scheduled on the loop holds a tensor until it runs: `async with` gives
+    the loop that turn before looking, a plain `with` inside a coroutine does not."""
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        async with no_leaks():
+            loop.call_soon(len, [torch.zeros(3)])
+        with pytest.raises(AssertionError, match=r"^leaked 1 tensor \(float32\[3\] on cpu\)$"):
+            with no_leaks():
+                loop.call_soon(len, [torch.zeros(3)])
+        await asyncio.sleep(0)
+
+    asyncio.run(main())
+
+
 def test_a_decorated_unittest_method(keep):
     import unittest
 
