@@ -145,6 +145,16 @@ def _check_hidden_input(input_data: np.ndarray, hidden_size: int) -> np.ndarray:
     return hidden
 
 
+async def _wait_out(future: asyncio.Future) -> None:
+    """Wait until `future` is done, whatever cancellations of the waiting task arrive meanwhile."""
+    while True:
+        try:
+            await asyncio.wait({future})
+            return
+        except asyncio.CancelledError:
+            pass
+
+
 class TorchDynamicShardInferenceEngine:
     """Runs one shard. Attributes: `shard`, `device`, `model_instance`, `inference_state`,
     `tokenizer`, `out_of_memory_count`. The constructor does no I/O."""
@@ -165,14 +175,14 @@ class TorchDynamicShardInferenceEngine:
     async def _in_worker(self, fn: Callable[..., T], *args: Any) -> T:
         """Run `fn(*args)` on the worker thread. If this call is cancelled meanwhile (a task's
         `cancel()`, a `wait_for` timeout), wait for the thread's work to end before letting
-        `CancelledError` out, so the caller's lock covers that work. (A second cancellation during
-        that wait is not absorbed.)"""
+        `CancelledError` out, so the caller's lock covers that work. A further cancellation during
+        that wait (a timeout, then the client going away) is absorbed: the first one still leaves."""
         future = asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
         try:
             return await asyncio.shield(future)
         finally:
             if not future.done():
-                await asyncio.wait({future})
+                await _wait_out(future)
 
     # ----------------------------------------------------------------------------------- loading
 
@@ -299,8 +309,10 @@ class TorchDynamicShardInferenceEngine:
                 f"request_id must be a non-empty str, got "
                 f"{'an empty str' if isinstance(request_id, str) else type(request_id).__name__}"
             )
-        model = self.model_instance
-        config = model.config
+        # No local names the model: the traceback of an error raised here (which a caller may keep)
+        # must not keep the model alive once the engine lets go of it, say in an OOM recovery.
+        config = self.model_instance.config
+        cache_owner, cache_len = self.model_instance.cache_owner, self.model_instance.cache_len
         array = _check_array(input_data)
         state = None if state_dict is None else ShardInferenceState.from_dict(state_dict)
         if self.shard.is_first_layer():
@@ -326,10 +338,10 @@ class TorchDynamicShardInferenceEngine:
             raise InvalidInputError(
                 f"positions {start} to {end - 1} exceed max_position_embeddings ({config.max_position_embeddings})"
             )
-        if start > 0 and (model.cache_owner != request_id or model.cache_len != start):
+        if start > 0 and (cache_owner != request_id or cache_len != start):
             raise InvalidStateError(
                 f"request {request_id!r} at position {start} does not continue the KV cache, "
-                f"which holds request {model.cache_owner!r} up to position {model.cache_len}"
+                f"which holds request {cache_owner!r} up to position {cache_len}"
             )
         new_state = ShardInferenceState(
             tokens=tokens, input_pos=np.arange(start, end), mask=causal_mask(start, length), curr_pos=end

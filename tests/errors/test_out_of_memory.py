@@ -8,6 +8,7 @@ replaced by mocks that count calls. `gc.collect` is spied on (it still runs).
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import json
 import logging
@@ -19,7 +20,8 @@ from unittest import mock
 import numpy as np
 import torch
 
-from shardengine.errors import CPU_OOM_MARKER, classify_oom
+from gate.leaks import no_leaks
+from shardengine.errors import CPU_OOM_MARKER, InvalidInputError, classify_oom
 from shardengine.model import ShardedGeneralModel
 from tests.support.engines import EngineTestCase, full_shard
 from tests.support.models import tiny_model_dir
@@ -341,6 +343,95 @@ class ClearModelTests(EngineTestCase):
         with self.assertRaises(RuntimeError) as raised:
             await engine.infer_tensor("r", shard, PROMPT)
         self.assertEqual(str(raised.exception), "cannot schedule new futures after shutdown")
+
+
+class LeakFreeRecoveryTests(OomTestCase):
+    """Real CPU OOMs and recoveries leave nothing behind, checked by the gate's leak oracle
+    (`gate.leaks.no_leaks`: threads, file descriptors, gc-tracked tensors, CUDA memory); the 100
+    cycles live in `tests/engine/test_load.py`."""
+
+    @no_leaks
+    async def test_three_real_ooms_and_recoveries_then_shutdown_leave_nothing(self) -> None:
+        """The engine is made, runs out of memory three times, answers after each, and is shut down
+        inside the check: its worker thread, models, KV caches and files are all gone."""
+        engine = self.make_engine()
+        good, huge = full_shard(tiny_model_dir()), full_shard(tiny_model_dir(max_pos=HUGE_POSITIONS))
+        expected, _ = await engine.infer_tensor("warm-up", good, PROMPT)
+        with self.assertLogs("shardengine", level="DEBUG") as logs:
+            for cycle in range(3):
+                self.assertEqual(await engine.infer_tensor(f"oom-{cycle}", huge, PROMPT), (None, None))
+                self.assertUnloaded(engine)
+                out, state = await engine.infer_tensor(f"ok-{cycle}", good, PROMPT)
+                np.testing.assert_allclose(out, expected, rtol=0, atol=1e-6)
+                self.assertStateDict(state, PROMPT, 0, 3)
+        message = real_cpu_oom_message()
+        self.assertEqual(
+            [r.getMessage() for r in logs.records if r.levelno >= logging.ERROR],
+            [f"Out of memory on CPU: {message} (request oom-{cycle})" for cycle in range(3)],
+        )
+        self.assertEqual(engine.out_of_memory_count, 3)
+        self.assertCacheEmptied(cuda=0, mps=0, cpu=3)  # the oracle's own collections are not counted
+        engine.shutdown()
+
+    async def test_a_kept_bad_input_error_does_not_pin_the_model_through_the_recovery(self) -> None:
+        """A caller keeps an `InvalidInputError` (as `gather(return_exceptions=True)` does); the
+        next call runs out of memory for real, and the recovery still frees the model: the error's
+        traceback holds no reference to it."""
+        engine = self.make_engine()
+        shard = full_shard(tiny_model_dir(max_pos=HUGE_POSITIONS))
+        await engine.ensure_shard(shard)
+        model_ref = weakref.ref(engine.model_instance)
+        try:
+            await engine.infer_tensor("bad", shard, np.array([[1, 999]]))
+        except InvalidInputError as exc:
+            kept = exc
+        self.assertEqual(str(kept), "token ids must be in [0, 320), got ids from 1 to 999")
+        self.assertEqual(await engine.infer_tensor("oom", shard, PROMPT), (None, None))
+        self.assertUnloaded(engine)
+        self.assertCacheEmptied(cuda=0, mps=0, cpu=1)
+        gc.collect()
+        self.assertTrue(model_ref() is None, "the kept error's traceback keeps the released model alive")
+        self.assertIsNotNone(kept.__traceback__)
+
+
+class CancelledOutOfMemoryTests(OomTestCase):
+    async def test_a_call_cancelled_twice_while_its_step_runs_out_of_memory_keeps_the_lock(self) -> None:
+        """Cancelled twice (a timeout, then the client going away) while its step runs out of
+        memory for real in the worker: the call keeps the engine's lock until the recovery ends.
+        The next call for the same shard then loads it again and runs out of memory too, rather
+        than running on a model the recovery pulled from under it."""
+        engine = self.make_engine()
+        shard = full_shard(tiny_model_dir(max_pos=HUGE_POSITIONS))
+        await engine.ensure_shard(shard)
+        hold = self.hold(only="first")
+        with mock.patch.object(ShardedGeneralModel, "generate", hold.generate()):
+            first = asyncio.create_task(engine.infer_tensor("first", shard, PROMPT))
+            await hold.started.wait()
+            first.cancel()
+            await asyncio.sleep(0)  # one turn of the loop: the call takes the cancellation, waits for the worker
+            first.cancel()
+            second = asyncio.create_task(engine.infer_tensor("second", shard, PROMPT))
+            for _ in range(5):
+                await asyncio.sleep(0)  # turns of the loop in which a broken engine lets both calls on
+            self.assertFalse(first.done(), "the call ended while its step was still running")
+            self.assertTrue(engine._lock.locked())
+            self.assertEqual(engine.out_of_memory_count, 0)
+            with self.assertLogs("shardengine", level="DEBUG") as logs:
+                hold.release.set()
+                with self.assertRaises(asyncio.CancelledError):
+                    await first
+                self.assertEqual(await second, (None, None))
+        self.assertTrue(hold.finished.is_set())
+        self.assertEqual(hold.calls, ["first", "second"])
+        message = real_cpu_oom_message()
+        self.assertEqual(
+            [r.getMessage() for r in logs.records if r.levelno >= logging.ERROR],
+            [f"Out of memory on CPU: {message} (request {r})" for r in ("first", "second")],
+        )
+        self.assertEqual(engine.out_of_memory_count, 2)
+        self.assertCacheEmptied(cuda=0, mps=0, cpu=2)
+        self.assertUnloaded(engine)
+        self.assertFalse(engine._lock.locked())
 
 
 if __name__ == "__main__":

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import tempfile
+import threading
 import unittest
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +15,7 @@ import numpy as np
 
 from shardengine.downloader import LocalShardDownloader
 from shardengine.engine import TorchDynamicShardInferenceEngine
+from shardengine.model import ShardedGeneralModel
 from shardengine.shard import Shard
 from tests.support.models import copy_tiny_model, tiny_model_dir
 
@@ -30,6 +34,12 @@ class EngineTestCase(unittest.IsolatedAsyncioTestCase):
         engine = TorchDynamicShardInferenceEngine(LocalShardDownloader(self.temp_dir()))
         self.addCleanup(engine.shutdown)
         return engine
+
+    def hold(self, only: str | None = None) -> Hold:
+        """A `Hold` (below) that lets the worker go when the test ends, whatever happened."""
+        hold = Hold(only)
+        self.addCleanup(hold.release.set)
+        return hold
 
     def temp_dir(self) -> Path:
         path = Path(tempfile.mkdtemp(prefix="shardengine-test-"))
@@ -93,3 +103,53 @@ class EngineTestCase(unittest.IsolatedAsyncioTestCase):
         )
         self.assertEqual(state["curr_pos"], start + length)
         self.assertIs(type(state["curr_pos"]), int)
+
+
+# ------------------------------------------------------------------ holding the worker thread
+
+
+class Hold:
+    """Holds the engine's worker thread inside a wrapped function until `release` is set, so a test
+    can cancel or queue calls while a step (or a load) is known to be running.
+
+    Make it inside the test's event loop. `started` (an asyncio.Event) is set from the thread when a
+    held call begins, `finished` (a threading.Event) when it ends; `calls` lists the request ids
+    that reached `generate()`'s replacement. Set `release` in a cleanup too, so a failing test never
+    leaves the thread waiting.
+    """
+
+    def __init__(self, only: str | None = None) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.only = only
+        self.started = asyncio.Event()
+        self.release = threading.Event()
+        self.finished = threading.Event()
+        self.calls: list[str | None] = []
+
+    def wrap(self, real: Callable[..., Any]) -> Callable[..., Any]:
+        """`real`, held at its start until `release` is set."""
+
+        def held(*args: Any, **kwargs: Any) -> Any:
+            self.loop.call_soon_threadsafe(self.started.set)
+            if not self.release.wait(30):
+                raise AssertionError("the test never released the worker")
+            try:
+                return real(*args, **kwargs)
+            finally:
+                self.finished.set()
+
+        return held
+
+    def generate(self) -> Callable[..., Any]:
+        """A replacement for `ShardedGeneralModel.generate` (patch it on the class) that holds the
+        calls of request `only`, or every call, and runs the real step afterwards."""
+        real = ShardedGeneralModel.generate
+        held = self.wrap(real)
+
+        def generate(model: ShardedGeneralModel, x: Any, positions: Any, request_id: str | None = None) -> Any:
+            self.calls.append(request_id)
+            if self.only is None or request_id == self.only:
+                return held(model, x, positions, request_id)
+            return real(model, x, positions, request_id)
+
+        return generate
