@@ -20,6 +20,7 @@ from pathlib import Path
 from gate.coverage_step import CoverageResult, UnitIndex
 from gate.errors import ConfigError
 from gate.regions import Region, read_source, unit_spans
+from gate.snapshot import is_test_module
 
 HUNK = re.compile(r"^@@ -\d+(?:,\d+)? \+(\d+)(?:,(\d+))? @@", re.M)
 SUPPORT_NAMES = {"conftest.py", "pyproject.toml", "setup.cfg", "pytest.ini", "tox.ini", "mutmut_config.py"}
@@ -105,21 +106,17 @@ class ChangePlan:
 def plan(root: Path, ref: str, guarded: list[str]) -> ChangePlan:
     lines = changed_lines(root, ref)
     # a deleted test module or helper could hide anything: treat it like a support file
-    deleted = [f for f in _deleted_files(root, ref) if _is_test_module(Path(f)) or _is_test_support(f)]
+    deleted = [f for f in _deleted_files(root, ref) if is_test_module(Path(f)) or _is_test_support(f)]
     everything = bool(deleted) or any(Path(f).name in SUPPORT_NAMES or _is_test_support(f) for f in lines)
     units = frozenset((f, unit) for f in set(guarded) & set(lines) for unit in _units_touched(root / f, lines[f]))
-    test_files = frozenset(f for f in lines if _is_test_module(Path(f)) and (root / f).exists())
+    test_files = frozenset(f for f in lines if is_test_module(Path(f)) and (root / f).exists())
     return ChangePlan(everything=everything, units=units, test_files=test_files, lines=lines)
 
 
 def _is_test_support(path: str) -> bool:
     """A Python file beside the tests that is not itself a test module: a helper they import."""
     p = Path(path)
-    return p.suffix == ".py" and not _is_test_module(p) and any(part in ("tests", "test") for part in p.parts)
-
-
-def _is_test_module(path: Path) -> bool:
-    return path.suffix == ".py" and (path.name.startswith("test_") or path.name.endswith("_test.py"))
+    return p.suffix == ".py" and not is_test_module(p) and any(part in ("tests", "test") for part in p.parts)
 
 
 def _units_touched(path: Path, lines: set[int]) -> set[str | None]:

@@ -119,30 +119,18 @@ def run_gate(settings: Settings, progress: Progress | None = None) -> GateResult
                               timings=clock.timings, versions=versions, notes=tuple(notes))
 
         progress.stage("generating mutants")
-        generation, unresolved = generating.result()
-        notes += unresolved
+        generation, type_notes = generating.result()
+        notes += type_notes
         if mutable and not generation.mutants:
             raise InfrastructureError(
                 f"no mutants were generated in {len(mutable)} error-handling regions that mutmut can mutate")
 
         cache = ResultCache(settings.cache_dir / "results.json").load()
         source_lines = {f: read_source(settings.root / f).splitlines() for f in files}
-        candidates = [c for c in select(generation.mutants, [r.region for r in reports], coverage,
-                                        settings.policy, source_lines, cache.entries)]
-        fingerprints = _fingerprints(settings, work, project, files)
-        outcomes: dict[str, MutantOutcome] = {}
-        jobs: list[tuple[mutation.MutantJob, Candidate, str]] = []
-        mine = shard_of(candidates, settings.shard)
-        for candidate in candidates:
-            if candidate.mutant.name not in mine:
-                outcomes[candidate.mutant.name] = _outcome(candidate, MutantStatus.NOT_RUN, detail=ANOTHER_SHARD)
-                continue
-            outcome, job = _plan(candidate, settings, coverage, fingerprints, cache)
-            if outcome is not None:
-                outcomes[candidate.mutant.name] = outcome
-            if job is not None:
-                jobs.append((job, candidate, fingerprints.key(candidate.mutant.name, candidate.mutant.diff,
-                                                              candidate.tests)))
+        candidates = select(generation.mutants, [r.region for r in reports], coverage, settings.policy,
+                            source_lines, cache.entries)
+        outcomes, jobs = _plan_all(candidates, settings, coverage,
+                                   _fingerprints(settings, work, project, files), cache)
 
         stop = clock.measure("mutants")
         if jobs:
@@ -208,6 +196,9 @@ def _generate(settings: Settings, work: Path, files: list[str], regions: list[Re
     stop()
     notes = [f"{file}: {why}; broaden/narrow/handler-order made no mutants there"
              for file, why in sorted(unresolved.items())]
+    if generation.dropped_invalid:
+        notes.append(f"{generation.dropped_invalid} gate mutants did not compile and were not tested "
+                     "(an operator bug: please report it)")
     return generation, notes
 
 
@@ -273,7 +264,7 @@ def coverage_findings(reports: Iterable[RegionReport]) -> list[Finding]:
 
 def _fingerprints(settings: Settings, work: Path, project: list[str], files: list[str]) -> Fingerprints:
     guarded = set(files)
-    tests = {f for f in project if f.endswith(".py") and Path(f).name.startswith("test_")}
+    tests = {f for f in project if snapshot.is_test_module(f)}
     support = [f for f in project if f not in guarded and f not in tests and not f.endswith((".md", ".rst"))]
     settings_text = repr((settings.pytest_args, settings.tests, settings.worker_memory_mb, __version__))
     return Fingerprints(
@@ -284,22 +275,36 @@ def _fingerprints(settings: Settings, work: Path, project: list[str], files: lis
     )
 
 
-def _plan(candidate: Candidate, settings: Settings, coverage: coverage_step.CoverageResult,
-          fingerprints: Fingerprints, cache: ResultCache
-          ) -> tuple[MutantOutcome | None, mutation.MutantJob | None]:
-    """What to do with one candidate: an outcome known now, or a job to run."""
-    if candidate.skip_reason is not None:
-        return _outcome(candidate, MutantStatus.SKIPPED, detail=candidate.skip_reason), None
-    if not candidate.tests:
-        return _outcome(candidate, MutantStatus.NO_TESTS, detail="no test executes these lines"), None
-    key = fingerprints.key(candidate.mutant.name, candidate.mutant.diff, candidate.tests)
-    cached = cache.get(candidate.mutant.name, key)
-    if cached is not None:
-        return _outcome(candidate, MutantStatus(cached.status), killed_by=cached.killed_by,
-                        seconds=cached.seconds, detail=cached.detail, cached=True), None
-    estimated = sum(coverage.baseline.durations.get(t, 0.0) for t in candidate.tests)
-    return None, mutation.MutantJob(candidate.mutant.name, candidate.tests, _cpu_limit(estimated, settings),
-                                    estimated, group=f"{candidate.mutant.file}:{candidate.mutant.unit}")
+Job = tuple[mutation.MutantJob, Candidate, str]
+"""A mutant to test, its candidate, and the cache key its result will be stored under."""
+
+
+def _plan_all(candidates: list[Candidate], settings: Settings, coverage: coverage_step.CoverageResult,
+              fingerprints: Fingerprints, cache: ResultCache) -> tuple[dict[str, MutantOutcome], list[Job]]:
+    """The outcomes known before testing (skipped, untested, cached, another shard's), and the jobs."""
+    outcomes: dict[str, MutantOutcome] = {}
+    jobs: list[Job] = []
+    mine = shard_of(candidates, settings.shard)
+    for candidate in candidates:
+        name = candidate.mutant.name
+        if name not in mine:
+            outcomes[name] = _outcome(candidate, MutantStatus.NOT_RUN, detail=ANOTHER_SHARD)
+        elif candidate.skip_reason is not None:
+            outcomes[name] = _outcome(candidate, MutantStatus.SKIPPED, detail=candidate.skip_reason)
+        elif not candidate.tests:
+            outcomes[name] = _outcome(candidate, MutantStatus.NO_TESTS, detail="no test executes these lines")
+        else:
+            key = fingerprints.key(name, candidate.mutant.diff, candidate.tests)
+            cached = cache.get(name, key)
+            if cached is not None:
+                outcomes[name] = _outcome(candidate, MutantStatus(cached.status), killed_by=cached.killed_by,
+                                          seconds=cached.seconds, detail=cached.detail, cached=True)
+            else:
+                estimated = sum(coverage.baseline.durations.get(t, 0.0) for t in candidate.tests)
+                job = mutation.MutantJob(name, candidate.tests, _cpu_limit(estimated, settings), estimated,
+                                         group=f"{candidate.mutant.file}:{candidate.mutant.unit}")
+                jobs.append((job, candidate, key))
+    return outcomes, jobs
 
 
 def _cpu_limit(estimated: float, settings: Settings) -> int:
@@ -326,7 +331,7 @@ def shard_of(candidates: list[Candidate], shard: tuple[int, int] | None) -> set[
     return mine
 
 
-def _run_jobs(work: Path, jobs: list[tuple[mutation.MutantJob, Candidate, str]], files: list[str],
+def _run_jobs(work: Path, jobs: list[Job], files: list[str],
               tests: list[str], settings: Settings, coverage: coverage_step.CoverageResult, cache: ResultCache,
               outcomes: dict[str, MutantOutcome], progress: Progress) -> None:
     by_name = {job.name: (candidate, key) for job, candidate, key in jobs}

@@ -87,3 +87,9 @@ def _is_within(path: Path, folder: Path) -> bool:
     except ValueError:
         return False
     return True
+
+
+def is_test_module(path: str | Path) -> bool:
+    """A file pytest collects tests from by default (`test_*.py`, `*_test.py`)."""
+    p = Path(path)
+    return p.suffix == ".py" and (p.name.startswith("test_") or p.name.endswith("_test.py"))
