@@ -178,3 +178,16 @@ def test_policy_chooses_the_gate_operators(fixture_project):
     assert run.exit_code == 0, run.stdout + run.stderr
     assert {m["operator"] for m in run.mutants() if m["origin"] == "gate"} == {"swallow"}
     assert any(m["origin"] == "mutmut" for m in run.mutants())
+
+
+def test_src_layout_project_passes(fixture_project):
+    project = fixture_project("strong")
+    (project / "src").mkdir()
+    (project / "vault").rename(project / "src" / "vault")
+    (project / "mutmut_config.py").write_text("guarded_paths = ['src/vault']\ncleanup_functions = ['close']\n")
+    pyproject = project / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text() + '\n[tool.pytest.ini_options]\npythonpath = ["src"]\n')
+    run = run_gate(project)
+    assert run.exit_code == 0, run.stdout + run.stderr
+    assert {m["file"] for m in run.mutants()} == {"src/vault/store.py"}
+    assert run.summary["counts"]["by_status"] == {"killed": run.summary["counts"]["selected"]}
