@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-import math
-from dataclasses import dataclass
+import sys
+from dataclasses import InitVar, dataclass
 from pathlib import Path
 
 from shardengine.errors import ConfigNotFoundError, InvalidConfigError
@@ -47,7 +47,11 @@ _SUPPORTED_VALUES = (
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """The architecture of a Llama-style decoder. Validated on construction (`InvalidConfigError`)."""
+    """The architecture of a Llama-style decoder. Validated on construction (`InvalidConfigError`).
+
+    `source` (not a field) is where the values come from, say the `config.json` path: when given,
+    every error message starts with it, as `load_model_config`'s other errors do.
+    """
 
     vocab_size: int
     hidden_size: int
@@ -60,8 +64,10 @@ class ModelConfig:
     rope_theta: float = 10000.0
     tie_word_embeddings: bool = False
     head_dim: int | None = None
+    source: InitVar[str | None] = None
 
-    def __post_init__(self) -> None:
+    def __post_init__(self, source: str | None) -> None:
+        where = f"{source}: " if source else ""
         if self.num_key_value_heads is None:
             object.__setattr__(self, "num_key_value_heads", self.num_attention_heads)
         for name in _POSITIVE_INT_FIELDS:
@@ -69,37 +75,39 @@ class ModelConfig:
             if name == "head_dim" and value is None:
                 continue
             if type(value) is not int:
-                raise InvalidConfigError(f"{name} must be an int, got {value!r}")
+                raise InvalidConfigError(f"{where}{name} must be an int, got {value!r}")
             if value < 1:
-                raise InvalidConfigError(f"{name} must be >= 1, got {value}")
+                raise InvalidConfigError(f"{where}{name} must be >= 1, got {value}")
         for name in _POSITIVE_FLOAT_FIELDS:
             value = getattr(self, name)
-            if type(value) not in (int, float) or not math.isfinite(value) or value <= 0:
-                raise InvalidConfigError(f"{name} must be a finite number > 0, got {value!r}")
+            # the comparison also rejects NaN, infinities, and ints too large for a float
+            if type(value) not in (int, float) or not 0 < value <= sys.float_info.max:
+                raise InvalidConfigError(f"{where}{name} must be a finite number > 0, got {value!r}")
             object.__setattr__(self, name, float(value))
         if type(self.tie_word_embeddings) is not bool:
-            raise InvalidConfigError(f"tie_word_embeddings must be a bool, got {self.tie_word_embeddings!r}")
+            raise InvalidConfigError(f"{where}tie_word_embeddings must be a bool, got {self.tie_word_embeddings!r}")
         if self.head_dim is None:
             if self.hidden_size % self.num_attention_heads != 0:
                 raise InvalidConfigError(
-                    f"hidden_size ({self.hidden_size}) must be divisible by "
+                    f"{where}hidden_size ({self.hidden_size}) must be divisible by "
                     f"num_attention_heads ({self.num_attention_heads})"
                 )
             object.__setattr__(self, "head_dim", self.hidden_size // self.num_attention_heads)
         if self.num_attention_heads % self.num_key_value_heads != 0:
             raise InvalidConfigError(
-                f"num_attention_heads ({self.num_attention_heads}) must be divisible by "
+                f"{where}num_attention_heads ({self.num_attention_heads}) must be divisible by "
                 f"num_key_value_heads ({self.num_key_value_heads})"
             )
         if self.head_dim % 2 != 0:
-            raise InvalidConfigError(f"head_dim must be even for rotary embeddings, got {self.head_dim}")
+            raise InvalidConfigError(f"{where}head_dim must be even for rotary embeddings, got {self.head_dim}")
 
 
 def load_model_config(path: str | Path) -> ModelConfig:
     """Read `config.json` (give the file or the model directory holding it) into a `ModelConfig`.
 
-    Raises `ConfigNotFoundError` if there is no file, `InvalidConfigError` naming the file and
-    the field when the JSON is invalid, a field is missing, or a field has a bad type or value.
+    Raises `ConfigNotFoundError` if there is no file, and `InvalidConfigError` when the JSON is
+    invalid, a field is missing, or a field has a bad type or value; every message starts with
+    the file's path and names the field.
     """
     path = Path(path)
     if path.is_dir():
@@ -120,4 +128,4 @@ def load_model_config(path: str | Path) -> ModelConfig:
         if name in data and (data[name] != supported or type(data[name]) is not type(supported)):
             raise InvalidConfigError(f"{path}: {name}={data[name]!r} is not supported (only {supported!r})")
     fields = {name: data[name] for name in REQUIRED_FIELDS + OPTIONAL_FIELDS if name in data}
-    return ModelConfig(**fields)
+    return ModelConfig(**fields, source=str(path))

@@ -2,22 +2,45 @@
 
 The engine calls its collaborators (`torch`, `Shard`, `ShardInferenceState`, `ShardedGeneralModel`,
 `ShardDownloader`, `load_model_config`, `_resolve_tokenizer`, `load_shard_weights`, `classify_oom`)
-through this module's namespace, so a test can patch `shardengine.engine.<name>`.
+through this module's namespace, so a test can patch `shardengine.engine.<name>`. The checks of
+the callers' input live in `shardengine.inputs`.
 
 Concurrency: every public call holds one `asyncio.Lock`, and all model and tokenizer work runs on
 one worker thread, so the event loop stays responsive and calls run in order. A call cancelled
 while its work runs in the thread waits for that work before `CancelledError` leaves it, so the
-lock always covers the thread's work.
+lock always covers the thread's work. `clear_model()` and `shutdown()` are synchronous and take
+no lock: call them only when no call is in flight (say after the calls were awaited), never
+while one runs, or the running step loses its model under it.
+
+Threads and speed: each step is one hop to the worker thread (the checks, the model step and the
+state), about 0.1 ms on a 2-core machine. torch's OpenMP threads spin after each parallel op; on a
+machine whose cores are shared (other busy processes, or another thread of the process that runs
+torch ops and so owns its own OpenMP team), that costs the worker a wait for a descheduled or
+sleeping thread per op: measured on 2 cores, a tiny-model step went from 0.5 ms to 15 ms with
+two busy processes beside it. On such machines set `OMP_WAIT_POLICY=PASSIVE` (before torch is
+imported), or give torch fewer threads (`torch.set_num_threads`) before building the engine.
 
 The error contract (pinned by `tests/errors/`):
 - `ensure_shard` loads (downloader -> config -> tokenizer -> model -> weights) and sets the
   engine's attributes, `shard` last, only when everything loaded. On any failure the engine is
-  left unloaded and the original exception propagates.
-- Bad input raises a typed `ValueError` subclass before the model runs.
+  left unloaded and the original exception propagates. That includes an out-of-memory error
+  while loading (building the model, reading the weights): it propagates unchanged, is not
+  counted in `out_of_memory_count`, and empties no cache; only `infer_tensor`'s step is
+  recovered from.
+- Bad input raises a typed `ValueError` subclass before the model runs: what the arguments alone
+  tell (the shard spec, the request id, the input array's type, dtype and rank, the state dict)
+  before the shard is even loaded, and the rest (token ids against the vocabulary, the hidden
+  size, the positions, the KV cache's sequence) once it is. `decode` takes token ids of shape
+  (N,) or (1, N) only.
 - `infer_tensor` runs the model through one call of `model_instance.generate`. An out-of-memory
-  error of any backend is logged, counted, the model released, the backend's cache emptied once,
-  and `(None, None)` returned. Any other error propagates as the same object, with the model
-  still loaded and the count unchanged.
+  error of any backend (`classify_oom`) is logged, counted, the model released, the backend's
+  cache emptied once, and `(None, None)` returned. Any other error propagates as the same
+  object, with the model still loaded and the count unchanged. The classification: a
+  `torch.OutOfMemoryError` whose message is the MPS allocator's ("MPS backend out of memory")
+  is MPS, any other one CUDA; a `MemoryError`, or a RuntimeError with the CPU allocator's
+  message, is CPU. Emptying the cache means `torch.cuda.empty_cache()` (CUDA),
+  `torch.mps.empty_cache()` (MPS), and on the CPU, which has no allocator cache to empty,
+  `gc.collect()`, so that whatever still references the failed step's tensors goes now.
 """
 
 from __future__ import annotations
@@ -36,14 +59,19 @@ import torch
 
 from shardengine.config import load_model_config
 from shardengine.downloader import ShardDownloader
-from shardengine.errors import (
-    InvalidInputError,
-    InvalidPromptError,
-    InvalidShardError,
-    InvalidStateError,
-    InvalidTokensError,
-    TokenizerError,
-    classify_oom,
+from shardengine.errors import TokenizerError, classify_oom
+from shardengine.inputs import (
+    check_continues_cache,
+    check_decode_tokens,
+    check_decode_vocabulary,
+    check_hidden_state,
+    check_input_array,
+    check_positions,
+    check_prompt,
+    check_request_id,
+    check_shard,
+    check_state_dict,
+    check_token_ids,
 )
 from shardengine.model import ShardedGeneralModel
 from shardengine.sampling import sample as sample_next_token
@@ -81,68 +109,6 @@ def default_device() -> torch.device:
     if torch.backends.mps.is_available():
         return torch.device("mps")
     return torch.device("cpu")
-
-
-def _check_shard(shard: Any) -> None:
-    if not isinstance(shard, Shard):
-        raise InvalidShardError(f"shard must be a Shard, got {type(shard).__name__}")
-
-
-def _check_prompt(prompt: Any) -> None:
-    if not isinstance(prompt, str) or not prompt:
-        raise InvalidPromptError(
-            f"prompt must be a non-empty str, got {'an empty str' if isinstance(prompt, str) else type(prompt).__name__}"
-        )
-
-
-def _check_tokens(tokens: Any) -> np.ndarray:
-    """The structural checks of `decode` (the vocabulary check needs the tokenizer): ids as 1-D."""
-    if not isinstance(tokens, np.ndarray):
-        raise InvalidTokensError(f"tokens must be a numpy array, got {type(tokens).__name__}")
-    if not np.issubdtype(tokens.dtype, np.integer):
-        raise InvalidTokensError(f"tokens must have an integer dtype, got {tokens.dtype}")
-    if tokens.ndim not in (1, 2) or (tokens.ndim == 2 and tokens.shape[0] != 1):
-        raise InvalidTokensError(f"tokens must have shape (N,) or (1, N), got {tokens.shape}")
-    if tokens.size and tokens.min() < 0:
-        raise InvalidTokensError(f"token ids must be >= 0, got {tokens.min()}")
-    return tokens.reshape(-1)
-
-
-def _check_array(input_data: Any) -> np.ndarray:
-    if not isinstance(input_data, np.ndarray):
-        raise InvalidInputError(f"input_data must be a numpy array, got {type(input_data).__name__}")
-    return input_data
-
-
-def _check_token_input(input_data: np.ndarray, vocab_size: int) -> np.ndarray:
-    """Token ids for the first shard: (1, T) integers in [0, vocab_size), as int64."""
-    if not np.issubdtype(input_data.dtype, np.integer):
-        raise InvalidInputError(f"the first shard takes integer token ids, got dtype {input_data.dtype}")
-    if input_data.ndim != 2 or input_data.shape[0] != 1 or input_data.shape[1] == 0:
-        raise InvalidInputError(
-            f"the first shard takes token ids of shape (1, T) with T >= 1, got shape {input_data.shape}"
-        )
-    if input_data.min() < 0 or input_data.max() >= vocab_size:
-        raise InvalidInputError(
-            f"token ids must be in [0, {vocab_size}), got ids from {input_data.min()} to {input_data.max()}"
-        )
-    return input_data.astype(np.int64)
-
-
-def _check_hidden_input(input_data: np.ndarray, hidden_size: int) -> np.ndarray:
-    """A hidden state for a later shard: (1, T, hidden_size), finite as float32."""
-    if not np.issubdtype(input_data.dtype, np.floating):
-        raise InvalidInputError(f"a later shard takes a floating point hidden state, got dtype {input_data.dtype}")
-    if input_data.ndim != 3 or input_data.shape[0] != 1 or input_data.shape[1] == 0 or input_data.shape[2] != hidden_size:
-        raise InvalidInputError(
-            f"a later shard takes a hidden state of shape (1, T, {hidden_size}) with T >= 1, "
-            f"got shape {input_data.shape}"
-        )
-    with np.errstate(over="ignore"):  # an overflow becomes inf, which the next check rejects
-        hidden = input_data.astype(np.float32)
-    if not np.isfinite(hidden).all():
-        raise InvalidInputError("the hidden state holds NaN or Inf values (as float32)")
-    return hidden
 
 
 async def _wait_out(future: asyncio.Future) -> None:
@@ -192,7 +158,7 @@ class TorchDynamicShardInferenceEngine:
             await self._ensure_shard_locked(shard)
 
     async def _ensure_shard_locked(self, shard: Shard) -> None:
-        _check_shard(shard)
+        check_shard(shard)
         if shard == self.shard and self.model_instance is not None:
             return
         self.clear_model()
@@ -249,7 +215,7 @@ class TorchDynamicShardInferenceEngine:
 
     async def encode(self, shard: Shard, prompt: str) -> np.ndarray:
         """Token ids of `prompt`, shape (1, N) int64."""
-        _check_prompt(prompt)
+        check_prompt(prompt)
         async with self._lock:
             await self._ensure_shard_locked(shard)
             return await self._in_worker(self._encode, prompt)
@@ -263,15 +229,13 @@ class TorchDynamicShardInferenceEngine:
 
     async def decode(self, shard: Shard, tokens: np.ndarray) -> str:
         """The text of token ids of shape (N,) or (1, N)."""
-        ids = _check_tokens(tokens)
+        ids = check_decode_tokens(tokens)
         async with self._lock:
             await self._ensure_shard_locked(shard)
             return await self._in_worker(self._decode, ids)
 
     def _decode(self, ids: np.ndarray) -> str:
-        vocab_size = self.tokenizer.get_vocab_size()
-        if ids.size and ids.max() >= vocab_size:
-            raise InvalidTokensError(f"token id {ids.max()} is out of range for a vocabulary of {vocab_size}")
+        check_decode_vocabulary(ids, self.tokenizer.get_vocab_size())
         try:
             return self.tokenizer.decode(ids.tolist())
         except Exception as exc:
@@ -296,53 +260,36 @@ class TorchDynamicShardInferenceEngine:
         """Run the shard over one chunk: token ids (1, T) on the first shard, a hidden state
         (1, T, H) on the others. Returns (logits or hidden state, the state dict for the next
         shard or step), or (None, None) after an out-of-memory error."""
+        check_shard(shard)
+        check_request_id(request_id)
+        array = check_input_array(input_data, shard.is_first_layer())
+        state = check_state_dict(inference_state, array, shard.is_first_layer())
         async with self._lock:
             await self._ensure_shard_locked(shard)
-            return await self._in_worker(self._infer, request_id, input_data, inference_state)
+            return await self._in_worker(self._infer, request_id, array, state)
 
     def _prepare(
-        self, request_id: Any, input_data: Any, state_dict: Any
+        self, request_id: str, array: np.ndarray, state: ShardInferenceState | None
     ) -> tuple[torch.Tensor, torch.Tensor, ShardInferenceState]:
-        """Validate a call of `infer_tensor`: the model input, its positions, and the new state."""
-        if not isinstance(request_id, str) or not request_id:
-            raise InvalidInputError(
-                f"request_id must be a non-empty str, got "
-                f"{'an empty str' if isinstance(request_id, str) else type(request_id).__name__}"
-            )
+        """The checks of a call of `infer_tensor` against the loaded model, and what it runs on:
+        the model input, its positions, and the new state."""
         # No local names the model: the traceback of an error raised here (which a caller may keep)
         # must not keep the model alive once the engine lets go of it, say in an OOM recovery.
         config = self.model_instance.config
         cache_owner, cache_len = self.model_instance.cache_owner, self.model_instance.cache_len
-        array = _check_array(input_data)
-        state = None if state_dict is None else ShardInferenceState.from_dict(state_dict)
         if self.shard.is_first_layer():
-            chunk = _check_token_input(array, config.vocab_size)
+            chunk = check_token_ids(array, config.vocab_size)
             start = 0 if state is None else state.curr_pos
-            history = np.zeros((1, 0), dtype=np.int64) if state is None else state.tokens
-            tokens = np.concatenate([history, chunk], axis=1)
+            tokens = chunk if state is None else np.concatenate([state.tokens, chunk], axis=1)
             x = torch.from_numpy(chunk)
         else:
-            if state is None:
-                raise InvalidStateError("a shard that does not start at layer 0 needs the inference state")
-            hidden = _check_hidden_input(array, config.hidden_size)
-            if hidden.shape[1] != state.input_pos.size:
-                raise InvalidStateError(
-                    f"the hidden state has {hidden.shape[1]} positions, "
-                    f"but the inference state's input_pos has {state.input_pos.size}"
-                )
+            hidden = check_hidden_state(array, config.hidden_size)
             start, tokens = int(state.input_pos[0]), state.tokens
             x = torch.from_numpy(hidden)
         length = x.shape[1]
         end = start + length
-        if end > config.max_position_embeddings:
-            raise InvalidInputError(
-                f"positions {start} to {end - 1} exceed max_position_embeddings ({config.max_position_embeddings})"
-            )
-        if start > 0 and (cache_owner != request_id or cache_len != start):
-            raise InvalidStateError(
-                f"request {request_id!r} at position {start} does not continue the KV cache, "
-                f"which holds request {cache_owner!r} up to position {cache_len}"
-            )
+        check_positions(start, end, config.max_position_embeddings)
+        check_continues_cache(request_id, start, cache_owner, cache_len)
         new_state = ShardInferenceState(
             tokens=tokens, input_pos=np.arange(start, end), mask=causal_mask(start, length), curr_pos=end
         )
@@ -350,9 +297,9 @@ class TorchDynamicShardInferenceEngine:
         return x.to(self.device), positions, new_state
 
     def _infer(
-        self, request_id: str, input_data: Any, state_dict: Any
+        self, request_id: str, array: np.ndarray, state: ShardInferenceState | None
     ) -> tuple[np.ndarray | None, dict | None]:
-        x, positions, state = self._prepare(request_id, input_data, state_dict)
+        x, positions, new_state = self._prepare(request_id, array, state)
         backend = None
         message = ""
         with torch.inference_mode():
@@ -362,13 +309,13 @@ class TorchDynamicShardInferenceEngine:
                 backend = classify_oom(exc)
                 if backend is None:
                     raise
-                message = str(exc)
+                message = str(exc) or type(exc).__name__
         if backend is not None:
             # Outside the except block: the traceback no longer pins the failed step's tensors.
             self._recover_from_oom(backend, message, request_id)
             return None, None
-        self.inference_state = state
-        return output.float().cpu().numpy(), state.to_dict()
+        self.inference_state = new_state
+        return output.float().cpu().numpy(), new_state.to_dict()
 
     def _recover_from_oom(self, backend: str, message: str, request_id: str) -> None:
         """Log, count, release the model and empty `backend`'s cache exactly once."""

@@ -52,5 +52,7 @@ def sample(x: np.ndarray, temp: float = 0.0, top_k: int = 0, generator: torch.Ge
         raise InvalidInputError(f"temp must be a finite number >= 0, got {temp!r}")
     if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 0:
         raise InvalidInputError(f"top_k must be an int >= 0, got {top_k!r}")
+    if temp == 0:  # greedy: numpy's argmax (the first of equal maxima, as torch's) without a tensor
+        return np.argmax(last, axis=-1, keepdims=True).astype(np.int64)
     logits = torch.from_numpy(last)
     return sample_logits(logits, float(temp), top_k, generator).numpy().astype(np.int64)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -19,11 +19,23 @@ def causal_mask(start: int, length: int) -> np.ndarray:
 
     Row i (position start + i) may attend to every position <= start + i.
     """
-    return np.tril(np.ones((length, start + length), dtype=bool), k=start)
+    return np.arange(start + length)[None, :] <= np.arange(start, start + length)[:, None]
 
 
 def _is_integer_array(array: np.ndarray) -> bool:
     return np.issubdtype(array.dtype, np.integer)
+
+
+def _no_tokens() -> np.ndarray:
+    return np.zeros((1, 0), dtype=np.int64)
+
+
+def _no_positions() -> np.ndarray:
+    return np.zeros((0,), dtype=np.int64)
+
+
+def _no_mask() -> np.ndarray:
+    return causal_mask(0, 0)
 
 
 @dataclass
@@ -32,11 +44,14 @@ class ShardInferenceState:
 
     `tokens` (1, N) int: every token id of the sequence so far; `input_pos` (T,) int: the chunk's
     positions; `mask` (T, curr_pos) bool: the chunk's causal mask; `curr_pos`: the next position.
+    `ShardInferenceState()` is the empty state of a sequence that has not started: no tokens, no
+    positions, a (0, 0) mask and `curr_pos` 0. It round-trips through `to_dict`/`from_dict` like
+    any other, and a first shard given it starts a new sequence, as with no state at all.
     """
 
-    tokens: np.ndarray | None = None
-    input_pos: np.ndarray | None = None
-    mask: np.ndarray | None = None
+    tokens: np.ndarray = field(default_factory=_no_tokens)
+    input_pos: np.ndarray = field(default_factory=_no_positions)
+    mask: np.ndarray = field(default_factory=_no_mask)
     curr_pos: int = 0
 
     def to_dict(self) -> dict[str, Any]:
@@ -71,21 +86,28 @@ class ShardInferenceState:
                 f"inference state 'tokens' must be an integer array of shape (1, N), "
                 f"got {tokens.dtype} {tokens.shape}"
             )
-        if not _is_integer_array(input_pos) or input_pos.ndim != 1 or input_pos.size == 0:
+        if not _is_integer_array(input_pos) or input_pos.ndim != 1:
             raise InvalidStateError(
-                f"inference state 'input_pos' must be a non-empty 1-D integer array, "
-                f"got {input_pos.dtype} {input_pos.shape}"
+                f"inference state 'input_pos' must be a 1-D integer array, got {input_pos.dtype} {input_pos.shape}"
             )
-        start, length = int(input_pos[0]), int(input_pos.size)
-        if start < 0 or not np.array_equal(input_pos, np.arange(start, start + length)):
-            raise InvalidStateError(
-                f"inference state 'input_pos' must count up by one from a position >= 0, "
-                f"got {length} positions starting at {start}"
-            )
-        if int(curr_pos) != start + length:
-            raise InvalidStateError(
-                f"inference state 'curr_pos' is {int(curr_pos)}, but 'input_pos' ends at {start + length - 1}"
-            )
+        if input_pos.size == 0:
+            # the empty state, `ShardInferenceState()`: nothing processed yet
+            start, length = 0, 0
+            if int(curr_pos) != 0:
+                raise InvalidStateError(
+                    f"inference state 'input_pos' is empty (no chunk yet), so 'curr_pos' must be 0, got {int(curr_pos)}"
+                )
+        else:
+            start, length = int(input_pos[0]), int(input_pos.size)
+            if start < 0 or not np.array_equal(input_pos, np.arange(start, start + length)):
+                raise InvalidStateError(
+                    f"inference state 'input_pos' must count up by one from a position >= 0, "
+                    f"got {length} positions starting at {start}"
+                )
+            if int(curr_pos) != start + length:
+                raise InvalidStateError(
+                    f"inference state 'curr_pos' is {int(curr_pos)}, but 'input_pos' ends at {start + length - 1}"
+                )
         if tokens.shape[1] != start + length:
             raise InvalidStateError(
                 f"inference state 'tokens' holds {tokens.shape[1]} tokens, but 'curr_pos' is {start + length}"

@@ -1,8 +1,10 @@
 """Loading one shard's weights from safetensors files, by HF Llama tensor names.
 
-Only the tensors the shard needs are read. Everything is validated first (every file opens,
-every tensor is present with a floating point dtype and the right shape); only then is anything
-copied into the model, so a failed load leaves the model's weights as they were.
+Only the tensors the shard needs are read. Everything is validated and read first (every file
+opens, every tensor is present with a floating point dtype and the right shape, and reads); only
+then is anything copied into the model, so a failed load leaves the model's weights as they were.
+The price: while a shard loads, its tensors are held twice in memory for a moment (as read, on
+the CPU, and in the model).
 """
 
 from __future__ import annotations
@@ -77,12 +79,15 @@ def _open(file: Path, stack: ExitStack) -> Any:
 def load_shard_weights(model: ShardedGeneralModel, path: str | Path, shard: Shard, config: ModelConfig) -> None:
     """Copy the shard's tensors from the safetensors file(s) at `path` into `model`.
 
-    Raises (all `ShardLoadError`): `WeightsNotFoundError` for a missing file,
-    `CorruptWeightsError` for a truncated or corrupt file or index, `MissingTensorError`,
+    Raises (all `ShardLoadError`): `ShardLoadError` when `model` was built for another shard or
+    config, `WeightsNotFoundError` for a missing file, `CorruptWeightsError` for a truncated or
+    corrupt file or index or a tensor that cannot be read, `MissingTensorError`,
     `TensorDtypeError` and `TensorShapeError` naming the tensor and the file.
     """
-    if model.shard != shard or model.config != config:
-        raise ShardLoadError("the model was built for another shard or config than the ones given")
+    if model.shard != shard:
+        raise ShardLoadError(f"the model was built for {model.shard}, not for the shard given, {shard}")
+    if model.config != config:
+        raise ShardLoadError(f"the model of {shard.model_id!r} was built for another config than the one given")
     wanted = model.hf_parameters()
     files = weight_files(path, [name for name, _ in wanted])
     with ExitStack() as stack:
@@ -103,6 +108,16 @@ def load_shard_weights(model: ShardedGeneralModel, path: str | Path, shard: Shar
                 )
             if shape != list(param.shape):
                 raise TensorShapeError(f"{file}: tensor {name!r} has shape {shape}, expected {list(param.shape)}")
-        with torch.no_grad():
-            for name, param in wanted:
-                param.copy_(handles[files[name]].get_tensor(name))
+        tensors = [_read(handles[files[name]], name, files[name]) for name, _ in wanted]
+    with torch.no_grad():
+        for (_, param), tensor in zip(wanted, tensors):
+            param.copy_(tensor)
+
+
+def _read(handle: Any, name: str, file: Path) -> torch.Tensor:
+    """One tensor's data: a read that fails (the file changed or the disk failed since it was
+    opened) raises `CorruptWeightsError` naming the tensor and the file."""
+    try:
+        return handle.get_tensor(name)
+    except Exception as exc:
+        raise CorruptWeightsError(f"{file}: cannot read tensor {name!r}: {exc}") from exc

@@ -8,7 +8,6 @@ import json
 import pickle
 import shutil
 import threading
-import time
 import weakref
 from unittest import mock
 
@@ -20,10 +19,11 @@ from safetensors.torch import load_file
 import shardengine.engine as engine_module
 from shardengine.downloader import LocalShardDownloader
 from shardengine.engine import TorchDynamicShardInferenceEngine, default_device
+from shardengine.model import ShardedGeneralModel
 from shardengine.shard import Shard
 from shardengine.state import ShardInferenceState
 from shardengine.tiny import PRESETS, count_parameters, main as tiny_main, model_config
-from tests.support.engines import full_shard
+from tests.support.engines import Hold, full_shard
 from tests.support.models import tiny_model_dir
 
 
@@ -50,41 +50,48 @@ def test_ensure_shard_returns_at_once_for_the_loaded_shard(run, make_engine):
 
 
 def test_calls_run_in_order_on_one_worker_thread(run, make_engine):
+    """Five calls at once: the first is held inside the model on the worker thread (no sleeps:
+    `Hold` blocks it until released) while the event loop keeps running and the other calls wait
+    for the lock; then all run, one at a time, in order, on one thread that is not the loop's."""
     engine = make_engine()
     shard = full_shard(tiny_model_dir())
     run(engine.ensure_shard(shard))
-    real = engine.model_instance.generate
     active, overlaps, threads = [0], [], set()
 
-    def slow(*args, **kwargs):
-        active[0] += 1
-        overlaps.append(active[0])
-        threads.add(threading.get_ident())
-        time.sleep(0.02)
-        try:
-            return real(*args, **kwargs)
-        finally:
-            active[0] -= 1
-
     async def many():
-        with mock.patch.object(engine.model_instance, "generate", side_effect=slow):
-            ticks = 0
+        hold = Hold(only="r0")
+        held = hold.generate()
 
-            async def ticker():
-                nonlocal ticks
-                while True:
-                    await asyncio.sleep(0.001)
-                    ticks += 1
+        def generate(model, *args):
+            active[0] += 1
+            overlaps.append(active[0])
+            threads.add(threading.get_ident())
+            try:
+                return held(model, *args)
+            finally:
+                active[0] -= 1
 
-            tick = asyncio.create_task(ticker())
-            results = await asyncio.gather(*(engine.infer_tensor(f"r{i}", shard, np.array([[i + 1]])) for i in range(5)))
-            tick.cancel()
-            return results, ticks
+        try:
+            with mock.patch.object(ShardedGeneralModel, "generate", generate):
+                calls = [engine.infer_tensor(f"r{i}", shard, np.array([[i + 1]])) for i in range(5)]
+                tasks = [asyncio.create_task(call) for call in calls]
+                await hold.started.wait()
+                turns = 0
+                for _ in range(10):
+                    await asyncio.sleep(0)  # the loop runs while the model works in the thread
+                    turns += 1
+                assert turns == 10 and not hold.finished.is_set()
+                assert hold.calls == ["r0"]  # the other calls wait for the lock
+                assert engine._lock.locked()
+                hold.release.set()
+                return await asyncio.gather(*tasks), hold.calls
+        finally:
+            hold.release.set()
 
-    results, ticks = run(many())
+    results, order = run(many())
+    assert order == [f"r{i}" for i in range(5)]
     assert overlaps == [1] * 5
     assert len(threads) == 1 and threading.get_ident() not in threads
-    assert ticks > 10  # the event loop kept running while the model worked
     assert [state["tokens"].tolist() for _, state in results] == [[[i + 1]] for i in range(5)]
 
 

@@ -51,7 +51,9 @@ def test_a_new_sequence_invalidates_the_old_ones_continuation(run, make_engine):
     assert engine.model_instance.cache_owner == "b"
 
 
-def test_rotary_tables_are_computed_only_for_the_positions_used(run, make_engine, monkeypatch):
+def test_rotary_tables_grow_with_the_sequence_not_to_max_positions(run, make_engine, monkeypatch):
+    """The rotary table is computed once for the positions a sequence has reached, doubling as it
+    grows (never for all of max_position_embeddings up front), and a step only slices it."""
     import shardengine.model as model_module
 
     sizes = []
@@ -64,6 +66,12 @@ def test_rotary_tables_are_computed_only_for_the_positions_used(run, make_engine
     monkeypatch.setattr(model_module, "rotary_cos_sin", spy)
     shard = full_shard(tiny_model_dir())
     engine = make_engine()
+    full, _ = run(make_engine().infer_tensor("full", shard, np.arange(1, 9)[None]))
+    assert sizes == [8]
     _, state = run(engine.infer_tensor("r", shard, np.array([[1, 2, 3]])))
-    run(engine.infer_tensor("r", shard, np.array([[4]]), state))
-    assert sizes == [3, 1]
+    for token in range(4, 9):
+        out, state = run(engine.infer_tensor("r", shard, np.array([[token]]), state))
+    assert sizes == [8, 3, 6, 12]  # steps at positions 3 and 6 outgrew the table
+    np.testing.assert_allclose(out[0, -1], full[0, -1], rtol=0, atol=1e-5)
+    engine.model_instance.rotary(0, 128)
+    assert sizes == [8, 3, 6, 12, 128]  # doubling stops at max_position_embeddings

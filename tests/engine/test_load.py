@@ -3,7 +3,7 @@ cancellation and timeouts of calls in flight or queued, and no leak after many O
 cycles (checked with the gate's leak oracle, `gate.leaks.no_leaks`).
 
 Real OOMs come from a second model directory whose `max_position_embeddings` makes a KV cache of
-terabytes (the allocation fails inside `generate`); calls alternate between it and the ordinary
+petabytes (the allocation fails inside `generate`); calls alternate between it and the ordinary
 tiny model. The worker thread is held inside `generate` (or the weight loading) by
 `tests.support.engines.Hold`, which reports to the event loop through an `asyncio.Event`, so no
 test waits for a guessed time.
@@ -28,11 +28,9 @@ import pytest
 from gate.leaks import no_leaks
 from shardengine.engine import ShardedGeneralModel, load_shard_weights
 from shardengine.errors import InvalidInputError
-from tests.errors.test_out_of_memory import HUGE_POSITIONS, real_cpu_oom_message
-from tests.support.engines import EngineTestCase, full_shard
+from tests.support.engines import PROMPT, EngineTestCase, full_shard
 from tests.support.models import tiny_model_dir
-
-PROMPT = np.array([[1, 2, 3]], dtype=np.int64)
+from tests.support.oom import HUGE_POSITIONS, CacheEmptyingSpies, real_cpu_oom_message
 
 # the concurrent workload, one letter a call: g a good call, o a call that runs out of memory for
 # real, b bad input (a token id outside the vocabulary); runs of each, and every transition
@@ -43,16 +41,11 @@ class LoadTestCase(EngineTestCase):
     """A good tiny model, one whose KV cache cannot be allocated, and spies on the OOM contract."""
 
     def setUp(self) -> None:
+        super().setUp()
         self.good = full_shard(tiny_model_dir())
         self.huge = full_shard(tiny_model_dir(max_pos=HUGE_POSITIONS))
-        for target, name in (
-            ("shardengine.engine.gc.collect", "gc_collect"),
-            ("shardengine.engine.torch.cuda.empty_cache", "cuda_empty_cache"),
-            ("shardengine.engine.torch.mps.empty_cache", "mps_empty_cache"),
-        ):
-            patcher = mock.patch(target, wraps=gc.collect) if name == "gc_collect" else mock.patch(target)
-            setattr(self, name, patcher.start())
-            self.addCleanup(patcher.stop)
+        self.spies = CacheEmptyingSpies(self)
+        self.gc_collect, self.cuda_empty_cache, self.mps_empty_cache = self.spies.gc, self.spies.cuda, self.spies.mps
 
     async def reference(self, prompt: np.ndarray) -> np.ndarray:
         """The logits of `prompt` (a new sequence) computed alone, on an engine that runs one

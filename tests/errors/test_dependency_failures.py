@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import threading
 import unittest
 import weakref
 from pathlib import Path
@@ -21,12 +20,12 @@ import torch
 import shardengine.engine as engine_module
 from shardengine.downloader import LocalShardDownloader, ShardDownloader
 from shardengine.engine import TorchDynamicShardInferenceEngine
-from shardengine.errors import CorruptWeightsError, TokenizerError
+from shardengine.errors import CorruptWeightsError, InvalidStateError, InvalidTokensError, TokenizerError
+from shardengine.model import ShardedGeneralModel
 from shardengine.shard import Shard
-from tests.support.engines import EngineTestCase, full_shard
+from tests.support.engines import PROMPT, EngineTestCase, full_shard
 from tests.support.models import tiny_model_dir
-
-PROMPT = np.array([[1, 2, 3]], dtype=np.int64)
+from tests.support.oom import HUGE_POSITIONS, CacheEmptyingSpies
 
 
 class FailingDownloader(ShardDownloader):
@@ -48,9 +47,12 @@ class FailingDownloader(ShardDownloader):
 class SeedScenarioTests(EngineTestCase):
     """The seed's scenarios, with both of its flaws fixed."""
 
-    async def test_seed_encode_invalid_prompt(self) -> None:
-        """Seed `test_encode_invalid_prompt`: the error is set on the tokenizer `_resolve_tokenizer`
-        returns (not on the resolver), the shard really loads, and encode wraps the tokenizer's error."""
+    async def test_seed_encode_tokenizer_error_is_wrapped(self) -> None:
+        """Seed `test_encode_invalid_prompt`, the scenario of the tokenizer itself raising
+        ("Invalid prompt") while encoding a valid str (a prompt that is not a str is
+        `tests/errors/test_negative_inputs.py`'s seed scenario). Unlike the seed, the error is set
+        on the tokenizer `_resolve_tokenizer` returns (not on the resolver), the shard really
+        loads, and encode wraps the tokenizer's error in a `TokenizerError`."""
         injected = Exception("Invalid prompt")
         tokenizer = mock.MagicMock(name="tokenizer")
         tokenizer.encode.side_effect = injected
@@ -76,7 +78,7 @@ class SeedScenarioTests(EngineTestCase):
         tokenizer = mock.MagicMock(name="tokenizer", wraps=real)
         tokenizer.decode.side_effect = Exception("Invalid tokens")
         engine.tokenizer = tokenizer
-        with self.assertRaises(engine_module.InvalidTokensError) as raised:
+        with self.assertRaises(InvalidTokensError) as raised:
             await engine.decode(shard, np.array([[999999]]))
         self.assertEqual(str(raised.exception), "token id 999999 is out of range for a vocabulary of 320")
         tokenizer.decode.assert_not_called()
@@ -134,7 +136,17 @@ class SeedScenarioTests(EngineTestCase):
 
 
 class LoadStepFailureTests(EngineTestCase):
-    """Each load step fails in turn; the engine ends unloaded, the old model released, later steps not run."""
+    """Each load step fails in turn; the engine ends unloaded, the old model released, later steps
+    not run. Nothing counts as an out-of-memory recovery, even an OOM: loading has none (the
+    error propagates unchanged, and no cache is emptied)."""
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.spies = CacheEmptyingSpies(self)
+
+    def assertNoRecovery(self, engine: TorchDynamicShardInferenceEngine) -> None:
+        self.assertEqual(engine.out_of_memory_count, 0)
+        self.spies.assertEmptied(cuda=0, mps=0, cpu=0)
 
     async def assertLoadStepFails(self, injected: BaseException, patches: dict[str, mock.Mock]):
         """Load a shard, then load another one with `patches` applied to the load steps.
@@ -156,6 +168,7 @@ class LoadStepFailureTests(EngineTestCase):
             await engine.ensure_shard(target)
         self.assertIs(raised.exception, injected)
         self.assertUnloaded(engine)
+        self.assertNoRecovery(engine)
         del raised
         gc.collect()
         self.assertIsNone(old_model_ref())
@@ -174,6 +187,7 @@ class LoadStepFailureTests(EngineTestCase):
         self.assertEqual(downloader.calls, [(Shard(model_id, 0, 1, 2), "TorchDynamicShardInferenceEngine")])
         load_config.assert_not_called()
         self.assertUnloaded(engine)
+        self.assertNoRecovery(engine)
 
     async def test_downloader_failure_releases_the_loaded_shard(self) -> None:
         model_id = str(tiny_model_dir())
@@ -187,6 +201,7 @@ class LoadStepFailureTests(EngineTestCase):
             await engine.ensure_shard(Shard("other-model", 0, 1, 2))
         self.assertIs(raised.exception, injected)
         self.assertUnloaded(engine)
+        self.assertNoRecovery(engine)
         del raised
         gc.collect()
         self.assertIsNone(old_model_ref())
@@ -205,7 +220,9 @@ class LoadStepFailureTests(EngineTestCase):
         spies["load_model_config"].assert_called_once_with(Path(target.model_id))
         spies["ShardedGeneralModel"].assert_not_called()
 
-    async def test_model_failure(self) -> None:
+    async def test_out_of_memory_while_building_the_model_propagates(self) -> None:
+        """An OOM while building the model (allocating its weights) is a load failure like any
+        other: it propagates as the same object, uncounted, and no cache is emptied."""
         injected = torch.OutOfMemoryError("CUDA out of memory while building the model")
         _, _, spies = await self.assertLoadStepFails(
             injected, {"ShardedGeneralModel": mock.Mock(side_effect=injected)}
@@ -219,7 +236,29 @@ class LoadStepFailureTests(EngineTestCase):
             injected, {"load_shard_weights": mock.Mock(side_effect=injected)}
         )
         spies["ShardedGeneralModel"].assert_called_once()
-        self.assertEqual(engine.out_of_memory_count, 0)
+
+    async def test_real_cpu_oom_while_reading_the_weights_propagates(self) -> None:
+        """A real allocator failure in the weights step (reading a tensor) propagates unchanged."""
+        real_read = engine_module.load_shard_weights
+        raised: list[BaseException] = []
+
+        def read_then_allocate_too_much(*args):
+            real_read(*args)
+            try:
+                torch.zeros((1, 2, HUGE_POSITIONS, 8))  # the huge model's KV-cache tensor: 6.4 PB
+            except RuntimeError as exc:
+                raised.append(exc)
+                raise
+
+        engine, _ = await self.loaded_engine()
+        target = Shard(engine.shard.model_id, 0, 0, 2)
+        with mock.patch("shardengine.engine.load_shard_weights", read_then_allocate_too_much):
+            with self.assertRaises(RuntimeError) as caught:
+                await engine.ensure_shard(target)
+        self.assertEqual(raised, [caught.exception])
+        self.assertEqual(engine_module.classify_oom(caught.exception), "CPU")
+        self.assertUnloaded(engine)
+        self.assertNoRecovery(engine)
 
     async def test_engine_loads_again_after_a_failed_load(self) -> None:
         engine, shard = await self.loaded_engine()
@@ -250,42 +289,27 @@ class RealTokenizerFailureTests(EngineTestCase):
 
 
 class CancellationTests(EngineTestCase):
-    """A call cancelled while its work runs in the worker thread waits for that work to end."""
+    """A call cancelled while its work runs in the worker thread waits for that work to end.
 
-    async def blocked_engine(self):
-        engine, shard = await self.loaded_engine()
-        started, release, finished = threading.Event(), threading.Event(), threading.Event()
-        real_generate = engine.model_instance.generate
-
-        def slow_generate(*args, **kwargs):
-            started.set()
-            release.wait(5)
-            try:
-                return real_generate(*args, **kwargs)
-            finally:
-                finished.set()
-
-        patcher = mock.patch.object(engine.model_instance, "generate", side_effect=slow_generate)
-        patcher.start()
-        self.addCleanup(patcher.stop)
-        self.addCleanup(release.set)
-        return engine, shard, started, release, finished
+    The worker is held inside `generate` by `tests.support.engines.Hold` until the test releases
+    it, so no test waits for a guessed time."""
 
     async def test_cancel_waits_for_the_worker_then_raises_cancelled(self) -> None:
-        engine, shard, started, release, finished = await self.blocked_engine()
-        task = asyncio.create_task(engine.infer_tensor("r", shard, PROMPT))
-        self.assertTrue(await asyncio.to_thread(started.wait, 5))
-        task.cancel()
-        for _ in range(20):
-            await asyncio.sleep(0)
-        await asyncio.sleep(0.02)
-        self.assertFalse(task.done(), "the cancelled call returned before its work in the thread ended")
-        self.assertFalse(finished.is_set())
-        self.assertTrue(engine._lock.locked())
-        release.set()
-        with self.assertRaises(asyncio.CancelledError):
-            await task
-        self.assertTrue(finished.is_set())
+        engine, shard = await self.loaded_engine()
+        hold = self.hold()
+        with mock.patch.object(ShardedGeneralModel, "generate", hold.generate()):
+            task = asyncio.create_task(engine.infer_tensor("r", shard, PROMPT))
+            await hold.started.wait()
+            task.cancel()
+            for _ in range(20):
+                await asyncio.sleep(0)  # turns of the loop in which a broken engine lets the call end
+            self.assertFalse(task.done(), "the cancelled call returned before its work in the thread ended")
+            self.assertFalse(hold.finished.is_set())
+            self.assertTrue(engine._lock.locked())
+            hold.release.set()
+            with self.assertRaises(asyncio.CancelledError):
+                await task
+        self.assertTrue(hold.finished.is_set())
         self.assertFalse(engine._lock.locked())
         # the work finished in the thread, so the engine holds its result and can continue from it
         self.assertLoaded(engine, shard)
@@ -296,21 +320,73 @@ class CancellationTests(EngineTestCase):
         self.assertEqual(state["curr_pos"], 4)
 
     async def test_wait_for_timeout_arrives_after_the_worker_finished(self) -> None:
-        engine, shard, started, release, finished = await self.blocked_engine()
-
-        async def release_after_the_timeout():
-            # an event-loop timer due after the 0.03 s timeout, so it always fires after it
-            await asyncio.sleep(0.1)
-            self.assertFalse(finished.is_set())
-            release.set()
-
-        releaser = asyncio.create_task(release_after_the_timeout())
-        with self.assertRaises(TimeoutError):
-            await asyncio.wait_for(engine.infer_tensor("r", shard, PROMPT), timeout=0.03)
-        self.assertTrue(finished.is_set(), "the timeout escaped while the worker was still running")
-        await releaser
+        engine, shard = await self.loaded_engine()
+        hold = self.hold()
+        timeout = 0.03
+        with mock.patch.object(ShardedGeneralModel, "generate", hold.generate()):
+            timed = asyncio.create_task(asyncio.wait_for(engine.infer_tensor("r", shard, PROMPT), timeout))
+            await hold.started.wait()
+            # wait_for's timer started before the step did, so this one is due after it: the
+            # timeout always fires while the worker is still held
+            asyncio.get_running_loop().call_later(timeout, hold.release.set)
+            with self.assertRaises(TimeoutError):
+                await timed
+        self.assertTrue(hold.finished.is_set(), "the timeout escaped while the worker was still running")
         self.assertFalse(engine._lock.locked())
         self.assertEqual(engine.model_instance.cache_len, 3)
+        self.assertEqual(engine.inference_state.curr_pos, 3)
+
+
+class FailureInsideTheRealStepTests(EngineTestCase):
+    """A failure inside the real `generate` (its attention raising), not a replaced `generate`:
+    the error propagates, the model stays loaded, and the KV cache's bookkeeping is as
+    `ShardedGeneralModel.generate` documents it."""
+
+    def fail_attention(self, injected: BaseException):
+        return mock.patch("shardengine.model.F.scaled_dot_product_attention", side_effect=injected)
+
+    async def test_a_failed_continuation_leaves_the_cached_sequence_to_retry(self) -> None:
+        engine, shard = await self.loaded_engine()
+        _, state = await engine.infer_tensor("r", shard, PROMPT)
+        before = self.snapshot(engine)
+        injected = RuntimeError("attention kernel failed")
+        with self.fail_attention(injected) as attention:
+            with self.assertRaises(RuntimeError) as raised:
+                await engine.infer_tensor("r", shard, np.array([[4]]), state)
+        self.assertIs(raised.exception, injected)
+        attention.assert_called_once()  # the first layer's attention, inside the real step
+        self.assertUnchanged(before, engine)  # still loaded; the cache holds request 'r' up to 3
+        self.assertEqual((engine.model_instance.cache_owner, engine.model_instance.cache_len), ("r", 3))
+        # retried, the step answers as an engine that never failed does
+        out, new_state = await engine.infer_tensor("r", shard, np.array([[4]]), state)
+        reference, _ = await self.make_engine().infer_tensor("r", shard, np.array([[1, 2, 3, 4]]))
+        np.testing.assert_allclose(out[0, -1], reference[0, -1], rtol=0, atol=1e-5)
+        self.assertStateDict(new_state, np.array([[1, 2, 3, 4]]), 3, 1)
+
+    async def test_a_failed_new_sequence_forgets_the_cached_one(self) -> None:
+        engine, shard = await self.loaded_engine()
+        _, old_state = await engine.infer_tensor("old", shard, PROMPT)
+        model, inference_state = engine.model_instance, engine.inference_state
+        injected = RuntimeError("attention kernel failed")
+        with self.fail_attention(injected):
+            with self.assertRaises(RuntimeError) as raised:
+                await engine.infer_tensor("new", shard, np.array([[5, 6]]))
+        self.assertIs(raised.exception, injected)
+        self.assertLoaded(engine, shard)
+        self.assertIs(engine.model_instance, model)
+        self.assertIs(engine.inference_state, inference_state)  # only a step that succeeds replaces it
+        self.assertEqual(engine.out_of_memory_count, 0)
+        # the layers began overwriting the old sequence's cache, so it is forgotten, not stale
+        self.assertEqual((model.cache_owner, model.cache_len), (None, 0))
+        with self.assertRaises(InvalidStateError) as rejected:
+            await engine.infer_tensor("old", shard, np.array([[4]]), old_state)
+        self.assertEqual(
+            str(rejected.exception),
+            "request 'old' at position 3 does not continue the KV cache, which holds request None up to position 0",
+        )
+        out, state = await engine.infer_tensor("new", shard, np.array([[5, 6]]))
+        self.assertEqual(out.shape, (1, 2, 320))
+        self.assertEqual((model.cache_owner, model.cache_len), ("new", 2))
 
 
 class LoadCheckpointFailureTests(EngineTestCase):

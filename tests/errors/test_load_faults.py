@@ -10,10 +10,11 @@ import json
 import unittest
 from json import JSONDecodeError
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from shardengine.config import ModelConfig, load_model_config
@@ -35,10 +36,8 @@ from shardengine.errors import (
 from shardengine.model import ShardedGeneralModel
 from shardengine.shard import Shard
 from shardengine.weights import load_shard_weights
-from tests.support.engines import EngineTestCase, full_shard
+from tests.support.engines import PROMPT, EngineTestCase, full_shard
 from tests.support.models import tiny_model_dir
-
-PROMPT = np.array([[1, 2, 3]], dtype=np.int64)
 
 
 def rewrite_weights(model_dir: Path, change) -> Path:
@@ -56,6 +55,34 @@ def rewrite_config(model_dir: Path, change) -> Path:
     change(config)
     path.write_text(json.dumps(config))
     return path
+
+
+def reads_that(fail):
+    """A stand-in for `safe_open` whose handles call `fail(name)` before reading each tensor
+    (`get_tensor`): the only way to make a read fail after the file opened and validated."""
+
+    class Handle:
+        def __init__(self, *args, **kwargs):
+            self.opened = safe_open(*args, **kwargs)
+
+        def __enter__(self):
+            self.inner = self.opened.__enter__()
+            return self
+
+        def __exit__(self, *exc_info):
+            return self.opened.__exit__(*exc_info)
+
+        def keys(self):
+            return self.inner.keys()
+
+        def get_slice(self, name):
+            return self.inner.get_slice(name)
+
+        def get_tensor(self, name):
+            fail(name)
+            return self.inner.get_tensor(name)
+
+    return Handle
 
 
 class LoadFaultTestCase(EngineTestCase):
@@ -243,10 +270,18 @@ class ConfigFaultTests(LoadFaultTestCase):
         path = rewrite_config(model_dir, lambda c: (c.pop("rms_norm_eps"), c.pop("vocab_size")))
         await self.assertLoadFails(model_dir, InvalidConfigError, f"{path}: missing field(s): vocab_size, rms_norm_eps")
 
-    async def test_config_field_of_the_wrong_type(self) -> None:
-        model_dir = self.model_copy()
-        rewrite_config(model_dir, lambda c: c.update(hidden_size="32"))
-        await self.assertLoadFails(model_dir, InvalidConfigError, "hidden_size must be an int, got '32'")
+    async def test_config_field_of_the_wrong_type_or_range(self) -> None:
+        cases = [
+            ({"hidden_size": "32"}, "hidden_size must be an int, got '32'"),
+            ({"max_position_embeddings": 0}, "max_position_embeddings must be >= 1, got 0"),
+            ({"rope_theta": -1}, "rope_theta must be a finite number > 0, got -1"),
+            ({"num_key_value_heads": 3}, "num_attention_heads (4) must be divisible by num_key_value_heads (3)"),
+        ]
+        for change, message in cases:
+            with self.subTest(change=change):
+                model_dir = self.model_copy()
+                path = rewrite_config(model_dir, lambda c: c.update(change))
+                await self.assertLoadFails(model_dir, InvalidConfigError, f"{path}: {message}")
 
     async def test_config_not_json(self) -> None:
         cases = (
@@ -391,32 +426,43 @@ class LoadShardWeightsTests(EngineTestCase):
         config = load_model_config(model_dir)
         shard = Shard(str(model_dir), 0, 1, 2)
         model = ShardedGeneralModel(config, shard)
+        other_shard = Shard(str(model_dir), 0, 0, 2)
         other_config = ModelConfig(**{**config.__dict__, "rope_theta": 500000.0})
-        for args in ((Shard(str(model_dir), 0, 0, 2), config), (shard, other_config)):
-            with self.subTest(args=args):
+        cases = [
+            ((other_shard, config), f"the model was built for {shard}, not for the shard given, {other_shard}"),
+            ((shard, other_config), f"the model of {str(model_dir)!r} was built for another config than the one given"),
+        ]
+        for args, message in cases:
+            with self.subTest(message=message):
                 with self.assertRaises(ShardLoadError) as raised:
                     load_shard_weights(model, model_dir, *args)
                 self.assertIs(type(raised.exception), ShardLoadError)
-                self.assertEqual(
-                    str(raised.exception), "the model was built for another shard or config than the ones given"
-                )
+                self.assertEqual(str(raised.exception), message)
 
-    async def test_checkpoint_is_validated_before_anything_is_copied(self) -> None:
-        """A checkpoint whose tensors are all new except a last one of the wrong shape changes nothing."""
+    async def test_a_tensor_that_cannot_be_read_after_validation(self) -> None:
+        """A read that fails once every tensor was validated (the file changed, the disk failed:
+        made here by a handle whose `get_tensor` raises an OSError for one tensor) raises a
+        `CorruptWeightsError` naming the tensor and the file, and copies nothing."""
         engine, shard = await self.loaded_engine()
         before = {name: p.detach().clone() for name, p in engine.model_instance.hf_parameters()}
         checkpoint = self.temp_dir() / "new.safetensors"
-        tensors = {name: torch.full_like(p, 0.5) for name, p in before.items()}
-        tensors["lm_head.weight"] = torch.zeros(3, 3)
-        save_file(tensors, str(checkpoint))
-        with self.assertRaises(TensorShapeError) as raised:
-            await engine.load_checkpoint(shard, checkpoint)
-        self.assertEqual(
-            str(raised.exception), f"{checkpoint}: tensor 'lm_head.weight' has shape [3, 3], expected [320, 32]"
-        )
-        for name, param in engine.model_instance.hf_parameters():
-            self.assertTrue(torch.equal(param, before[name]), name)
+        save_file({name: torch.full_like(p, 0.5) for name, p in before.items()}, str(checkpoint))
+        name = "model.layers.1.self_attn.v_proj.weight"
+        injected = OSError(5, "Input/output error")
+
+        def fail(tensor_name: str) -> None:
+            if tensor_name == name:
+                raise injected
+
+        with mock.patch("shardengine.weights.safe_open", reads_that(fail)):
+            with self.assertRaises(CorruptWeightsError) as raised:
+                await engine.load_checkpoint(shard, checkpoint)
+        self.assertEqual(str(raised.exception), f"{checkpoint}: cannot read tensor {name!r}: {injected}")
+        self.assertIs(raised.exception.__cause__, injected)
+        for param_name, param in engine.model_instance.hf_parameters():
+            self.assertTrue(torch.equal(param, before[param_name]), param_name)
         self.assertLoaded(engine, shard)
+        self.assertEqual(engine.out_of_memory_count, 0)
 
 
 if __name__ == "__main__":

@@ -4,7 +4,9 @@ and the engine left exactly as it was."""
 from __future__ import annotations
 
 import math
+import tempfile
 import unittest
+from pathlib import Path
 from unittest import mock
 
 import numpy as np
@@ -23,10 +25,8 @@ from shardengine.sampling import sample
 from shardengine.shard import Shard
 from shardengine.state import ShardInferenceState, causal_mask
 from shardengine.tiny import write_tiny_model
-from tests.support.engines import EngineTestCase, full_shard
+from tests.support.engines import PROMPT, EngineTestCase, full_shard
 from tests.support.models import tiny_model_dir
-
-PROMPT = np.array([[1, 2, 3]], dtype=np.int64)
 
 
 def valid_state(start: int = 0, length: int = 3) -> dict:
@@ -231,11 +231,11 @@ class InferTensorLaterShardTests(RejectionTestCase):
             (InvalidInputError, np.zeros((1, 3, 31), dtype=np.float32), state,
              "a later shard takes a hidden state of shape (1, T, 32) with T >= 1, got shape (1, 3, 31)"),
             (InvalidInputError, np.zeros((3, 32), dtype=np.float32), state,
-             "a later shard takes a hidden state of shape (1, T, 32) with T >= 1, got shape (3, 32)"),
+             "a later shard takes a hidden state of shape (1, T, hidden_size) with T >= 1, got shape (3, 32)"),
             (InvalidInputError, np.zeros((2, 3, 32), dtype=np.float32), state,
-             "a later shard takes a hidden state of shape (1, T, 32) with T >= 1, got shape (2, 3, 32)"),
+             "a later shard takes a hidden state of shape (1, T, hidden_size) with T >= 1, got shape (2, 3, 32)"),
             (InvalidInputError, np.zeros((1, 0, 32), dtype=np.float32), state,
-             "a later shard takes a hidden state of shape (1, T, 32) with T >= 1, got shape (1, 0, 32)"),
+             "a later shard takes a hidden state of shape (1, T, hidden_size) with T >= 1, got shape (1, 0, 32)"),
             (InvalidInputError, nan, state, "the hidden state holds NaN or Inf values (as float32)"),
             (InvalidInputError, inf, state, "the hidden state holds NaN or Inf values (as float32)"),
             (InvalidInputError, np.full((1, 3, 32), 1e300), state, "the hidden state holds NaN or Inf values (as float32)"),
@@ -244,6 +244,8 @@ class InferTensorLaterShardTests(RejectionTestCase):
              "the hidden state has 2 positions, but the inference state's input_pos has 3"),
             (InvalidStateError, hidden, valid_state(4, 3),
              "request 'r' at position 4 does not continue the KV cache, which holds request None up to position 0"),
+            (InvalidStateError, hidden, ShardInferenceState().to_dict(),
+             "the hidden state has 3 positions, but the inference state's input_pos has 0"),
         ]
         for error, input_data, state_dict, message in cases:
             with self.subTest(message=message):
@@ -254,6 +256,44 @@ class InferTensorLaterShardTests(RejectionTestCase):
         out, state = await engine.infer_tensor("r", shard, np.zeros((1, 3, 32), dtype=np.float16), valid_state(0, 3))
         self.assertEqual(out.shape, (1, 3, 320))
         self.assertStateDict(state, valid_state(0, 3)["tokens"], 0, 3)
+
+
+class RejectedBeforeLoadingTests(EngineTestCase):
+    """What the arguments alone tell is checked before the shard is loaded: the downloader is never
+    asked, and the engine stays unloaded."""
+
+    async def test_bad_arguments_leave_the_engine_unloaded(self) -> None:
+        model_dir = tiny_model_dir()
+        first, later = full_shard(model_dir), Shard(str(model_dir), 1, 1, 2)
+        hidden = np.zeros((1, 3, 32), dtype=np.float32)
+        cases = [
+            (InvalidShardError, "shard must be a Shard, got str", ("r", "model", PROMPT)),
+            (InvalidInputError, "request_id must be a non-empty str, got an empty str", ("", first, PROMPT)),
+            (InvalidInputError, "input_data must be a numpy array, got list", ("r", first, [[1, 2]])),
+            (InvalidInputError, "the first shard takes integer token ids, got dtype float64",
+             ("r", first, np.array([[1.0]]))),
+            (InvalidInputError, "the first shard takes token ids of shape (1, T) with T >= 1, got shape (3,)",
+             ("r", first, np.array([1, 2, 3]))),
+            (InvalidInputError, "a later shard takes a floating point hidden state, got dtype int64",
+             ("r", later, PROMPT, valid_state(0, 3))),
+            (InvalidInputError, "a later shard takes a hidden state of shape (1, T, hidden_size) with T >= 1, "
+             "got shape (1, 3)", ("r", later, np.zeros((1, 3), dtype=np.float32), valid_state(0, 3))),
+            (InvalidStateError, "inference state must be a dict, got list", ("r", first, PROMPT, [1])),
+            (InvalidStateError, "a shard that does not start at layer 0 needs the inference state",
+             ("r", later, hidden)),
+            (InvalidStateError, "the hidden state has 3 positions, but the inference state's input_pos has 2",
+             ("r", later, hidden, valid_state(0, 2))),
+        ]
+        engine = self.make_engine()
+        for error, message, args in cases:
+            with self.subTest(message=message):
+                with mock.patch.object(engine.shard_downloader, "ensure_shard") as download:
+                    with self.assertRaises(error) as raised:
+                        await engine.infer_tensor(*args)
+                self.assertEqual(str(raised.exception), message)
+                self.assertIs(type(raised.exception), error)
+                download.assert_not_called()
+                self.assertUnloaded(engine)
 
 
 class StateDictTests(unittest.TestCase):
@@ -287,11 +327,11 @@ class StateDictTests(unittest.TestCase):
             (with_(tokens=np.ones((2, 3), dtype=np.int64)),
              "inference state 'tokens' must be an integer array of shape (1, N), got int64 (2, 3)"),
             (with_(input_pos=np.array([0.0, 1.0, 2.0])),
-             "inference state 'input_pos' must be a non-empty 1-D integer array, got float64 (3,)"),
+             "inference state 'input_pos' must be a 1-D integer array, got float64 (3,)"),
             (with_(input_pos=np.zeros((0,), dtype=np.int64)),
-             "inference state 'input_pos' must be a non-empty 1-D integer array, got int64 (0,)"),
+             "inference state 'input_pos' is empty (no chunk yet), so 'curr_pos' must be 0, got 3"),
             (with_(input_pos=np.zeros((1, 3), dtype=np.int64)),
-             "inference state 'input_pos' must be a non-empty 1-D integer array, got int64 (1, 3)"),
+             "inference state 'input_pos' must be a 1-D integer array, got int64 (1, 3)"),
             (with_(input_pos=np.array([-1, 0, 1])),
              "inference state 'input_pos' must count up by one from a position >= 0, got 3 positions starting at -1"),
             (with_(input_pos=np.array([0, 2, 3])),
@@ -305,6 +345,10 @@ class StateDictTests(unittest.TestCase):
              "inference state 'mask' must be the causal bool mask of shape (3, 3), got int8 (3, 3)"),
             (with_(mask=causal_mask(1, 3)),
              "inference state 'mask' must be the causal bool mask of shape (3, 3), got bool (3, 4)"),
+            ({**ShardInferenceState().to_dict(), "tokens": np.ones((1, 2), dtype=np.int64)},
+             "inference state 'tokens' holds 2 tokens, but 'curr_pos' is 0"),
+            ({**ShardInferenceState().to_dict(), "mask": np.ones((1, 1), dtype=bool)},
+             "inference state 'mask' must be the causal bool mask of shape (0, 0), got bool (1, 1)"),
         ]
         for data, message in cases:
             with self.subTest(message=message):
@@ -322,6 +366,24 @@ class StateDictTests(unittest.TestCase):
             np.testing.assert_array_equal(again[key], data[key])
         self.assertEqual(again["curr_pos"], 5)
         self.assertIs(type(again["curr_pos"]), int)
+
+    def test_the_empty_state_round_trips(self) -> None:
+        """`ShardInferenceState()` (the seed's engines start with it) is a sequence not started yet."""
+        data = ShardInferenceState().to_dict()
+        self.assertEqual(data["curr_pos"], 0)
+        self.assertEqual((data["tokens"].shape, data["input_pos"].shape, data["mask"].shape), ((1, 0), (0,), (0, 0)))
+        again = ShardInferenceState.from_dict(data)
+        self.assertEqual(again.curr_pos, 0)
+        for key in ("tokens", "input_pos", "mask"):
+            np.testing.assert_array_equal(getattr(again, key), data[key])
+            self.assertEqual(getattr(again, key).dtype, data[key].dtype)
+        self.assertIsNot(ShardInferenceState().tokens, ShardInferenceState().tokens)  # no shared default
+
+    def test_causal_mask(self) -> None:
+        np.testing.assert_array_equal(causal_mask(0, 2), [[True, False], [True, True]])
+        np.testing.assert_array_equal(causal_mask(2, 2), [[True, True, True, False], [True, True, True, True]])
+        np.testing.assert_array_equal(causal_mask(3, 1), [[True, True, True, True]])
+        self.assertEqual(causal_mask(0, 0).shape, (0, 0))
 
 
 class ShardSpecTests(unittest.TestCase):
@@ -375,12 +437,18 @@ class ModelConfigTests(unittest.TestCase):
             (dict(hidden_size=30), "hidden_size (30) must be divisible by num_attention_heads (4)"),
             (dict(num_key_value_heads=3), "num_attention_heads (4) must be divisible by num_key_value_heads (3)"),
             (dict(hidden_size=36), "head_dim must be even for rotary embeddings, got 9"),
+            (dict(rope_theta=10**400), f"rope_theta must be a finite number > 0, got {10**400}"),
+            (dict(rms_norm_eps=math.nan), "rms_norm_eps must be a finite number > 0, got nan"),
         ]
         for changes, message in cases:
             with self.subTest(changes=changes):
                 with self.assertRaises(InvalidConfigError) as raised:
                     ModelConfig(**{**self.BASE, **changes})
                 self.assertEqual(str(raised.exception), message)
+                # given where the values come from, every message starts with it
+                with self.assertRaises(InvalidConfigError) as raised:
+                    ModelConfig(**{**self.BASE, **changes}, source="/models/x/config.json")
+                self.assertEqual(str(raised.exception), f"/models/x/config.json: {message}")
 
     def test_defaults(self) -> None:
         config = ModelConfig(**self.BASE)
@@ -430,10 +498,15 @@ class SamplingTests(EngineTestCase):
 
 class TinyBuilderTests(unittest.TestCase):
     def test_vocab_too_small(self) -> None:
-        with self.assertRaises(ValueError) as raised:
-            write_tiny_model("/nonexistent/never-written", vocab=256)
-        self.assertEqual(str(raised.exception), "vocab must be >= 257 (256 byte tokens and <|endoftext|>), got 256")
-        self.assertNotIsInstance(raised.exception, ShardEngineError)
+        with tempfile.TemporaryDirectory(prefix="shardengine-test-") as parent:
+            target = Path(parent) / "never-written"
+            with self.assertRaises(ValueError) as raised:
+                write_tiny_model(target, vocab=256)
+            self.assertEqual(
+                str(raised.exception), "vocab must be >= 257 (256 byte tokens and <|endoftext|>), got 256"
+            )
+            self.assertNotIsInstance(raised.exception, ShardEngineError)
+            self.assertFalse(target.exists())
 
 
 if __name__ == "__main__":

@@ -1,9 +1,11 @@
 """Out-of-memory handling of `infer_tensor`: classification, logging, counting, release, cache emptying.
 
-A CPU out-of-memory error is real here (a KV cache of terabytes, from a config with a huge
+A CPU out-of-memory error is real here (a KV cache of petabytes, from a config with a huge
 `max_position_embeddings`); CUDA and MPS errors cannot be produced on this machine, so those are
 raised from a patched `generate`, and `torch.cuda.empty_cache` / `torch.mps.empty_cache` are
-replaced by mocks that count calls. `gc.collect` is spied on (it still runs).
+replaced by mocks that count calls. `gc.collect` is spied on (it still runs). Every spy also
+records whether an exception was being handled when it was called, and whether the engine still
+held its model (`tests.support.oom.CacheEmptyingSpies`).
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ import json
 import logging
 import unittest
 import weakref
-from contextlib import ExitStack
 from unittest import mock
 
 import numpy as np
@@ -23,41 +24,26 @@ import torch
 from gate.leaks import no_leaks
 from shardengine.errors import CPU_OOM_MARKER, InvalidInputError, classify_oom
 from shardengine.model import ShardedGeneralModel
-from tests.support.engines import EngineTestCase, full_shard
+from tests.support.engines import PROMPT, EngineTestCase, full_shard
 from tests.support.models import tiny_model_dir
-
-HUGE_POSITIONS = 10**12  # a KV cache tensor of 1 x 2 kv heads x 10**12 positions x head_dim 8 x 4 bytes = 64 TB
-CUDA_MESSAGE = "CUDA out of memory. Tried to allocate 2.00 GiB (GPU 0; 15.78 GiB total capacity)"
-MPS_MESSAGE = "MPS backend out of memory (MPS allocated: 17.00 GB, other allocations: 1.00 GB, max allowed: 18.13 GB)"
-PROMPT = np.array([[1, 2, 3]], dtype=np.int64)
-
-
-def real_cpu_oom_message() -> str:
-    """The message torch gives for the first KV-cache tensor of the huge tiny model."""
-    try:
-        torch.zeros((1, 2, HUGE_POSITIONS, 8), dtype=torch.float32)
-    except RuntimeError as exc:
-        return str(exc)
-    raise AssertionError("allocating 64 TB succeeded")
+from tests.support.oom import (
+    CUDA_MESSAGE,
+    HUGE_POSITIONS,
+    MPS_MESSAGE,
+    CacheEmptyingSpies,
+    real_cpu_oom_message,
+)
 
 
 class OomTestCase(EngineTestCase):
     """Counts the cache-emptying calls of every backend for the duration of a test."""
 
     def setUp(self) -> None:
-        stack = ExitStack()
-        self.addCleanup(stack.close)
-        self.cuda_empty_cache = stack.enter_context(mock.patch("shardengine.engine.torch.cuda.empty_cache"))
-        self.mps_empty_cache = stack.enter_context(mock.patch("shardengine.engine.torch.mps.empty_cache"))
-        self.gc_collect = stack.enter_context(mock.patch("shardengine.engine.gc.collect", wraps=gc.collect))
+        super().setUp()
+        self.spies = CacheEmptyingSpies(self)
 
     def assertCacheEmptied(self, cuda: int, mps: int, cpu: int) -> None:
-        self.assertEqual(self.cuda_empty_cache.call_count, cuda)
-        self.assertEqual(self.mps_empty_cache.call_count, mps)
-        self.assertEqual(self.gc_collect.call_count, cpu)
-        for spy in (self.cuda_empty_cache, self.mps_empty_cache, self.gc_collect):
-            for call in spy.call_args_list:
-                self.assertEqual(call, mock.call())
+        self.spies.assertEmptied(cuda=cuda, mps=mps, cpu=cpu)
 
     def assertOomLog(self, records: list[logging.LogRecord], backend: str, message: str, request_id: str) -> None:
         """The first ERROR record of the call is the OOM record, and it is the only one."""
@@ -186,7 +172,9 @@ class BackendTests(OomTestCase):
             with self.assertLogs("shardengine", level="DEBUG") as logs:
                 result = await engine.infer_tensor("req-mem", shard, np.array([[4]]), state)
         self.assertEqual(result, (None, None))
-        self.assertOomLog(logs.records, "CPU", "", "req-mem")
+        # a MemoryError has no message: the record names its type rather than ending at the colon
+        self.assertEqual(str(MemoryError()), "")
+        self.assertOomLog(logs.records, "CPU", "MemoryError", "req-mem")
         self.assertEqual(engine.out_of_memory_count, 1)
         self.assertCacheEmptied(cuda=0, mps=0, cpu=1)
         self.assertReleased(engine, model)
@@ -251,6 +239,33 @@ class RepeatedOomAndRecoveryTests(OomTestCase):
         np.testing.assert_allclose(out, expected, rtol=0, atol=1e-6)
         self.assertStateDict(state, PROMPT, 0, 3)
         self.assertEqual(engine.shard, shard)
+        self.assertEqual(engine.out_of_memory_count, 1)
+        self.assertCacheEmptied(cuda=0, mps=0, cpu=1)
+
+
+class RecoveryOrderTests(OomTestCase):
+    """The release and the emptying happen after the `except` block is left (the traceback no
+    longer pins the failed step's tensors), and the cache is emptied only after the model was
+    released: each spy records (the exception being handled, the engine's model) when called."""
+
+    async def test_cuda_cache_is_emptied_outside_the_except_block_after_the_release(self) -> None:
+        engine, shard, state = await self.engine_with_cache("req")
+        model = engine.model_instance
+        self.spies.watch(engine)
+        with mock.patch.object(model, "generate", side_effect=torch.OutOfMemoryError(CUDA_MESSAGE)):
+            result = await engine.infer_tensor("req", shard, np.array([[4]]), state)
+        self.assertEqual(result, (None, None))
+        self.assertEqual(self.spies.seen, [(None, None)])
+        self.assertCacheEmptied(cuda=1, mps=0, cpu=0)
+        self.assertReleased(engine, model)
+
+    async def test_real_cpu_oom_collects_garbage_outside_the_except_block_after_the_release(self) -> None:
+        engine = self.make_engine()
+        shard = full_shard(tiny_model_dir(max_pos=HUGE_POSITIONS))
+        await engine.ensure_shard(shard)
+        self.spies.watch(engine)
+        self.assertEqual(await engine.infer_tensor("req", shard, PROMPT), (None, None))
+        self.assertEqual(self.spies.seen, [(None, None)])
         self.assertEqual(engine.out_of_memory_count, 1)
         self.assertCacheEmptied(cuda=0, mps=0, cpu=1)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import tempfile
 import threading
@@ -10,6 +11,7 @@ import unittest
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import numpy as np
 
@@ -17,7 +19,20 @@ from shardengine.downloader import LocalShardDownloader
 from shardengine.engine import TorchDynamicShardInferenceEngine
 from shardengine.model import ShardedGeneralModel
 from shardengine.shard import Shard
+from shardengine.state import causal_mask
 from tests.support.models import copy_tiny_model, tiny_model_dir
+
+# the prompt most tests run: three token ids of the tiny model's vocabulary
+PROMPT = np.array([[1, 2, 3]], dtype=np.int64)
+
+
+def pin_cpu(test: unittest.TestCase) -> None:
+    """Engines made during `test` run on the CPU, whatever the machine has (`SHARDENGINE_DEVICE`),
+    so its real CPU out-of-memory errors stay CPU ones on a GPU machine. A test that means another
+    device sets `SHARDENGINE_DEVICE` itself, inside the test."""
+    patcher = mock.patch.dict(os.environ, {"SHARDENGINE_DEVICE": "cpu"})
+    patcher.start()
+    test.addCleanup(patcher.stop)
 
 
 def full_shard(model_dir: Path, n_layers: int = 2) -> Shard:
@@ -29,6 +44,9 @@ class EngineTestCase(unittest.IsolatedAsyncioTestCase):
     """Base class: engines over tiny models, private temp folders, and state assertions."""
 
     maxDiff = None
+
+    def setUp(self) -> None:
+        pin_cpu(self)
 
     def make_engine(self) -> TorchDynamicShardInferenceEngine:
         engine = TorchDynamicShardInferenceEngine(LocalShardDownloader(self.temp_dir()))
@@ -98,9 +116,7 @@ class EngineTestCase(unittest.IsolatedAsyncioTestCase):
         self.assertEqual(set(state), {"tokens", "input_pos", "mask", "curr_pos"})
         np.testing.assert_array_equal(state["tokens"], tokens)
         np.testing.assert_array_equal(state["input_pos"], np.arange(start, start + length))
-        np.testing.assert_array_equal(
-            state["mask"], np.tril(np.ones((length, start + length), dtype=bool), k=start)
-        )
+        np.testing.assert_array_equal(state["mask"], causal_mask(start, length))
         self.assertEqual(state["curr_pos"], start + length)
         self.assertIs(type(state["curr_pos"]), int)
 
