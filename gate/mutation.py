@@ -580,21 +580,29 @@ def _driver_run(spec: dict[str, Any]) -> dict[str, Any]:
                               test_runner_class=_gate_runner_class(results_dir, spec["memory_mb"]),
                               test_runner_args={}, max_restarts=3)
     run = _RunState(results_dir, jobs)
+    check_limit = spec["check_cpu_limit"]
+
+    def submit_checks() -> None:
+        while run.checks_to_submit:
+            name, tests = run.checks_to_submit.pop(0)
+            runner.submit(name, list(tests), check_limit, 0.0)
+
     runner.startup()
     try:
-        # The checks go through the same fork server and code path as the mutants, beside them:
-        # a forced failure must fail (the tests really run the mutated copy), a clean run must pass.
-        # No outcome leaves the driver before both have.
-        all_tests = sorted({t for j in jobs for t in j.tests}) or list(spec["tests"])
-        runner.submit(FORCED_FAIL, list(spec["tests"]), spec["check_cpu_limit"], 0.0)
-        runner.submit(CLEAN_RUN, all_tests, spec["check_cpu_limit"], 0.0)
+        # The checks go through the same fork server and code path as the mutants: a forced
+        # failure must fail the tests (they really run the mutated copy), and every test that
+        # kills a mutant must pass on the unmutated copy (a kill by a test that fails anyway is
+        # no kill). Outcomes wait for the checks they depend on.
+        runner.submit(FORCED_FAIL, list(spec["tests"]), check_limit, 0.0)
         for job in jobs:
             while not runner.has_capacity():
                 run.collect(runner.wait_for_result())
+                submit_checks()
             runner.submit(job.name, run.ordered_tests(job), job.cpu_limit, job.estimated)
-        runner.signal_work_complete()
         while runner.pending_count() > 0:
             run.collect(runner.wait_for_result())
+            submit_checks()
+        runner.signal_work_complete()
     except ForkServerCrashError as exc:
         raise _DriverError(f"mutmut's fork server crashed: {str(exc).splitlines()[0]}") from exc
     except BaseException:
@@ -602,20 +610,26 @@ def _driver_run(spec: dict[str, Any]) -> dict[str, Any]:
         raise
     finally:
         runner.shutdown()
-    return {"tested": len(jobs)}
+    return {"tested": len(jobs), "clean_checks": run.clean_checks}
 
 
 class _RunState:
-    """The driver's bookkeeping while mutants run: the two checks, outcomes held back until both
-    passed, and which test killed each function's mutants so far."""
+    """The driver's bookkeeping while mutants run: the checks, the outcomes held until the checks
+    they depend on passed, and which test killed each function's mutants so far."""
 
     def __init__(self, results_dir: Path, jobs: list[MutantJob]) -> None:
         self.results_dir = results_dir
         self.jobs = {j.name: j for j in jobs}
         self.started: dict[str, float] = {}
-        self.checks: dict[str, int] = {}
-        self.held: list[dict[str, Any]] = []
         self.killers: dict[str, dict[str, int]] = {}
+        self.forced_failure_checked = False
+        self.unchecked: list[dict[str, Any]] = []
+        """Outcomes that arrived before the forced failure was seen to fail."""
+        self.verified: set[tuple[str, ...]] = set()
+        self.waiting: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        self.check_names: dict[str, tuple[str, ...]] = {}
+        self.checks_to_submit: list[tuple[str, tuple[str, ...]]] = []
+        self.clean_checks = 0
 
     def ordered_tests(self, job: MutantJob) -> list[str]:
         """This mutant's tests, those that killed its function's other mutants in this run first."""
@@ -627,38 +641,62 @@ class _RunState:
 
     def collect(self, result: Any) -> None:
         name = result.mutant_name
-        if name in (FORCED_FAIL, CLEAN_RUN):
-            self.checks[name] = result.exit_code
-            if len(self.checks) == 2:
-                self._verify_checks()
-            return
+        if name == FORCED_FAIL:
+            self._forced_failure(result.exit_code)
+        elif name in self.check_names:
+            self._clean_check(name, result.exit_code)
+        else:
+            self._mutant(name, result.exit_code)
+
+    def _mutant(self, name: str, exit_code: int) -> None:
         job = self.jobs[name]
         seconds = time.monotonic() - self.started[name]
-        status, killed_by, detail = classify(result.exit_code, _read_result(self.results_dir, name), seconds,
+        status, killed_by, detail = classify(exit_code, _read_result(self.results_dir, name), seconds,
                                              job.cpu_limit / 2)
-        if killed_by is not None:
-            group = self.killers.setdefault(job.group, {})
-            group[killed_by] = group.get(killed_by, 0) + 1
         outcome = {"name": name, "status": status.value, "killed_by": killed_by, "seconds": round(seconds, 3),
                    "detail": detail}
-        if len(self.checks) == 2:
-            _emit("outcome", **outcome)
-        else:
-            self.held.append(outcome)
+        if status is not MutantStatus.KILLED:
+            self._release([outcome])
+            return
+        group = self.killers.setdefault(job.group, {})
+        group[killed_by] = group.get(killed_by, 0) + 1
+        # the killing test must pass on the unmutated copy; without one to name, all its tests must
+        selection = (killed_by,) if killed_by and "::" in killed_by else job.tests
+        if selection in self.verified:
+            self._release([outcome])
+            return
+        if selection not in self.waiting:
+            self.waiting[selection] = []
+            check = f"{CLEAN_RUN}-{len(self.check_names) + 1}"
+            self.check_names[check] = selection
+            self.checks_to_submit.append((check, selection))
+        self.waiting[selection].append(outcome)
 
-    def _verify_checks(self) -> None:
-        if self.checks[FORCED_FAIL] == 0:
-            raise _DriverError("a forced failure of every mutated function did not fail the tests: they do not "
-                               "import mutmut's mutated copy, or they swallow every exception")
-        if self.checks[CLEAN_RUN] != 0:
-            failed = (_read_result(self.results_dir, CLEAN_RUN).get("killed_by")
-                      or f"exit {self.checks[CLEAN_RUN]}")
+    def _clean_check(self, name: str, exit_code: int) -> None:
+        selection = self.check_names[name]
+        self.clean_checks += 1
+        if exit_code != 0:
+            failed = _read_result(self.results_dir, name).get("killed_by") or ", ".join(selection)
             raise _DriverError(f"the suite fails on unmutated code under mutmut's trampolines: {failed}",
                                kind="red-baseline")
+        self.verified.add(selection)
+        self._release(self.waiting.pop(selection))
+
+    def _forced_failure(self, exit_code: int) -> None:
+        if exit_code == 0:
+            raise _DriverError("a forced failure of every mutated function did not fail the tests: they do not "
+                               "import mutmut's mutated copy, or they swallow every exception")
+        self.forced_failure_checked = True
         _emit("checked")
-        for outcome in self.held:
+        self._release(self.unchecked)
+        self.unchecked = []
+
+    def _release(self, outcomes: list[dict[str, Any]]) -> None:
+        if not self.forced_failure_checked:
+            self.unchecked.extend(outcomes)
+            return
+        for outcome in outcomes:
             _emit("outcome", **outcome)
-        self.held.clear()
 
 
 def _read_result(results_dir: Path, name: str) -> dict[str, Any]:

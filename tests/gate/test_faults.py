@@ -259,6 +259,7 @@ def test_ctrl_c_exits_130_leaves_nothing_running_and_the_next_run_resumes(fixtur
 def test_second_concurrent_run_stops_with_a_clear_message(fixture_project, tmp_path):
     project, env = faults_project(fixture_project, tmp_path)
     fault_dir = Path(env["FAULT_DIR"])
+    before = fingerprint(project)
     first = Watched(project, *STOP_ONLY, env={**env, "FAULT": "slow"})
     wait_for(lambda: any(fault_dir.glob("*.pid")))  # the first run is testing mutants, holding the lock
     second = Watched(project, *STOP_ONLY, env=env)
@@ -271,6 +272,7 @@ def test_second_concurrent_run_stops_with_a_clear_message(fixture_project, tmp_p
     code, out, err = waiting.wait()
     assert code == 0, out + err  # it waited, then found every result cached
     assert first.leftovers() == [] and second.leftovers() == [] and waiting.leftovers() == []
+    assert fingerprint(project) == before
 
 
 # 11. a bad policy or setting: tests/gate/test_gate_runs.py (syntax error, hook that raises, bad values)
@@ -279,7 +281,9 @@ def test_hook_returning_nonsense_is_a_config_error(fixture_project):
     project = fixture_project("strong")
     (project / "mutmut_config.py").write_text(
         "guarded_paths = ['vault']\ndef pre_mutation(context):\n    return 'skip'\n")
+    before = fingerprint(project)
     run = run_gate(project)
+    assert fingerprint(project) == before
     assert run.exit_code == 2
     assert run.stderr.strip() == ("gate: error [config]: mutmut_config.py: pre_mutation must return None and "
                                   "set context.skip, it returned 'skip'")

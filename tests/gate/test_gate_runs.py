@@ -80,7 +80,9 @@ def test_red_baseline_exits_3_and_names_the_failing_test(fixture_project):
 def test_broken_policy_file_exits_2_naming_the_problem(fixture_project, config, message):
     project = fixture_project("strong")
     (project / "mutmut_config.py").write_text(config)
+    before = fingerprint(project)
     run = run_gate(project)
+    assert fingerprint(project) == before
     assert run.exit_code == 2, run.stdout + run.stderr
     assert run.stderr.strip() == f"gate: error [config]: {message}"
 
@@ -191,3 +193,17 @@ def test_src_layout_project_passes(fixture_project):
     assert run.exit_code == 0, run.stdout + run.stderr
     assert {m["file"] for m in run.mutants()} == {"src/vault/store.py"}
     assert run.summary["counts"]["by_status"] == {"killed": run.summary["counts"]["selected"]}
+
+
+def test_a_test_that_fails_only_under_mutmuts_trampolines_is_a_red_baseline(fixture_project):
+    # the only test of the TypeError raise passes on the real code, and fails on every mutant of
+    # load() for a reason that is not the mutation (a trampoline is another function): no kill of it counts
+    project = fixture_project("strong", {TESTS: [
+        ('    assert str(info.value) == "key must be a str"\n',
+         '    assert str(info.value) == "key must be a str"\n    assert Store.load.__code__.co_name == "load"\n')]})
+    before = fingerprint(project)
+    run = run_gate(project)
+    assert run.exit_code == 3, run.stdout + run.stderr
+    assert run.stderr.strip() == ("gate: error [red-baseline]: the suite fails on unmutated code under mutmut's "
+                                  "trampolines: tests/test_store.py::test_bad_key_is_rejected_before_opening")
+    assert fingerprint(project) == before
