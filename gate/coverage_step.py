@@ -90,6 +90,11 @@ def measure(work: Path, data_dir: Path, *, tests: Iterable[str], pytest_args: It
     )
 
 
+def is_cached(data_dir: Path, key: str) -> bool:
+    """Whether `measure` with this key will reuse the last run instead of running the suite."""
+    return _cached_baseline(data_dir / "baseline.json", data_dir / ".coverage", key) is not None
+
+
 def _cached_baseline(meta: Path, data_file: Path, key: str) -> Baseline | None:
     try:
         data = json.loads(meta.read_text())

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from gate.errors import InfrastructureError, RedBaselineError
-from gate.process import run_python
+from gate.process import Child
 from gate.regions import Region
 from gate.result import MutantStatus
 
@@ -149,30 +149,41 @@ def generate(work: Path, *, files: list[str], regions: dict[str, list[tuple[int,
     """Generate (or reuse from mutmut's cache) the in-region mutants of `files` in `work/mutants`."""
     spec = _base_spec(work, files, max_workers, tests, pytest_args)
     spec.update(regions={f: regions.get(f, []) for f in files}, operators=operator_spec)
-    out = _call_driver(work, "generate", spec)
+    out = _finish_driver(_start_driver(work, "generate", spec), "generate")
     return Generation(
         mutants=tuple(GeneratedMutant(**m) for m in out["mutants"]),
         mutmut_total=out["mutmut_total"], gate_total=out["gate_total"],
         dropped_invalid=out["dropped_invalid"], seconds=out["seconds"])
 
 
-def run(work: Path, jobs: list[MutantJob], *, files: list[str], max_workers: int, tests: list[str],
-        pytest_args: list[str], memory_mb: int, check_cpu_limit: int,
-        on_outcome: Callable[[RawOutcome], None]) -> None:
-    """Test `jobs` in mutmut's fork server; `on_outcome` hears each result as it lands.
+class Run:
+    """mutmut's fork server, started before the mutants to test are known, so that it imports the
+    code and collects the tests while the baseline still runs. `test` hands it the jobs and streams
+    the outcomes; `abandon` lets it go. Start it only once the mutants are generated: it imports
+    the mutated copy."""
 
-    Before the mutants, two checks run through the same fork server: a forced failure of every
-    trampolined function must fail the tests, and the unmutated trampolined code must pass them."""
-    spec = _base_spec(work, files, max_workers, tests, pytest_args)
-    spec.update(jobs=[asdict(j) for j in jobs], memory_mb=memory_mb, check_cpu_limit=check_cpu_limit)
+    def __init__(self, work: Path, *, files: list[str], max_workers: int, tests: list[str],
+                 pytest_args: list[str], memory_mb: int) -> None:
+        spec = _base_spec(work, files, max_workers, tests, pytest_args)
+        spec.update(memory_mb=memory_mb)
+        self._driver = _start_driver(work, "run", spec, stdin=True)
 
-    def on_event(event: dict[str, Any]) -> None:
-        if event["event"] == "outcome":
-            on_outcome(RawOutcome(name=event["name"], status=MutantStatus(event["status"]),
-                                  killed_by=event["killed_by"], seconds=event["seconds"],
-                                  detail=event["detail"]))
+    def test(self, jobs: list[MutantJob], *, check_cpu_limit: int,
+             on_outcome: Callable[[RawOutcome], None]) -> None:
+        """Test `jobs`; `on_outcome` hears each result as it lands. Before an outcome counts, a forced
+        failure of every mutated function must fail the tests, and the test that killed it must pass
+        on the unmutated copy (both through the same fork server)."""
+        def on_event(event: dict[str, Any]) -> None:
+            if event["event"] == "outcome":
+                on_outcome(RawOutcome(name=event["name"], status=MutantStatus(event["status"]),
+                                      killed_by=event["killed_by"], seconds=event["seconds"],
+                                      detail=event["detail"]))
 
-    _call_driver(work, "run", spec, on_event)
+        self._driver.send(json.dumps({"jobs": [asdict(j) for j in jobs], "check_cpu_limit": check_cpu_limit}))
+        _finish_driver(self._driver, "run", on_event)
+
+    def abandon(self) -> None:
+        self._driver.stop()
 
 
 def _base_spec(work: Path, files: list[str], max_workers: int, tests: list[str],
@@ -183,12 +194,16 @@ def _base_spec(work: Path, files: list[str], max_workers: int, tests: list[str],
             "max_workers": max_workers, "tests": tests, "pytest_args": pytest_args}
 
 
-def _call_driver(work: Path, phase: str, spec: dict[str, Any],
-                 on_event: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+def _start_driver(work: Path, phase: str, spec: dict[str, Any], stdin: bool = False) -> Child:
     check_mutmut()
     spec_path = work / "mutants" / f".gate-{phase}-spec.json"
     spec_path.parent.mkdir(parents=True, exist_ok=True)
     spec_path.write_text(json.dumps(spec))
+    return Child(["-P", "-m", "gate.mutation", phase, str(spec_path)], cwd=work, stdin=stdin)
+
+
+def _finish_driver(driver: Child, phase: str,
+                   on_event: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
     final: dict[str, Any] = {}
 
     def on_line(line: str) -> None:
@@ -202,7 +217,7 @@ def _call_driver(work: Path, phase: str, spec: dict[str, Any],
         elif on_event is not None:
             on_event(event)
 
-    completed = run_python(["-P", "-m", "gate.mutation", phase, str(spec_path)], cwd=work, on_line=on_line)
+    completed = driver.finish(on_line)
     if "error" in final:
         error = final["error"]
         raise (RedBaselineError if error["kind"] == "red-baseline" else InfrastructureError)(error["message"])
@@ -575,20 +590,24 @@ def _driver_run(spec: dict[str, Any]) -> dict[str, Any]:
     os.environ["PY_IGNORE_IMPORTMISMATCH"] = "1"
     setup_source_paths()
     set_mutant_under_test("")
-    jobs = [MutantJob(**{**j, "tests": tuple(j["tests"])}) for j in spec["jobs"]]
     runner = ForkServerRunner(max_workers=max(1, spec["max_workers"]),
                               test_runner_class=_gate_runner_class(results_dir, spec["memory_mb"]),
                               test_runner_args={}, max_restarts=3)
-    run = _RunState(results_dir, jobs)
-    check_limit = spec["check_cpu_limit"]
-
-    def submit_checks() -> None:
-        while run.checks_to_submit:
-            name, tests = run.checks_to_submit.pop(0)
-            runner.submit(name, list(tests), check_limit, 0.0)
-
-    runner.startup()
+    runner.startup()  # the fork server imports the code and collects the tests while the gate decides
     try:
+        order = sys.stdin.readline()
+        if not order.strip():  # the gate let us go: nothing to test
+            return {"tested": 0, "clean_checks": 0}
+        work = json.loads(order)
+        jobs = [MutantJob(**{**j, "tests": tuple(j["tests"])}) for j in work["jobs"]]
+        run = _RunState(results_dir, jobs)
+        check_limit = work["check_cpu_limit"]
+
+        def submit_checks() -> None:
+            while run.checks_to_submit:
+                name, tests = run.checks_to_submit.pop(0)
+                runner.submit(name, list(tests), check_limit, 0.0)
+
         # The checks go through the same fork server and code path as the mutants: a forced
         # failure must fail the tests (they really run the mutated copy), and every test that
         # kills a mutant must pass on the unmutated copy (a kill by a test that fails anyway is

@@ -88,10 +88,12 @@ def run_gate(settings: Settings, progress: Progress | None = None) -> GateResult
         run_key = snapshot.digest(work, project) + repr((tests, settings.pytest_args, sorted(versions.items())))
         stop()
 
-        # mutants are generated beside the baseline: they need the regions, not the coverage
+        # mutants are generated beside the baseline (they need the regions, not the coverage), and
+        # when the baseline really runs, mutmut's fork server starts warming up beside it too
         mutable = [r for r in regions if mutation.unmutatable_reason(r, settings.policy.safe_decorators) is None]
+        prestart = not coverage_step.is_cached(coverage_dir, run_key)
         generating = None if settings.only_coverage else _Background(
-            _generate, settings, work, files, regions, mutable, tests, run_key, clock)
+            _generate, settings, work, files, regions, mutable, tests, run_key, clock, prestart)
         try:
             progress.stage("running the suite under coverage (the baseline)")
             stop = clock.measure("coverage")
@@ -119,25 +121,30 @@ def run_gate(settings: Settings, progress: Progress | None = None) -> GateResult
                               timings=clock.timings, versions=versions, notes=tuple(notes))
 
         progress.stage("generating mutants")
-        generation, type_notes = generating.result()
-        notes += type_notes
-        if mutable and not generation.mutants:
-            raise InfrastructureError(
-                f"no mutants were generated in {len(mutable)} error-handling regions that mutmut can mutate")
+        generation, type_notes, started_run = generating.result()
+        try:
+            notes += type_notes
+            if mutable and not generation.mutants:
+                raise InfrastructureError(
+                    f"no mutants were generated in {len(mutable)} error-handling regions that mutmut can mutate")
 
-        cache = ResultCache(settings.cache_dir / "results.json").load()
-        source_lines = {f: read_source(settings.root / f).splitlines() for f in files}
-        candidates = select(generation.mutants, [r.region for r in reports], coverage, settings.policy,
-                            source_lines, cache.entries)
-        outcomes, jobs = _plan_all(candidates, settings, coverage,
-                                   _fingerprints(settings, work, project, files), cache)
-
-        stop = clock.measure("mutants")
-        if jobs:
-            progress.stage(f"testing {len(jobs)} mutants with {settings.max_workers} workers "
-                           f"({len(outcomes)} from the cache)")
-            _run_jobs(work, jobs, files, list(tests), settings, coverage, cache, outcomes, progress)
-        stop()
+            cache = ResultCache(settings.cache_dir / "results.json").load()
+            source_lines = {f: read_source(settings.root / f).splitlines() for f in files}
+            candidates = select(generation.mutants, [r.region for r in reports], coverage, settings.policy,
+                                source_lines, cache.entries)
+            outcomes, jobs = _plan_all(candidates, settings, coverage,
+                                       _fingerprints(settings, work, project, files), cache)
+            stop = clock.measure("mutants")
+            if jobs:
+                progress.stage(f"testing {len(jobs)} mutants with {settings.max_workers} workers "
+                               f"({len(outcomes)} from the cache)")
+                run = started_run or _start_run(settings, work, files, tests)
+                started_run = None
+                _run_jobs(run, jobs, settings, coverage, cache, outcomes, progress)
+            stop()
+        finally:
+            if started_run is not None:  # started for nothing: every mutant was known already
+                started_run.abandon()
 
     all_outcomes = [outcomes[c.mutant.name] for c in candidates]
     findings += mutant_findings(all_outcomes, settings)
@@ -175,10 +182,17 @@ class _Background:
         self._pool.shutdown(wait=True)
 
 
+def _start_run(settings: Settings, work: Path, files: list[str], tests: Iterable[str]) -> mutation.Run:
+    return mutation.Run(work, files=files, max_workers=settings.max_workers, tests=list(tests),
+                        pytest_args=list(settings.pytest_args), memory_mb=settings.worker_memory_mb)
+
+
 def _generate(settings: Settings, work: Path, files: list[str], regions: list[Region], mutable: list[Region],
-              tests: Iterable[str], run_key: str, clock: _Clock) -> tuple[mutation.Generation, list[str]]:
+              tests: Iterable[str], run_key: str, clock: _Clock, prestart: bool
+              ) -> tuple[mutation.Generation, list[str], mutation.Run | None]:
     """Resolve the exception types, then generate the mutants of every mutable region (also those
-    outside a `--changed` scope, so that mutant names stay those of a full run)."""
+    outside a `--changed` scope, so that mutant names stay those of a full run); then, if asked,
+    start mutmut's fork server, which imports the mutated copy."""
     stop = clock.measure("exception types")
     resolved, unresolved = exception_types.resolve(
         work, [f for f in files if _has_handlers(regions, f)], settings.cache_dir / "exception-types.json",
@@ -199,7 +213,7 @@ def _generate(settings: Settings, work: Path, files: list[str], regions: list[Re
     if generation.dropped_invalid:
         notes.append(f"{generation.dropped_invalid} gate mutants did not compile and were not tested "
                      "(an operator bug: please report it)")
-    return generation, notes
+    return generation, notes, _start_run(settings, work, files, tests) if prestart else None
 
 
 def _check_regions_found(root: Path, files: list[str], regions: list[Region]) -> None:
@@ -331,9 +345,8 @@ def shard_of(candidates: list[Candidate], shard: tuple[int, int] | None) -> set[
     return mine
 
 
-def _run_jobs(work: Path, jobs: list[Job], files: list[str],
-              tests: list[str], settings: Settings, coverage: coverage_step.CoverageResult, cache: ResultCache,
-              outcomes: dict[str, MutantOutcome], progress: Progress) -> None:
+def _run_jobs(run: mutation.Run, jobs: list[Job], settings: Settings, coverage: coverage_step.CoverageResult,
+              cache: ResultCache, outcomes: dict[str, MutantOutcome], progress: Progress) -> None:
     by_name = {job.name: (candidate, key) for job, candidate, key in jobs}
 
     def on_outcome(raw: mutation.RawOutcome) -> None:
@@ -351,9 +364,7 @@ def _run_jobs(work: Path, jobs: list[Job], files: list[str],
     all_tests = sorted({t for job, _, _ in jobs for t in job.tests})
     check_limit = _cpu_limit(sum(coverage.baseline.durations.get(t, 0.0) for t in all_tests), settings)
     try:
-        mutation.run(work, [job for job, _, _ in jobs], files=files, max_workers=settings.max_workers,
-                     tests=tests, pytest_args=list(settings.pytest_args),
-                     memory_mb=settings.worker_memory_mb, check_cpu_limit=check_limit, on_outcome=on_outcome)
+        run.test([job for job, _, _ in jobs], check_cpu_limit=check_limit, on_outcome=on_outcome)
     finally:
         cache.save()  # what finished is kept, also after Ctrl-C or a crash
 

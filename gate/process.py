@@ -19,7 +19,7 @@ from pathlib import Path
 from gate.errors import Interrupted
 
 GRACE_SECONDS = 10.0
-_live: set[subprocess.Popen] = set()
+_live: set[Child] = set()
 
 
 @dataclass(frozen=True)
@@ -29,57 +29,79 @@ class Completed:
     seconds: float
 
 
+class Child:
+    """`python args...` in `cwd`, started now; its output is read by `finish`. Its stdin is a pipe
+    only when asked for (`stdin=True`): a child that waits for instructions, like the mutation
+    driver started before it knows its jobs."""
+
+    def __init__(self, args: Sequence[str], *, cwd: Path, env: dict[str, str] | None = None,
+                 stdin: bool = False) -> None:
+        self.started = time.monotonic()
+        self.popen = subprocess.Popen(
+            [sys.executable, *args], cwd=cwd, env=_env(env), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            stdin=subprocess.PIPE if stdin else subprocess.DEVNULL, text=True, bufsize=1, start_new_session=True)
+        _live.add(self)
+
+    def send(self, text: str) -> None:
+        """Write `text` to the child's stdin and close it: all it will ever be told."""
+        assert self.popen.stdin is not None
+        try:
+            self.popen.stdin.write(text)
+            self.popen.stdin.close()
+        except BrokenPipeError:
+            pass  # it died already; `finish` reports how
+
+    def finish(self, on_line: Callable[[str], None] | None = None) -> Completed:
+        """Stream its output lines to `on_line` until it exits; stop it if anything goes wrong."""
+        lines: list[str] = []
+        try:
+            assert self.popen.stdout is not None
+            for line in self.popen.stdout:
+                lines.append(line)
+                if on_line is not None:
+                    on_line(line.rstrip("\n"))
+            self.popen.wait()
+        except KeyboardInterrupt:
+            self.stop()
+            raise Interrupted("interrupted by Ctrl-C; finished results are cached") from None
+        except BaseException:
+            self.stop()
+            raise
+        finally:
+            self._reap()
+        return Completed(self.popen.returncode, "".join(lines), time.monotonic() - self.started)
+
+    def stop(self) -> None:
+        """SIGTERM the child so it can shut its workers down, then SIGKILL whatever is left of its group."""
+        try:
+            os.killpg(self.popen.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            self._reap()
+            return
+        try:
+            self.popen.wait(timeout=GRACE_SECONDS)
+        except subprocess.TimeoutExpired:
+            pass
+        self._reap()
+
+    def _reap(self) -> None:
+        _live.discard(self)
+        try:
+            os.killpg(self.popen.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
 def run_python(args: Sequence[str], *, cwd: Path, env: dict[str, str] | None = None,
                on_line: Callable[[str], None] | None = None) -> Completed:
     """Run `python args...` in `cwd`; stream stdout lines to `on_line`, keep stderr+stdout as output."""
-    started = time.monotonic()
-    child = subprocess.Popen([sys.executable, *args], cwd=cwd, env=_env(env), stdout=subprocess.PIPE,
-                             stderr=subprocess.STDOUT, text=True, bufsize=1, start_new_session=True)
-    _live.add(child)
-    lines: list[str] = []
-    try:
-        assert child.stdout is not None
-        for line in child.stdout:
-            lines.append(line)
-            if on_line is not None:
-                on_line(line.rstrip("\n"))
-        child.wait()
-    except KeyboardInterrupt:
-        stop(child)
-        raise Interrupted("interrupted by Ctrl-C; finished results are cached") from None
-    except BaseException:
-        stop(child)
-        raise
-    finally:
-        _live.discard(child)
-        _reap_group(child.pid)
-    return Completed(child.returncode, "".join(lines), time.monotonic() - started)
+    return Child(args, cwd=cwd, env=env).finish(on_line)
 
 
 def stop_all() -> None:
     """Stop every child still running (those of other threads too): the run is being abandoned."""
     for child in list(_live):
-        stop(child)
-
-
-def stop(child: subprocess.Popen) -> None:
-    """SIGTERM the child so it can shut its workers down, then SIGKILL whatever is left of its group."""
-    try:
-        os.killpg(child.pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    try:
-        child.wait(timeout=GRACE_SECONDS)
-    except subprocess.TimeoutExpired:
-        pass
-    _reap_group(child.pid)
-
-
-def _reap_group(pgid: int) -> None:
-    try:
-        os.killpg(pgid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
+        child.stop()
 
 
 def _env(extra: dict[str, str] | None) -> dict[str, str]:
