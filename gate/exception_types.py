@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import ast
 import builtins
+import hashlib
 import importlib
+import importlib.metadata
 import json
 import sys
 import tokenize
@@ -23,9 +25,13 @@ from gate.process import run_python
 
 def resolve(work: Path, files: list[str], cache: Path, key: str) -> tuple[dict[str, Any], dict[str, str]]:
     """Per file: the exception facts the operators use; and, per file, why it could not be resolved.
-    The import is repeated only when `key` (the project's code) changed."""
+
+    The import is repeated only when what the facts depend on changed: `key` (the versions), the
+    guarded files' imports, class statements and the types their handlers catch and raise. A
+    change inside a function body that touches none of those reuses the last answer."""
     if not files:
         return {}, {}
+    key = _type_key(work, files, key)
     try:
         cached = json.loads(cache.read_text())
         if cached["key"] == key and cached["files"] == files:
@@ -40,6 +46,23 @@ def resolve(work: Path, files: list[str], cache: Path, key: str) -> tuple[dict[s
             cache.write_text(json.dumps({"key": key, "files": files, **data}))
             return data["resolved"], data["failed"]
     return {}, {f: f"could not resolve exception types: {_last(completed.output)}" for f in files}
+
+
+def _type_key(work: Path, files: list[str], versions_key: str) -> str:
+    """A hash of the statements the exception facts depend on, and of the installed distributions."""
+    parts = [versions_key, *sorted(f"{d.metadata['Name']}=={d.version}" for d in importlib.metadata.distributions())]
+    for rel in files:
+        with tokenize.open(work / rel) as handle:
+            tree = ast.parse(handle.read())
+        parts.append(rel)
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                parts.append(ast.dump(node))
+            elif isinstance(node, ast.ClassDef):
+                parts.append(f"class {node.name}({', '.join(ast.unparse(b) for b in node.bases)})")
+        caught, raised = _type_exprs_of(tree)
+        parts += sorted(set(caught)) + sorted(set(raised))
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()
 
 
 def _last(output: str) -> str:
@@ -62,8 +85,12 @@ def _module_name(rel: str) -> str:
 
 def _type_exprs(source: str) -> tuple[list[str], list[str]]:
     """Source of every caught type (tuple members one by one) and every raised class."""
+    return _type_exprs_of(ast.parse(source))
+
+
+def _type_exprs_of(tree: ast.AST) -> tuple[list[str], list[str]]:
     caught, raised = [], []
-    for node in ast.walk(ast.parse(source)):
+    for node in ast.walk(tree):
         if isinstance(node, ast.ExceptHandler) and node.type is not None:
             elements = node.type.elts if isinstance(node.type, ast.Tuple) else [node.type]
             caught.extend(ast.unparse(e) for e in elements)

@@ -93,7 +93,7 @@ def run_gate(settings: Settings, progress: Progress | None = None) -> GateResult
         mutable = [r for r in regions if mutation.unmutatable_reason(r, settings.policy.safe_decorators) is None]
         prestart = not coverage_step.is_cached(coverage_dir, run_key)
         generating = None if settings.only_coverage else _Background(
-            _generate, settings, work, files, regions, mutable, tests, run_key, clock, prestart)
+            _generate, settings, work, files, regions, mutable, tests, versions, clock, prestart)
         try:
             progress.stage("running the suite under coverage (the baseline)")
             stop = clock.measure("coverage")
@@ -188,7 +188,7 @@ def _start_run(settings: Settings, work: Path, files: list[str], tests: Iterable
 
 
 def _generate(settings: Settings, work: Path, files: list[str], regions: list[Region], mutable: list[Region],
-              tests: Iterable[str], run_key: str, clock: _Clock, prestart: bool
+              tests: Iterable[str], versions: dict[str, str], clock: _Clock, prestart: bool
               ) -> tuple[mutation.Generation, list[str], mutation.Run | None]:
     """Resolve the exception types, then generate the mutants of every mutable region (also those
     outside a `--changed` scope, so that mutant names stay those of a full run); then, if asked,
@@ -196,7 +196,7 @@ def _generate(settings: Settings, work: Path, files: list[str], regions: list[Re
     stop = clock.measure("exception types")
     resolved, unresolved = exception_types.resolve(
         work, [f for f in files if _has_handlers(regions, f)], settings.cache_dir / "exception-types.json",
-        key=run_key)
+        key=repr(sorted(versions.items())))
     stop()
     stop = clock.measure("generate")
     spans: dict[str, list[tuple[int, int, str]]] = {}
