@@ -51,8 +51,9 @@ FORCED_FAIL, CLEAN_RUN = "fail", "gate-clean-run"
 
 def levers_off() -> set[str]:
     """Speed levers a benchmark switches off to measure what each buys (`GATE_LEVERS_OFF=a,b`):
-    `freeze` (gc.freeze in the fork server), `line-tests` (per-line test selection),
-    `killer-first` (last killer runs first)."""
+    `preload` (the fork server imports torch, the code and the tests once), `freeze` (gc.freeze
+    in the fork server), `line-tests` (per-line test selection), `killer-first` (last killer
+    runs first)."""
     return {name.strip() for name in os.environ.get("GATE_LEVERS_OFF", "").split(",") if name.strip()}
 
 
@@ -255,7 +256,8 @@ def _configure_mutmut(spec: dict[str, Any]) -> None:
         cache_invalidation_files=[], cache_invalidation_exclude=[], on_dependency_change="ignore",
         use_git_change_detection=False,
         process_isolation=configuration.ProcessIsolation.FORKSERVER,
-        forkserver_warmup=configuration.ForkServerWarmup.COLLECT,
+        forkserver_warmup=(configuration.ForkServerWarmup.NONE if "preload" in levers_off()
+                           else configuration.ForkServerWarmup.COLLECT),
         max_forkserver_restarts=3, preload_modules_file=None,
         log_to_file=False, log_file_path="mutants/mutmut-debug.log",
     )
