@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,9 +27,12 @@ HUNK = re.compile(r"^@@ -\d+(?:,\d+)? \+(\d+)(?:,(\d+))? @@", re.M)
 SUPPORT_NAMES = {"conftest.py", "pyproject.toml", "setup.cfg", "pytest.ini", "tox.ini", "mutmut_config.py"}
 
 
-def _git_diff(root: Path, ref: str, *options: str) -> str:
-    command = ["git", "diff", "--no-color", "--no-ext-diff", "--relative", *options]
+def _git_diff(root: Path, ref: str, *options: str, paths: Sequence[str] = ()) -> str:
+    # fixed prefixes and unquoted names, whatever the user's git configuration says
+    command = ["git", "-c", "core.quotepath=off", "diff", "--no-color", "--no-ext-diff", "--relative",
+               "--src-prefix=a/", "--dst-prefix=b/", *options]
     command += ["--cached"] if ref == "" else [ref]
+    command += ["--", *paths] if paths else []
     try:
         return subprocess.run(command, cwd=root, capture_output=True, text=True, check=True).stdout
     except FileNotFoundError:
@@ -42,19 +46,37 @@ def _deleted_files(root: Path, ref: str) -> list[str]:
 
 
 def changed_lines(root: Path, ref: str) -> dict[str, set[int]]:
-    """Lines of the working tree that differ from `ref` ('' = the staged changes), per file.
-    A pure deletion marks the lines on both sides of where the text was."""
-    out = _git_diff(root, ref, "--unified=0")
+    """Lines of the working tree that differ from `ref`, per file. For '' (the staged changes)
+    these are the lines of the staged files that differ from HEAD, as they are in the working
+    tree, which is what the gate tests: under pre-commit, which sets unstaged changes aside, the
+    staged changes themselves. A pure deletion marks the lines on both sides of where the text was."""
+    if ref == "":
+        staged = _git_diff(root, "", "--name-only", "-z").split("\0")
+        staged = [f for f in staged if f]
+        if not staged:
+            return {}
+        out = _git_diff(root, _head_or_empty_tree(root), "--unified=0", paths=staged)
+    else:
+        out = _git_diff(root, ref, "--unified=0")
     lines: dict[str, set[int]] = {}
     for section in re.split(r"^diff --git ", out, flags=re.M)[1:]:
-        target = re.search(r"^\+\+\+ (?:b/)?(.+)$", section, re.M)
-        if target is None or target.group(1) == "/dev/null":
+        target = re.search(r"^\+\+\+ b/(.+)$", section, re.M)
+        if target is None:  # deleted: `+++ /dev/null`
             continue
         touched = lines.setdefault(target.group(1), set())
         for match in HUNK.finditer(section):
             start, count = int(match.group(1)), int(match.group(2) or "1")
             touched.update(range(start, start + count) if count else (start, start + 1))
     return lines
+
+
+def _head_or_empty_tree(root: Path) -> str:
+    """HEAD, or git's empty tree before the first commit."""
+    head = subprocess.run(["git", "rev-parse", "--verify", "-q", "HEAD"], cwd=root, capture_output=True, text=True)
+    if head.returncode == 0:
+        return "HEAD"
+    return subprocess.run(["git", "hash-object", "-t", "tree", "/dev/null"], cwd=root, capture_output=True,
+                          text=True, check=True).stdout.strip()
 
 
 @dataclass(frozen=True)
@@ -64,7 +86,12 @@ class ChangePlan:
     units: frozenset[tuple[str, str | None]]
     """(guarded file, unit) of each changed function; unit None: the file's module-level code."""
     test_files: frozenset[str]
+    """Changed test modules of the gate's suite (a changed test the full gate never runs is out)."""
     lines: dict[str, set[int]]
+    tree: Path
+    """Where the changed files are read: the gate's snapshot of the working tree."""
+    options: tuple[str, ...]
+    """The suite's pytest arguments that select no tests themselves (`-m x`, `-k y`): kept for a subset."""
 
     def tests_to_run(self, index: UnitIndex | None) -> tuple[str, ...] | None:
         """The pytest arguments of a baseline that is enough for this change; None: the whole suite."""
@@ -77,23 +104,25 @@ class ChangePlan:
             if key not in index.tests_by_unit:
                 return None  # a function the last full run did not know: nobody knows its tests
             tests |= index.tests_by_unit[key]
-        return tuple(sorted(tests))
+        if not tests:  # no test reached the changed functions: the whole suite shows their regions unrun
+            return None
+        return (*self.options, *sorted(tests))
 
-    def scope(self, regions: list[Region], coverage: CoverageResult, root: Path) -> set[str]:
+    def scope(self, regions: list[Region], coverage: CoverageResult) -> set[str]:
         """The ids of the regions this change touches, once coverage has run."""
         if self.everything:
             return {r.id for r in regions}
         whole_files = {f for f, unit in self.units if unit is None}
-        changed_tests = self._changed_tests(root, coverage)
+        changed_tests = self._changed_tests(coverage)
         return {report.region.id for report in coverage.regions
                 if report.region.file in whole_files or (report.region.file, report.region.unit) in self.units
                 or changed_tests & set(report.tests)}
 
-    def _changed_tests(self, root: Path, coverage: CoverageResult) -> set[str]:
+    def _changed_tests(self, coverage: CoverageResult) -> set[str]:
         """Node ids of the tests whose code changed; every test of a file whose shared code changed."""
         picked = set()
         for file in self.test_files:
-            touched = _units_touched(root / file, self.lines[file])
+            touched = _units_touched(self.tree / file, self.lines[file])
             # module code, a fixture or a helper method changed: any test of the file may behave differently
             shared = any(unit is None or not unit.rsplit(".", 1)[-1].startswith("test") for unit in touched)
             for test in (t for t in coverage.baseline.durations if t.split("::", 1)[0] == file):
@@ -103,14 +132,37 @@ class ChangePlan:
         return picked
 
 
-def plan(root: Path, ref: str, guarded: list[str]) -> ChangePlan:
+def plan(root: Path, tree: Path, ref: str, guarded: list[str], suite: list[str]) -> ChangePlan:
+    """What changed against `ref` in the git work tree `root`, read from its snapshot `tree`;
+    `suite` is the pytest arguments of the gate's suite ([tool.gate] tests)."""
     lines = changed_lines(root, ref)
     # a deleted test module or helper could hide anything: treat it like a support file
     deleted = [f for f in _deleted_files(root, ref) if is_test_module(Path(f)) or _is_test_support(f)]
     everything = bool(deleted) or any(Path(f).name in SUPPORT_NAMES or _is_test_support(f) for f in lines)
-    units = frozenset((f, unit) for f in set(guarded) & set(lines) for unit in _units_touched(root / f, lines[f]))
-    test_files = frozenset(f for f in lines if is_test_module(Path(f)) and (root / f).exists())
-    return ChangePlan(everything=everything, units=units, test_files=test_files, lines=lines)
+    units = frozenset((f, unit) for f in set(guarded) & set(lines) for unit in _units_touched(tree / f, lines[f]))
+    selectors = _selectors(suite, tree)
+    options = tuple(a for a in suite if a not in selectors)
+    test_files = frozenset(f for f in lines if is_test_module(Path(f)) and (tree / f).exists()
+                           and _selected(f, selectors))
+    return ChangePlan(everything=everything, units=units, test_files=test_files, lines=lines, tree=tree,
+                      options=options)
+
+
+def _selectors(suite: list[str], tree: Path) -> list[str]:
+    """The suite's arguments that name test paths. One right after an option is taken for that
+    option's value (`--deselect PATH`); at worst that keeps a path in the options, so a subset
+    runs more tests than it needs, never fewer."""
+    return [a for i, a in enumerate(suite)
+            if not a.startswith("-") and not (i and suite[i - 1].startswith("-") and "=" not in suite[i - 1])
+            and (tree / a.split("::", 1)[0]).exists()]
+
+
+def _selected(test_file: str, selectors: list[str]) -> bool:
+    """Whether the suite's path arguments take in this test module (no path arguments: all do)."""
+    if not selectors:
+        return True
+    path = Path(test_file)
+    return any(path == Path(s.split("::", 1)[0]) or Path(s) in path.parents for s in selectors)
 
 
 def _is_test_support(path: str) -> bool:

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import tempfile
+import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
 from gate import __version__
-from gate.errors import GateError
+from gate.errors import GateError, InfrastructureError, Interrupted
+from gate.lock import exclusive
 from gate.pipeline import list_regions, run_gate
-from gate.report import write_error_summary, write_reports
+from gate.report import clear_reports, write_error_summary, write_reports
 from gate.report.terminal import TerminalProgress, render
-from gate.settings import OPTIONS, load_settings
+from gate.settings import OPTIONS, Settings, load_settings
 from gate.verdict import ExitCode, exit_code_help
 
 
@@ -76,17 +80,12 @@ def merge_main(argv: Sequence[str]) -> int:
     try:
         settings = load_settings(args.project, {"reports_dir": args.reports_dir})
         result = merge(load(args.results), settings)
+        clear_reports(settings.reports_dir)
         write_reports(result, settings)
         sys.stdout.write(render(result))
         return int(result.verdict.exit_code)
-    except GateError as error:
+    except BaseException as error:
         return _failed(error)
-
-
-def _failed(error: GateError) -> int:
-    """Every error ends the same way: one line naming its cause, and its exit code."""
-    print(f"gate: error [{error.slug}]: {error}", file=sys.stderr)
-    return int(error.exit_code)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -94,7 +93,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv[:1] == ["merge"]:
         return merge_main(argv[1:])
     args = parser().parse_args(argv)
-    settings = None
     try:
         settings = load_settings(args.project, {
             "paths": args.paths, "tests": args.tests, "max_workers": args.max_workers,
@@ -106,15 +104,55 @@ def main(argv: Sequence[str] | None = None) -> int:
             for region in list_regions(settings):
                 print(f"{region.id}-{region.end}\t{region.kind.value}\t{region.function}\t{region.label}")
             return ExitCode.OK
-        result = run_gate(settings, TerminalProgress(quiet=args.quiet))
-        write_reports(result, settings)
-        sys.stdout.write(render(result))
-        return int(result.verdict.exit_code)
-    except GateError as error:
-        if settings is not None:  # a CI step reads the verdict of a run that stopped early too
-            write_error_summary(settings.reports_dir, int(error.exit_code), error.slug, str(error))
+        # one run at a time, reports included: a second run never touches the first one's reports
+        with exclusive(settings.cache_dir, settings.lock_timeout):
+            return _run(settings, quiet=args.quiet)
+    except BaseException as error:
         return _failed(error)
-    except KeyboardInterrupt:
-        print("gate: error [interrupted]: interrupted by Ctrl-C; finished results are cached", file=sys.stderr)
-        return int(ExitCode.INTERRUPTED)
 
+
+def _run(settings: Settings, *, quiet: bool) -> int:
+    """Run the gate and write its reports, replacing every report of the last run; a run that
+    stops early leaves only its `summary.json`, which a CI step reads like any other."""
+    clear_reports(settings.reports_dir)
+    try:
+        result = run_gate(settings, TerminalProgress(quiet=quiet))
+        write_reports(result, settings, sources=settings.cache_dir / "work")
+    except BaseException as error:
+        gate_error = _as_gate_error(error)
+        if gate_error is None:
+            raise
+        write_error_summary(settings.reports_dir, int(gate_error.exit_code), gate_error.slug, str(gate_error))
+        raise gate_error from None
+    sys.stdout.write(render(result))
+    return int(result.verdict.exit_code)
+
+
+def _failed(error: BaseException) -> int:
+    """Every error ends the same way: one line naming its cause, and its exit code."""
+    gate_error = _as_gate_error(error)
+    if gate_error is None:
+        raise error
+    print(f"gate: error [{gate_error.slug}]: {gate_error}", file=sys.stderr)
+    return int(gate_error.exit_code)
+
+
+def _as_gate_error(error: BaseException) -> GateError | None:
+    """The gate's error for any exception: Ctrl-C is exit 130; an error the gate did not foresee
+    (a bug, an odd environment) still fails closed, exit 4, with its traceback in a file rather
+    than over the verdict. None for SystemExit and the like, which are not ours to translate."""
+    if isinstance(error, GateError):
+        return error
+    if isinstance(error, KeyboardInterrupt):
+        return Interrupted("interrupted by Ctrl-C; finished results are cached")
+    if not isinstance(error, Exception):
+        return None
+    trace = Path(tempfile.gettempdir()) / f"gate-error-{os.getpid()}.txt"
+    try:
+        trace.write_text("".join(traceback.format_exception(error)))
+        where = f" (traceback in {trace})"
+    except OSError:
+        where = ""
+    internal = InfrastructureError(f"unexpected {type(error).__name__}: {error}{where}")
+    internal.slug = "internal"
+    return internal

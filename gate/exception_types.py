@@ -12,7 +12,6 @@ import ast
 import builtins
 import hashlib
 import importlib
-import importlib.metadata
 import json
 import sys
 import tokenize
@@ -23,15 +22,18 @@ from typing import Any
 from gate.process import run_python
 
 
-def resolve(work: Path, files: list[str], cache: Path, key: str) -> tuple[dict[str, Any], dict[str, str]]:
+def resolve(work: Path, files: list[str], cache: Path, key: str,
+            modules: list[str]) -> tuple[dict[str, Any], dict[str, str]]:
     """Per file: the exception facts the operators use; and, per file, why it could not be resolved.
 
-    The import is repeated only when what the facts depend on changed: `key` (the versions), the
-    guarded files' imports, class statements and the types their handlers catch and raise. A
-    change inside a function body that touches none of those reuses the last answer."""
+    The import is repeated only when what the facts depend on changed: `key` (the environment),
+    the imports and class statements of `modules` (the project's non-test modules, where the
+    hierarchy is defined) and the types the handlers of `files` catch and raise. A change inside
+    a function body that touches none of those reuses the last answer; a failed import is never
+    reused."""
     if not files:
         return {}, {}
-    key = _type_key(work, files, key)
+    key = _type_key(work, files, sorted(set(modules) | set(files)), key)
     try:
         cached = json.loads(cache.read_text())
         if cached["key"] == key and cached["files"] == files:
@@ -43,25 +45,34 @@ def resolve(work: Path, files: list[str], cache: Path, key: str) -> tuple[dict[s
     for line in completed.output.splitlines():
         if line.startswith(marker):
             data = json.loads(line[len(marker):])
-            cache.write_text(json.dumps({"key": key, "files": files, **data}))
+            if not data["failed"]:  # an import that failed may work next time
+                cache.write_text(json.dumps({"key": key, "files": files, **data}))
             return data["resolved"], data["failed"]
     return {}, {f: f"could not resolve exception types: {_last(completed.output)}" for f in files}
 
 
-def _type_key(work: Path, files: list[str], versions_key: str) -> str:
-    """A hash of the statements the exception facts depend on, and of the installed distributions."""
-    parts = [versions_key, *sorted(f"{d.metadata['Name']}=={d.version}" for d in importlib.metadata.distributions())]
-    for rel in files:
-        with tokenize.open(work / rel) as handle:
-            tree = ast.parse(handle.read())
+def _type_key(work: Path, files: list[str], modules: list[str], environment_key: str) -> str:
+    """A hash of the statements the exception facts depend on: imports, class statements and
+    module-level assignments (aliases like `OOM = torch.OutOfMemoryError`) of `modules`, and the
+    caught and raised types of `files`."""
+    parts = [environment_key]
+    for rel in modules:
+        try:
+            with tokenize.open(work / rel) as handle:
+                tree = ast.parse(handle.read())
+        except (OSError, SyntaxError, UnicodeDecodeError) as exc:  # the import will tell what is wrong
+            parts.append(f"{rel}: {exc}")
+            continue
         parts.append(rel)
         for node in ast.walk(tree):
             if isinstance(node, (ast.Import, ast.ImportFrom)):
                 parts.append(ast.dump(node))
             elif isinstance(node, ast.ClassDef):
                 parts.append(f"class {node.name}({', '.join(ast.unparse(b) for b in node.bases)})")
-        caught, raised = _type_exprs_of(tree)
-        parts += sorted(set(caught)) + sorted(set(raised))
+        parts += [ast.dump(node) for node in tree.body if isinstance(node, (ast.Assign, ast.AnnAssign))]
+        if rel in files:
+            caught, raised = _type_exprs_of(tree)
+            parts += sorted(set(caught)) + sorted(set(raised))
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()
 
 

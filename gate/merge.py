@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from gate.errors import ConfigError, InfrastructureError
-from gate.pipeline import ANOTHER_SHARD, coverage_findings, mutant_findings
+from gate.pipeline import ANOTHER_SHARD, coverage_findings, judge_mutants
 from gate.result import GateResult, MutantStatus, from_dict
 from gate.settings import Settings
 from gate.verdict import decide
@@ -42,8 +42,8 @@ def merge(results: list[GateResult], settings: Settings) -> GateResult:
         if not tested:
             raise InfrastructureError(f"no shard tested {name}")
         mutants.append(tested[0])
-    findings = coverage_findings(first.regions)
-    findings += mutant_findings(mutants, settings)
+    mutants, failures = judge_mutants(mutants, settings)
+    findings = coverage_findings(first.regions) + failures
     timings = {f"shard {r.shard[0]}": r.timings.get("total", 0.0) for r in results if r.shard}
     timings["total"] = max(timings.values())
     return GateResult(project=first.project, guarded_paths=first.guarded_paths, verdict=decide(findings),

@@ -77,10 +77,10 @@ def check_mutmut() -> str:
 def unmutatable_reason(region: Region, safe_decorators: Iterable[str]) -> str | None:
     """Why mutmut cannot mutate a region (None if it can): it only trampolines top-level
     functions and methods of top-level classes, and skips decorated ones."""
+    if region.unit_problem:
+        return region.unit_problem
     if region.unit is None:
         return "outside a function (module or class body); mutmut mutates functions only"
-    if region.nested_class:
-        return "in a class nested in a class or function, whose methods mutmut does not trampoline"
     name = region.unit.rsplit(".", 1)[-1]
     if name in NEVER_MUTATED_NAMES:
         return f"in {name}, which mutmut never mutates"
@@ -313,7 +313,15 @@ def _sidecar_path(rel: str) -> Path:
 
 def _prune_stale_mutants(spec: dict[str, Any]) -> None:
     """Drop mutmut's copies that its mtime check would wrongly reuse: changed content, changed
-    regions or operators, or files that no longer exist in the snapshot."""
+    regions or operators, or files that no longer exist in the snapshot. mutmut copies the rest
+    of the project (tests, conftest.py) over the old copy and never deletes: a file deleted from
+    the project is deleted from the copy here, or pytest would still load it."""
+    for name in spec["also_copy"]:
+        base = Path("mutants") / name
+        if base.is_dir() and Path(name).is_dir():
+            for copy in [c for c in base.rglob("*") if c.is_file() and "__pycache__" not in c.parts]:
+                if not Path(copy.relative_to("mutants")).exists():
+                    copy.unlink()
     for root in spec["source_paths"]:
         base = Path("mutants") / root
         candidates = [base] if base.is_file() else (base.rglob("*") if base.is_dir() else [])
@@ -598,7 +606,7 @@ def _driver_run(spec: dict[str, Any]) -> dict[str, Any]:
     runner.startup()  # the fork server imports the code and collects the tests while the gate decides
     try:
         order = sys.stdin.readline()
-        if not order.strip():  # the gate let us go: nothing to test
+        if not order.strip():  # stdin closed without jobs (the gate stopped): nothing to test
             return {"tested": 0, "clean_checks": 0}
         work = json.loads(order)
         jobs = [MutantJob(**{**j, "tests": tuple(j["tests"])}) for j in work["jobs"]]
@@ -707,6 +715,8 @@ class _RunState:
         if exit_code == 0:
             raise _DriverError("a forced failure of every mutated function did not fail the tests: they do not "
                                "import mutmut's mutated copy, or they swallow every exception")
+        if exit_code != 1:  # pytest's "tests failed"; anything else says nothing about the tests
+            raise _DriverError(f"the forced-failure check ended with exit {exit_code} instead of failing tests")
         self.forced_failure_checked = True
         _emit("checked")
         self._release(self.unchecked)

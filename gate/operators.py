@@ -49,7 +49,7 @@ class Candidate:
 
 @dataclass(frozen=True)
 class TypeInfo:
-    """One resolved exception class: its identity, its MRO, and how this module can name it."""
+    """One resolved exception class: its identity and its MRO."""
 
     id: str
     mro: tuple[str, ...]

@@ -3,6 +3,9 @@ mutants, selection, mutation run, verdict. `run_gate` returns the `GateResult` e
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import importlib.metadata
 import math
 import sys
 import time
@@ -16,7 +19,6 @@ from typing import Any, Protocol
 from gate import __version__, changes, coverage_step, exception_types, mutation, process, snapshot
 from gate.cache import CachedResult, Fingerprints, ResultCache, file_digest
 from gate.errors import ConfigError, InfrastructureError
-from gate.lock import exclusive
 from gate.operators import OPERATORS
 from gate.regions import Region, RegionKind, find_regions, iter_python_files, read_source
 from gate.result import GateResult, MutantOutcome, MutantStatus, RegionReport
@@ -50,8 +52,8 @@ class _Clock:
         return stop
 
 
-def guarded_files(settings: Settings) -> list[str]:
-    files = list(iter_python_files(settings.root, settings.guarded_paths))
+def guarded_files(settings: Settings, root: Path | None = None) -> list[str]:
+    files = list(iter_python_files(root or settings.root, settings.guarded_paths))
     if not files:
         raise ConfigError(f"the guarded paths {', '.join(settings.guarded_paths)} hold no Python files")
     return files
@@ -62,52 +64,53 @@ def list_regions(settings: Settings) -> list[Region]:
 
 
 def run_gate(settings: Settings, progress: Progress | None = None) -> GateResult:
-    """Run the gate over the guarded files, or over what `settings.changed` touches."""
+    """Run the gate over the guarded files, or over what `settings.changed` touches. The caller
+    holds the cache's lock (`gate.lock.exclusive`)."""
     progress = progress or Silent()
     clock = _Clock()
     started = time.monotonic()
     versions = {"gate": __version__, "python": sys.version.split()[0]}
     if not settings.only_coverage:
         versions["mutmut"] = mutation.check_mutmut()  # before anything slow: fail fast and closed
-    files = guarded_files(settings)
-    regions = find_regions(settings.root, files, settings.policy.cleanup_functions)
-    _check_regions_found(settings.root, files, regions)
-    change = changes.plan(settings.root, settings.changed, files) if settings.changed is not None else None
+    environment = environment_key()
+    # the snapshot first: regions, coverage, mutants and reports all read this one copy of the tree,
+    # however the user goes on editing theirs
+    work = settings.cache_dir / "work"
+    stop = clock.measure("snapshot")
+    project = snapshot.project_files(settings.root, [settings.cache_dir, settings.reports_dir])
+    snapshot.sync(settings.root, work, project)
+    stop()
+    files = guarded_files(settings, work)
+    regions = find_regions(work, files, settings.policy.cleanup_functions)
+    _check_regions_found(work, files, regions)
+    change = (changes.plan(settings.root, work, settings.changed, files, settings.tests)
+              if settings.changed is not None else None)
     coverage_dir = settings.cache_dir / "coverage"
 
-    with exclusive(settings.cache_dir, settings.lock_timeout):
-        subset = change.tests_to_run(coverage_step.load_unit_index(coverage_dir)) if change else None
-        if subset == ():  # nothing guarded changed and no test did: nothing to check
-            return _empty_result(settings, versions, clock, started)
-        tests = settings.tests if subset is None else subset
-        work = settings.cache_dir / "work"
-        stop = clock.measure("snapshot")
-        project = snapshot.project_files(settings.root, [settings.cache_dir, settings.reports_dir])
-        snapshot.sync(settings.root, work, project)
-        # everything a baseline depends on: the whole snapshot, how the suite runs, the versions
-        run_key = snapshot.digest(work, project) + repr((tests, settings.pytest_args, sorted(versions.items())))
-        stop()
+    subset = change.tests_to_run(coverage_step.load_unit_index(coverage_dir)) if change else None
+    if subset == ():  # nothing guarded changed and no test did: nothing to check
+        return _empty_result(settings, versions, clock, started)
+    tests = settings.tests if subset is None else subset
+    # everything a baseline depends on: the whole snapshot, what it measures, how the suite runs,
+    # the versions and the installed distributions
+    run_key = snapshot.digest(work, project) + repr((files, tests, settings.pytest_args, environment))
 
-        # mutants are generated beside the baseline (they need the regions, not the coverage), and
-        # when the baseline really runs, mutmut's fork server starts warming up beside it too
-        mutable = [r for r in regions if mutation.unmutatable_reason(r, settings.policy.safe_decorators) is None]
-        prestart = not coverage_step.is_cached(coverage_dir, run_key)
-        generating = None if settings.only_coverage else _Background(
-            _generate, settings, work, files, regions, mutable, tests, versions, clock, prestart)
-        try:
-            progress.stage("running the suite under coverage (the baseline)")
-            stop = clock.measure("coverage")
-            coverage = coverage_step.measure(
-                work, coverage_dir, tests=tests, pytest_args=settings.pytest_args,
-                guarded_files=files, regions=regions, report_dir=settings.reports_dir, key=run_key)
-            if subset is None:
-                coverage_step.write_unit_index(coverage_dir, coverage, {f: read_source(work / f) for f in files})
-            stop()
-        except BaseException:
-            if generating is not None:
-                generating.abandon()
-            raise
-        in_scope = {r.id for r in regions} if change is None else change.scope(regions, coverage, settings.root)
+    # mutants are generated beside the baseline (they need the regions, not the coverage), and
+    # when the baseline really runs, mutmut's fork server starts warming up beside it too
+    mutable = [r for r in regions if mutation.unmutatable_reason(r, settings.policy.safe_decorators) is None]
+    prestart = not coverage_step.is_cached(coverage_dir, run_key)
+    generating = None if settings.only_coverage else _Background(
+        _generate, settings, work, project, files, regions, mutable, tests, environment, clock, prestart)
+    try:
+        progress.stage("running the suite under coverage (the baseline)")
+        stop = clock.measure("coverage")
+        coverage = coverage_step.measure(
+            work, coverage_dir, tests=tests, pytest_args=settings.pytest_args,
+            guarded_files=files, regions=regions, report_dir=settings.reports_dir, key=run_key)
+        if subset is None:
+            coverage_step.write_unit_index(coverage_dir, coverage, {f: read_source(work / f) for f in files})
+        stop()
+        in_scope = {r.id for r in regions} if change is None else change.scope(regions, coverage)
         all_reports = _region_reports(coverage, settings)
         reports = [r for r in all_reports if r.region.id in in_scope]
         findings = coverage_findings(reports)
@@ -122,38 +125,49 @@ def run_gate(settings: Settings, progress: Progress | None = None) -> GateResult
 
         progress.stage("generating mutants")
         generation, type_notes, started_run = generating.result()
-        try:
-            notes += type_notes
-            if mutable and not generation.mutants:
-                raise InfrastructureError(
-                    f"no mutants were generated in {len(mutable)} error-handling regions that mutmut can mutate")
+    except BaseException:
+        if generating is not None:
+            generating.abandon()
+        raise
+    try:
+        notes += type_notes
+        if mutable and not generation.mutants:
+            raise InfrastructureError(
+                f"no mutants were generated in {len(mutable)} error-handling regions that mutmut can mutate")
 
-            cache = ResultCache(settings.cache_dir / "results.json").load()
-            source_lines = {f: read_source(settings.root / f).splitlines() for f in files}
-            candidates = select(generation.mutants, [r.region for r in reports], coverage, settings.policy,
-                                source_lines, cache.entries)
-            outcomes, jobs = _plan_all(candidates, settings, coverage,
-                                       _fingerprints(settings, work, project, files), cache)
-            stop = clock.measure("mutants")
-            if jobs:
-                progress.stage(f"testing {len(jobs)} mutants with {settings.max_workers} workers "
-                               f"({len(outcomes)} from the cache)")
-                run = started_run or _start_run(settings, work, files, tests)
-                started_run = None
-                _run_jobs(run, jobs, settings, coverage, cache, outcomes, progress)
-            stop()
-        finally:
-            if started_run is not None:  # started for nothing: every mutant was known already
-                started_run.abandon()
+        cache = ResultCache(settings.cache_dir / "results.json").load()
+        source_lines = {f: read_source(work / f).splitlines() for f in files}
+        candidates = select(generation.mutants, [r.region for r in reports], coverage, settings.policy,
+                            source_lines, cache.entries)
+        outcomes, jobs = _plan_all(candidates, settings, coverage,
+                                   _fingerprints(settings, work, project, files, environment), cache)
+        stop = clock.measure("mutants")
+        if jobs:
+            progress.stage(f"testing {len(jobs)} mutants with {settings.max_workers} workers "
+                           f"({len(outcomes)} from the cache)")
+            run = started_run or _start_run(settings, work, files, tests)
+            started_run = None
+            _run_jobs(run, jobs, settings, coverage, cache, outcomes, progress)
+        stop()
+    finally:
+        if started_run is not None:  # started for nothing: every mutant was known already
+            started_run.abandon()
 
-    all_outcomes = [outcomes[c.mutant.name] for c in candidates]
-    findings += mutant_findings(all_outcomes, settings)
+    all_outcomes, failures = judge_mutants([outcomes[c.mutant.name] for c in candidates], settings)
+    findings += failures
     clock.timings["total"] = round(time.monotonic() - started, 3)
     return GateResult(
         project=str(settings.root), guarded_paths=settings.guarded_paths, verdict=decide(findings),
         regions=tuple(reports), mutants=tuple(all_outcomes), mutmut_total=generation.mutmut_total,
         gate_total=generation.gate_total, timings=clock.timings, versions=versions, notes=tuple(notes),
         shard=settings.shard)
+
+
+def environment_key() -> str:
+    """The Python version and every installed distribution: a baseline, an exception hierarchy
+    and a mutant's result all depend on them (a torch upgrade can change any of the three)."""
+    dists = sorted(f"{d.metadata['Name']}=={d.version}" for d in importlib.metadata.distributions())
+    return hashlib.sha256("\0".join([sys.version, *dists]).encode()).hexdigest()
 
 
 def _empty_result(settings: Settings, versions: dict[str, str], clock: _Clock, started: float) -> GateResult:
@@ -172,14 +186,14 @@ class _Background:
         self._future = self._pool.submit(fn, *args)
 
     def result(self) -> Any:
-        try:
-            return self._future.result()
-        finally:
-            self._pool.shutdown()
+        value = self._future.result()  # on an error or Ctrl-C here, the caller abandons the run
+        self._pool.shutdown()
+        return value
 
     def abandon(self) -> None:
-        process.stop_all()
-        self._pool.shutdown(wait=True)
+        # children stopped, the thread let finish (it may start none), and whatever it started stopped
+        with process.abandoning():
+            self._pool.shutdown(wait=True)
 
 
 def _start_run(settings: Settings, work: Path, files: list[str], tests: Iterable[str]) -> mutation.Run:
@@ -187,16 +201,18 @@ def _start_run(settings: Settings, work: Path, files: list[str], tests: Iterable
                         pytest_args=list(settings.pytest_args), memory_mb=settings.worker_memory_mb)
 
 
-def _generate(settings: Settings, work: Path, files: list[str], regions: list[Region], mutable: list[Region],
-              tests: Iterable[str], versions: dict[str, str], clock: _Clock, prestart: bool
+def _generate(settings: Settings, work: Path, project: list[str], files: list[str], regions: list[Region],
+              mutable: list[Region], tests: Iterable[str], environment: str, clock: _Clock, prestart: bool
               ) -> tuple[mutation.Generation, list[str], mutation.Run | None]:
     """Resolve the exception types, then generate the mutants of every mutable region (also those
     outside a `--changed` scope, so that mutant names stay those of a full run); then, if asked,
     start mutmut's fork server, which imports the mutated copy."""
     stop = clock.measure("exception types")
+    # a hierarchy may be defined in any module of the project, not only where it is caught
+    modules = [f for f in project if f.endswith(".py") and not snapshot.is_test_module(f)]
     resolved, unresolved = exception_types.resolve(
         work, [f for f in files if _has_handlers(regions, f)], settings.cache_dir / "exception-types.json",
-        key=repr(sorted(versions.items())))
+        key=environment, modules=modules)
     stop()
     stop = clock.measure("generate")
     spans: dict[str, list[tuple[int, int, str]]] = {}
@@ -276,11 +292,14 @@ def coverage_findings(reports: Iterable[RegionReport]) -> list[Finding]:
     return findings
 
 
-def _fingerprints(settings: Settings, work: Path, project: list[str], files: list[str]) -> Fingerprints:
+def _fingerprints(settings: Settings, work: Path, project: list[str], files: list[str],
+                  environment: str) -> Fingerprints:
     guarded = set(files)
     tests = {f for f in project if snapshot.is_test_module(f)}
     support = [f for f in project if f not in guarded and f not in tests and not f.endswith((".md", ".rst"))]
-    settings_text = repr((settings.pytest_args, settings.tests, settings.worker_memory_mb, __version__))
+    # everything else a mutant's outcome depends on: how its tests run, its limits, the environment
+    settings_text = repr((settings.pytest_args, settings.tests, settings.worker_memory_mb, settings.timeout_multiplier,
+                          settings.timeout_constant, __version__, environment))
     return Fingerprints(
         sources=snapshot.digest(work, files),
         support=snapshot.digest(work, support),
@@ -354,8 +373,9 @@ def _run_jobs(run: mutation.Run, jobs: list[Job], settings: Settings, coverage: 
         outcome = _outcome(candidate, raw.status, killed_by=raw.killed_by, seconds=raw.seconds,
                            detail=raw.detail)
         outcomes[raw.name] = outcome
-        # a crash may be the machine's doing (an OOM killer, a cancelled CI job): test it again next time
-        if raw.status not in (MutantStatus.ERROR, MutantStatus.CRASHED):
+        # a crash or a timeout may be the machine's doing (an OOM killer, a cancelled CI job, a
+        # loaded machine): test it again next time rather than keep a verdict it did not earn
+        if raw.status not in (MutantStatus.ERROR, MutantStatus.CRASHED, MutantStatus.TIMEOUT):
             cache.put(raw.name, CachedResult(key=key, file=candidate.mutant.file, unit=candidate.mutant.unit,
                                              status=raw.status.value, killed_by=raw.killed_by,
                                              seconds=raw.seconds, detail=raw.detail))
@@ -377,22 +397,30 @@ def _outcome(candidate: Candidate, status: MutantStatus, **fields: object) -> Mu
                          **fields)  # type: ignore[arg-type]
 
 
-def mutant_findings(outcomes: Iterable[MutantOutcome], settings: Settings) -> list[Finding]:
-    findings = []
-    timeout_fails = settings.policy.timeout_counts_as == "survived"
-    crash = settings.policy.crash_counts_as
+def judge_mutants(outcomes: Iterable[MutantOutcome], settings: Settings) -> tuple[list[MutantOutcome], list[Finding]]:
+    """The outcomes, each marked `failing` when it fails the gate under the policy, and the
+    findings: the one place that decides, so the verdict and every report agree."""
+    judged, findings = [], []
     for m in outcomes:
-        where = f"{m.file}:{m.start}"
-        if m.status is MutantStatus.SURVIVED:
-            findings.append(Finding(ExitCode.GATE_FAILED, f"survived: {m.name} at {where} ({m.operator})"))
-        elif m.status is MutantStatus.NO_TESTS:
-            findings.append(Finding(ExitCode.GATE_FAILED, f"no test reaches: {m.name} at {where} ({m.operator})"))
-        elif m.status is MutantStatus.TIMEOUT and timeout_fails:
-            findings.append(Finding(ExitCode.GATE_FAILED, f"timed out (counted as survived by policy): {m.name}"))
-        elif m.status is MutantStatus.CRASHED and crash != "killed":
-            code = ExitCode.INFRASTRUCTURE if crash == "error" else ExitCode.GATE_FAILED
-            findings.append(Finding(code, f"crashed: {m.name} at {where}: {m.detail}"))
-        elif m.status is MutantStatus.ERROR:
-            findings.append(Finding(ExitCode.INFRASTRUCTURE, f"could not test {m.name}: {m.detail}"))
-    return findings
+        finding = _mutant_finding(m, settings)
+        if finding is not None:
+            findings.append(finding)
+        judged.append(dataclasses.replace(m, failing=finding is not None))
+    return judged, findings
 
+
+def _mutant_finding(m: MutantOutcome, settings: Settings) -> Finding | None:
+    where = f"{m.file}:{m.start}"
+    crash = settings.policy.crash_counts_as
+    if m.status is MutantStatus.SURVIVED:
+        return Finding(ExitCode.GATE_FAILED, f"survived: {m.name} at {where} ({m.operator})")
+    if m.status is MutantStatus.NO_TESTS:
+        return Finding(ExitCode.GATE_FAILED, f"no test reaches: {m.name} at {where} ({m.operator})")
+    if m.status is MutantStatus.TIMEOUT and settings.policy.timeout_counts_as == "survived":
+        return Finding(ExitCode.GATE_FAILED, f"timed out (counted as survived by policy): {m.name}")
+    if m.status is MutantStatus.CRASHED and crash != "killed":
+        code = ExitCode.INFRASTRUCTURE if crash == "error" else ExitCode.GATE_FAILED
+        return Finding(code, f"crashed: {m.name} at {where}: {m.detail}")
+    if m.status is MutantStatus.ERROR:
+        return Finding(ExitCode.INFRASTRUCTURE, f"could not test {m.name}: {m.detail}")
+    return None

@@ -118,7 +118,9 @@ def _exec_module(path: Path, display: str) -> types.ModuleType:
         spec.loader.exec_module(module)
     except SyntaxError as exc:
         raise ConfigError(f"{display}:{exc.lineno}: syntax error: {exc.msg}") from exc
-    except Exception as exc:
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # SystemExit too: a policy must not end the run, least of all with 0
         raise ConfigError(f"{display}:{_failing_line(exc, path)}: {type(exc).__name__}: {exc}") from exc
     finally:
         sys.modules.pop("mutmut_config", None)
@@ -131,7 +133,9 @@ def ask_pre_mutation(policy: Policy, context: MutationContext) -> str | None:
         return None
     try:
         returned = policy.pre_mutation(context)
-    except Exception as exc:
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # SystemExit too
         raise ConfigError(
             f"{policy.source}: pre_mutation raised {type(exc).__name__}: {exc} "
             f"(for {context.mutant_name} at {context.filename}:{context.current_line_index + 1})") from exc

@@ -7,12 +7,14 @@ raises `Interrupted` so that the CLI exits 130.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +22,7 @@ from gate.errors import Interrupted
 
 GRACE_SECONDS = 10.0
 _live: set[Child] = set()
+_refusing = threading.Event()
 
 
 @dataclass(frozen=True)
@@ -36,6 +39,8 @@ class Child:
 
     def __init__(self, args: Sequence[str], *, cwd: Path, env: dict[str, str] | None = None,
                  stdin: bool = False) -> None:
+        if _refusing.is_set():  # the run is being abandoned: a thread must not start more work
+            raise Interrupted("the run was abandoned")
         self.started = time.monotonic()
         self.popen = subprocess.Popen(
             [sys.executable, *args], cwd=cwd, env=_env(env), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -102,6 +107,18 @@ def stop_all() -> None:
     """Stop every child still running (those of other threads too): the run is being abandoned."""
     for child in list(_live):
         child.stop()
+
+
+@contextlib.contextmanager
+def abandoning() -> Iterator[None]:
+    """While the run is abandoned: every child is stopped, and no thread may start a new one."""
+    _refusing.set()
+    try:
+        stop_all()
+        yield
+        stop_all()
+    finally:
+        _refusing.clear()
 
 
 def _env(extra: dict[str, str] | None) -> dict[str, str]:

@@ -40,8 +40,9 @@ class Region:
     """The top-level function or method of a top-level class it lies in, or None (module or class body)."""
     unit_decorators: tuple[str, ...]
     """Source of that unit's decorators, outermost first."""
-    nested_class: bool = False
-    """True when it lies in a method of a class nested in another class or function."""
+    unit_problem: str | None = None
+    """Why mutmut does not copy that unit (a class nested in a class, a function defined in an
+    `if` block), or None."""
 
     @property
     def id(self) -> str:
@@ -97,6 +98,11 @@ class _RegionFinder(ast.NodeVisitor):
         self.cleanup_names = cleanup_names
         self.regions: list[Region] = []
         self.scopes: list[_Scope] = []
+        self.unit_nodes: set[int] = set()
+
+    def visit_Module(self, node: ast.Module) -> None:
+        self.unit_nodes = {id(unit) for _, unit in _unit_nodes(node)}
+        self.generic_visit(node)
 
     # scopes
 
@@ -148,7 +154,7 @@ class _RegionFinder(ast.NodeVisitor):
 
     def _add(self, node: ast.AST, kind: RegionKind, label: str, entry_line: int, *,
              start: int | None = None, end: int | None = None, function: str | None = None) -> None:
-        unit, decorators, nested_class = self._unit(node)
+        unit, decorators, unit_problem = self._unit(node)
         self.regions.append(Region(
             file=self.rel,
             start=start if start is not None else node.lineno,
@@ -159,26 +165,33 @@ class _RegionFinder(ast.NodeVisitor):
             entry_line=entry_line,
             unit=unit,
             unit_decorators=decorators,
-            nested_class=nested_class,
+            unit_problem=unit_problem,
         ))
 
-    def _unit(self, node: ast.AST) -> tuple[str | None, tuple[str, ...], bool]:
-        """The top-level function (or top-level class method) a node lies in: what mutmut copies."""
+    def _unit(self, node: ast.AST) -> tuple[str | None, tuple[str, ...], str | None]:
+        """The top-level function (or top-level class method) a node lies in: what mutmut copies;
+        its decorators; and why mutmut does not copy it after all, if it does not."""
         scopes = list(self.scopes)
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
             scopes.append(_Scope(node.name, False, node))
         if not scopes:
-            return None, (), False
+            return None, (), None
         first = scopes[0]
         if first.is_class:
             if len(scopes) < 2:
-                return None, (), False
+                return None, (), None
             second = scopes[1]
             if second.is_class:
-                return None, (), True
-            return f"{first.name}.{second.name}", self._decorators(second.node), False
-        nested_class = any(s.is_class for s in scopes[1:])
-        return first.name, self._decorators(first.node), nested_class
+                return None, (), "in a class nested in a class, whose methods mutmut does not trampoline"
+            name, unit_node = f"{first.name}.{second.name}", second.node
+        else:
+            name, unit_node = first.name, first.node
+        problem = None
+        if id(unit_node) not in self.unit_nodes:  # the same units as `unit_spans`, and as mutmut's
+            problem = f"{name} is defined inside a block (if, try, with, for), where mutmut does not trampoline it"
+        elif any(s.is_class for s in scopes[1:]):
+            problem = "in a class nested in a function, whose methods mutmut does not trampoline"
+        return name, self._decorators(unit_node), problem
 
     def _decorators(self, node: ast.AST) -> tuple[str, ...]:
         return tuple(ast.get_source_segment(self.source, d) or "" for d in getattr(node, "decorator_list", []))
@@ -212,16 +225,22 @@ def iter_python_files(root: Path, paths: Iterable[str]) -> Iterator[str]:
     yield from sorted(found)
 
 
-def unit_spans(source: str) -> Iterator[tuple[str, int, int]]:
-    """(name, first line, last line) of each top-level function and method of a top-level class:
-    the units mutmut copies, named like `Region.unit`."""
-    for node in ast.parse(source).body:
+def _unit_nodes(module: ast.Module) -> Iterator[tuple[str, ast.FunctionDef | ast.AsyncFunctionDef]]:
+    """The units mutmut copies and trampolines: each function defined directly in the module body,
+    and each method defined directly in the body of a class defined directly in the module body."""
+    for node in module.body:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            yield node.name, _def_start(node), node.end_lineno or node.lineno
+            yield node.name, node
         elif isinstance(node, ast.ClassDef):
             for item in node.body:
                 if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                    yield f"{node.name}.{item.name}", _def_start(item), item.end_lineno or item.lineno
+                    yield f"{node.name}.{item.name}", item
+
+
+def unit_spans(source: str) -> Iterator[tuple[str, int, int]]:
+    """(name, first line, last line) of each unit mutmut copies, named like `Region.unit`."""
+    for name, node in _unit_nodes(ast.parse(source)):
+        yield name, _def_start(node), node.end_lineno or node.lineno
 
 
 def _def_start(node: ast.FunctionDef | ast.AsyncFunctionDef) -> int:

@@ -21,7 +21,7 @@ class MutantStatus(str, enum.Enum):
     ERROR = "error"
     """The test run itself failed (pytest refused its arguments): an infrastructure problem."""
     NOT_RUN = "not-run"
-    """Outside this run's scope (`--changed`, another `--shard`) or cut short by Ctrl-C."""
+    """Tested by another `--shard`."""
 
 
 @dataclass(frozen=True)
@@ -43,6 +43,9 @@ class MutantOutcome:
     seconds: float = 0.0
     detail: str = ""
     cached: bool = False
+    failing: bool = False
+    """It fails the gate under the policy (a survivor, an untested mutant, a timeout counted as a
+    survivor, a crash counted as an error...): what every report flags."""
 
 
 @dataclass(frozen=True)
@@ -80,7 +83,7 @@ class GateResult:
         return sum(1 for m in self.mutants if m.status is status)
 
 
-RESULT_FORMAT = 1
+RESULT_FORMAT = 2
 
 
 def to_dict(result: GateResult) -> dict:

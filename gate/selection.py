@@ -46,7 +46,7 @@ def select(mutants: Iterable[GeneratedMutant], regions: list[Region], coverage: 
             killers_by_function.setdefault((entry.file, entry.unit), Counter())[entry.killed_by] += 1
     levers = levers_off()
     if "killer-first" in levers:
-        previous = {}
+        previous, killers_by_function = {}, {}
     # with the `line-tests` lever off, a mutant runs every test that reaches its function (as mutmut does)
     spans = {} if "line-tests" not in levers else {
         (file, name): (start, end) for file, lines in source_lines.items()

@@ -19,10 +19,12 @@ class ExitCode(enum.IntEnum):
 
 DESCRIPTIONS = {
     ExitCode.OK: "every error-handling mutant killed and every handler entered",
-    ExitCode.GATE_FAILED: "a surviving or untested error-handling mutant, or a handler no test enters",
+    ExitCode.GATE_FAILED: "a surviving or untested error-handling mutant, a region the suite never runs, "
+                          "or a region mutmut cannot mutate (unless accepted)",
     ExitCode.USAGE: "usage or configuration error (flag, [tool.gate], mutmut_config.py, unparsable file)",
     ExitCode.RED_BASELINE: "the suite fails on unmutated code",
-    ExitCode.INFRASTRUCTURE: "infrastructure failure (mutmut crashed or missing, a worker died, nothing found)",
+    ExitCode.INFRASTRUCTURE: "infrastructure failure (mutmut crashed or missing, a worker died, nothing found, "
+                             "another gate run holds the cache)",
     ExitCode.INTERRUPTED: "interrupted (Ctrl-C); the next run resumes from the cache",
 }
 

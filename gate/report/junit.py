@@ -1,6 +1,7 @@
 """`reports/gate-junit.xml`: one test case per error-handling region, failed when a mutant in it
-survived or no test reached it, or when the suite never ran the region; CI test tabs show it.
-Written with junitparser."""
+fails the gate (it survived, no test reached it, or a timeout or crash counts against it), or
+when the suite never ran the region or one of its branches; CI test tabs show it. Written with
+junitparser."""
 
 from __future__ import annotations
 
@@ -15,8 +16,9 @@ def render(result: GateResult) -> str:
         region = report.region
         case = TestCase(f"{region.id} {region.label}", classname=region.file.removesuffix(".py").replace("/", "."))
         mutants = result.mutants_in(region.id)
-        problems = [f"{m.status.value}: {m.name} ({m.operator})\n{m.diff}" for m in mutants
-                    if m.status in (MutantStatus.SURVIVED, MutantStatus.NO_TESTS)]
+        problems = [f"{m.status.value}: {m.name} ({m.operator})\n{m.diff}" for m in mutants if m.failing]
+        problems += [f"branch from line {source} to {'exit' if target < 0 else f'line {target}'} never taken"
+                     for source, target in report.missing_branches]
         if not report.entered:
             problems.insert(0, f"{region.label} is never run by the suite")
         if report.not_mutated and not report.accepted:

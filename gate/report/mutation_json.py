@@ -3,7 +3,6 @@ report reads like Stryker's. Only error-handling mutants are in it: the gate mak
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from pathlib import Path
 
@@ -22,13 +21,14 @@ SCHEMA_STATUS = {
 }
 
 
-def report(result: GateResult, root: Path) -> dict:
+def report(result: GateResult, root: Path, sources: Path) -> dict:
+    """The report of `result` for the project in `root`, with the source read from `sources`."""
     files: dict[str, dict] = {}
     tests_by_file: dict[str, set[str]] = defaultdict(set)
     for m in result.mutants:
         if m.file not in files:
-            files[m.file] = {"language": "python", "source": _read(root / m.file), "mutants": []}
-        files[m.file]["mutants"].append(_mutant(m, root))
+            files[m.file] = {"language": "python", "source": _read(sources / m.file), "mutants": []}
+        files[m.file]["mutants"].append(_mutant(m, files[m.file]["source"].splitlines()))
         for test in (*m.tests, *([m.killed_by] if m.killed_by else [])):
             tests_by_file[_test_file(test)].add(test)
     return {
@@ -47,12 +47,7 @@ def report(result: GateResult, root: Path) -> dict:
     }
 
 
-def render(result: GateResult, root: Path) -> str:
-    return json.dumps(report(result, root), indent=1) + "\n"
-
-
-def _mutant(m: MutantOutcome, root: Path) -> dict:
-    lines = _read(root / m.file).splitlines()
+def _mutant(m: MutantOutcome, lines: list[str]) -> dict:
     first = lines[m.start - 1] if 0 < m.start <= len(lines) else ""
     last = lines[m.end - 1] if 0 < m.end <= len(lines) else ""
     indent = first[:len(first) - len(first.lstrip())]

@@ -1,5 +1,6 @@
-"""`reports/gate.sarif`: SARIF 2.1.0, one result per surviving or untested mutant and per region
-the suite never ran, so code-scanning tools annotate the line.
+"""`reports/gate.sarif`: SARIF 2.1.0, one result per mutant that fails the gate (survived, untested,
+or a timeout or crash the policy counts against it) and per region the suite never ran, so
+code-scanning tools annotate the line.
 
 Written as plain data: no maintained Python SARIF writer exists (sarif-om has not changed since
 2019), and the tests validate the output against the published SARIF 2.1.0 schema instead."""
@@ -21,15 +22,25 @@ REGION_RULES = {
     "region-not-mutated": "Error-handling code that mutmut cannot mutate",
 }
 
+WHY = {
+    MutantStatus.SURVIVED: "survived: no test failed",
+    MutantStatus.NO_TESTS: "no test runs this code",
+    MutantStatus.TIMEOUT: "timed out, which the policy counts as a survivor",
+    MutantStatus.CRASHED: "crashed its test run",
+    MutantStatus.ERROR: "could not be tested",
+}
+
 
 def render(result: GateResult) -> str:
     rules: dict[str, str] = {}
     results = []
     for m in result.mutants:
-        if m.status not in (MutantStatus.SURVIVED, MutantStatus.NO_TESTS):
+        if not m.failing:
             continue
         rules[m.operator] = OPERATORS.get(m.operator, f"mutmut's {m.operator} operator")
-        why = "survived: no test failed" if m.status is MutantStatus.SURVIVED else "no test runs this code"
+        why = WHY.get(m.status, m.status.value)
+        if m.detail and m.status is not MutantStatus.NO_TESTS:
+            why += f" ({m.detail})"
         results.append(_result(m.operator, f"Error-handling mutant {m.name} {why}. Mutant:\n{m.diff}",
                                m.file, m.start, m.end))
     for report in result.regions:

@@ -12,6 +12,9 @@ from gate.verdict import DESCRIPTIONS
 
 COLUMNS = (MutantStatus.KILLED, MutantStatus.SURVIVED, MutantStatus.TIMEOUT, MutantStatus.CRASHED,
            MutantStatus.NO_TESTS, MutantStatus.SKIPPED)
+WHY = {MutantStatus.SURVIVED: "survived", MutantStatus.NO_TESTS: "no test reaches it",
+       MutantStatus.TIMEOUT: "timed out (counted as survived by policy)", MutantStatus.CRASHED: "crashed",
+       MutantStatus.ERROR: "could not be tested"}
 SHORT = {MutantStatus.KILLED: "killed", MutantStatus.SURVIVED: "survived", MutantStatus.TIMEOUT: "timeout",
          MutantStatus.CRASHED: "crashed", MutantStatus.NO_TESTS: "no tests", MutantStatus.SKIPPED: "skipped"}
 
@@ -53,16 +56,16 @@ def render(result: GateResult) -> str:
     lines = [_headline(result), ""]
     if result.regions:
         lines += _region_table(result) + [""]
-    survivors = [m for m in result.mutants if m.status in (MutantStatus.SURVIVED, MutantStatus.NO_TESTS)]
-    if survivors:
-        lines.append("Surviving and untested mutants (fix the suite, not the policy):")
-        for m in survivors:
-            why = "survived" if m.status is MutantStatus.SURVIVED else "no test reaches it"
-            lines.append(f"  {m.name}  {m.file}:{m.start}  [{m.operator}] {why}")
+    failing = [m for m in result.mutants if m.failing]
+    if failing:
+        lines.append("Mutants that fail the gate (fix the suite, not the policy):")
+        for m in failing:
+            lines.append(f"  {m.name}  {m.file}:{m.start}  [{m.operator}] {WHY[m.status]}")
             if m.tests:
                 lines.append(f"    ran: {', '.join(m.tests[:3])}{' ...' if len(m.tests) > 3 else ''}")
             lines += ["    " + d for d in m.diff.rstrip("\n").splitlines()]
         lines.append("")
+    # every timeout and crash on a line of its own, with what stopped it, whether it counts or not
     other = [m for m in result.mutants if m.status in (MutantStatus.TIMEOUT, MutantStatus.CRASHED,
                                                          MutantStatus.ERROR)]
     for m in other:

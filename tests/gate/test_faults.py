@@ -197,6 +197,18 @@ def test_looping_mutant_is_stopped_at_a_timeout_from_the_baseline(loops_and_allo
         assert line.endswith("stopped after 2.0s (limit 2.0s)") or "(limit 2." in line
     assert "FAIL [1] timed out (counted as survived by policy): streams.io.x_fetch__mutmut_" in out
     assert fingerprint(project) == before and run.leftovers() == []
+    import json
+
+    # every report flags what the verdict counts against the gate
+    sarif = json.loads((project / "reports/gate.sarif").read_text())["runs"][0]["results"]
+    flagged = [r["message"]["text"] for r in sarif if "timed out" in r["message"]["text"]]
+    assert len(flagged) == len(loops)
+    junit = (project / "reports/gate-junit.xml").read_text()
+    for line in loops:
+        assert f"timeout: {line.split()[1]} (" in junit  # in its region's failed case
+    # a timeout may be the machine's doing: it is never cached, the next run tests it again
+    cached = json.loads((project / ".gate/results.json").read_text())["entries"].values()
+    assert cached and not [e for e in cached if e["status"] == "timeout"]
 
 
 @pytest.mark.slow

@@ -57,11 +57,31 @@ def test_handler_no_test_enters_fails_the_gate(fixture_project):
 def test_red_baseline_exits_3_and_names_the_failing_test(fixture_project):
     project = fixture_project("strong", {TESTS: [('assert store.load("k") == "v"', 'assert store.load("k") == "w"')]})
     before = fingerprint(project)
+    # a passing run's reports from before: none may outlive the run that replaces them
+    (project / "reports" / "mutation").mkdir(parents=True)
+    for stale in ("gate.sarif", "gate-junit.xml", "gate-result.json", "mutation/index.html"):
+        (project / "reports" / stale).write_text("from the last run")
+    (project / "reports" / "README.md").write_text("the user's own")
     run = run_gate(project)
     assert run.exit_code == 3, run.stdout + run.stderr
     assert "gate: error [red-baseline]: the suite fails on unmutated code: " \
            "tests/test_store.py::test_load_returns_data_and_closes" in run.stderr
     assert (run.summary["verdict"], run.summary["exit_code"]) == ("error", 3)  # CI still reads a verdict
+    left = sorted(p.relative_to(project / "reports").as_posix() for p in (project / "reports").rglob("*"))
+    assert left == ["README.md", "summary.json"]
+    assert fingerprint(project) == before
+
+
+def test_an_unexpected_error_fails_closed_with_one_line(fixture_project, tmp_path):
+    project = fixture_project("strong")
+    before = fingerprint(project)
+    not_a_folder = tmp_path / "reports-file"
+    not_a_folder.write_text("a file where the reports folder should be")
+    run = run_gate(project, "--reports-dir", str(not_a_folder))
+    assert run.exit_code == 4, run.stdout + run.stderr
+    [line] = run.stderr.splitlines()
+    assert line.startswith("gate: error [internal]: unexpected NotADirectoryError: ")
+    assert "(traceback in " in line
     assert fingerprint(project) == before
 
 
@@ -76,6 +96,8 @@ def test_red_baseline_exits_3_and_names_the_failing_test(fixture_project):
                                        "(did you mean 'cleanup_functions'?)"),
     ("operators = ['swallow', 'explode']\n", "mutmut_config.py: operators has an unknown operator 'explode' "
                                              f"(known: {', '.join(OPERATORS)})"),
+    # a policy that ends the process, even "successfully", must not end the run with exit 0
+    ("import sys\nsys.exit(0)\n", "mutmut_config.py:2: SystemExit: 0"),
 ])
 def test_broken_policy_file_exits_2_naming_the_problem(fixture_project, config, message):
     project = fixture_project("strong")
@@ -87,14 +109,16 @@ def test_broken_policy_file_exits_2_naming_the_problem(fixture_project, config, 
     assert run.stderr.strip() == f"gate: error [config]: {message}"
 
 
-def test_hook_that_raises_is_a_config_error(fixture_project):
+@pytest.mark.parametrize("body, raised", [("raise RuntimeError('boom')", "RuntimeError: boom"),
+                                          ("import sys; sys.exit(0)", "SystemExit: 0")])
+def test_hook_that_raises_is_a_config_error(fixture_project, body, raised):
     project = fixture_project("strong")
     (project / "mutmut_config.py").write_text(
         "guarded_paths = ['vault']\ncleanup_functions = ['close']\n"
-        "def pre_mutation(context):\n    raise RuntimeError('boom')\n")
+        f"def pre_mutation(context):\n    {body}\n")
     run = run_gate(project)
     assert run.exit_code == 2, run.stdout + run.stderr
-    assert "gate: error [config]: mutmut_config.py: pre_mutation raised RuntimeError: boom (for vault.store." \
+    assert f"gate: error [config]: mutmut_config.py: pre_mutation raised {raised} (for vault.store." \
            in run.stderr
 
 

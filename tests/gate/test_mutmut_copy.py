@@ -1,0 +1,17 @@
+"""mutmut's copy of the project (`mutants/`) follows the snapshot: mutmut itself only ever adds
+files to it, so a test module or conftest.py deleted from the project would still be loaded."""
+
+from __future__ import annotations
+
+from gate.mutation import _prune_stale_mutants
+
+
+def test_a_file_deleted_from_the_project_is_deleted_from_mutmuts_copy(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the driver works in the snapshot, beside mutmut's `mutants/`
+    for rel in ("tests/test_a.py", "mutants/tests/test_a.py", "mutants/tests/conftest.py",
+                "mutants/tests/helpers/old.py"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text("")
+    _prune_stale_mutants({"source_paths": [], "also_copy": ["tests"]})
+    kept = sorted(p.relative_to(tmp_path).as_posix() for p in (tmp_path / "mutants").rglob("*.py"))
+    assert kept == ["mutants/tests/test_a.py"]
