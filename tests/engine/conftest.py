@@ -18,7 +18,10 @@ def run():
 
 
 @pytest.fixture
-def make_engine(tmp_path):
+def make_engine(tmp_path, monkeypatch):
+    # on the CPU whatever the machine has, so results compare with CPU references; a test that
+    # means the GPU sets SHARDENGINE_DEVICE itself, after this
+    monkeypatch.setenv("SHARDENGINE_DEVICE", "cpu")
     engines = []
 
     def make() -> TorchDynamicShardInferenceEngine:

@@ -76,11 +76,11 @@ def test_calls_run_in_order_on_one_worker_thread(run, make_engine):
                 calls = [engine.infer_tensor(f"r{i}", shard, np.array([[i + 1]])) for i in range(5)]
                 tasks = [asyncio.create_task(call) for call in calls]
                 await hold.started.wait()
-                turns = 0
-                for _ in range(10):
-                    await asyncio.sleep(0)  # the loop runs while the model works in the thread
-                    turns += 1
-                assert turns == 10 and not hold.finished.is_set()
+                # the loop still runs callbacks while the model works in the thread
+                ticked = asyncio.Event()
+                asyncio.get_running_loop().call_soon(ticked.set)
+                await asyncio.wait_for(ticked.wait(), timeout=5)
+                assert hold.started.is_set() and not hold.finished.is_set()
                 assert hold.calls == ["r0"]  # the other calls wait for the lock
                 assert engine._lock.locked()
                 hold.release.set()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import json
 import unittest
 import weakref
 from pathlib import Path
@@ -92,12 +93,14 @@ class SeedScenarioTests(EngineTestCase):
         tokenizer = mock.MagicMock(name="tokenizer", wraps=engine.tokenizer)
         tokenizer.decode.side_effect = injected
         engine.tokenizer = tokenizer
+        before = self.snapshot(engine)
         with self.assertRaises(TokenizerError) as raised:
             await engine.decode(shard, np.array([[5, 6]]))
         self.assertEqual(str(raised.exception), "the tokenizer failed to decode the tokens: Invalid tokens")
         self.assertIs(raised.exception.__cause__, injected)
         tokenizer.decode.assert_called_once_with([5, 6])
         self.assertLoaded(engine, shard)
+        self.assertUnchanged(before, engine)  # the same model, tokenizer and state; nothing counted
 
     async def test_seed_infer_tensor_runtime_error(self) -> None:
         """Seed `test_infer_tensor_runtime_error`: a RuntimeError from the model propagates as the same
@@ -164,7 +167,7 @@ class LoadStepFailureTests(EngineTestCase):
                 patcher = mock.patch(f"shardengine.engine.{name}", wraps=getattr(engine_module, name))
             started[name] = patcher.start()
             self.addCleanup(patcher.stop)
-        with self.assertRaises(BaseException) as raised:
+        with self.assertNoLogs("shardengine", level="ERROR"), self.assertRaises(BaseException) as raised:
             await engine.ensure_shard(target)
         self.assertIs(raised.exception, injected)
         self.assertUnloaded(engine)
@@ -181,7 +184,7 @@ class LoadStepFailureTests(EngineTestCase):
         engine = TorchDynamicShardInferenceEngine(downloader)
         self.addCleanup(engine.shutdown)
         with mock.patch("shardengine.engine.load_model_config") as load_config:
-            with self.assertRaises(ConnectionError) as raised:
+            with self.assertNoLogs("shardengine", level="ERROR"), self.assertRaises(ConnectionError) as raised:
                 await engine.ensure_shard(Shard(model_id, 0, 1, 2))
         self.assertIs(raised.exception, injected)
         self.assertEqual(downloader.calls, [(Shard(model_id, 0, 1, 2), "TorchDynamicShardInferenceEngine")])
@@ -197,7 +200,7 @@ class LoadStepFailureTests(EngineTestCase):
         self.addCleanup(engine.shutdown)
         await engine.ensure_shard(Shard(model_id, 0, 1, 2))
         old_model_ref = weakref.ref(engine.model_instance)
-        with self.assertRaises(ConnectionError) as raised:
+        with self.assertNoLogs("shardengine", level="ERROR"), self.assertRaises(ConnectionError) as raised:
             await engine.ensure_shard(Shard("other-model", 0, 1, 2))
         self.assertIs(raised.exception, injected)
         self.assertUnloaded(engine)
@@ -237,28 +240,32 @@ class LoadStepFailureTests(EngineTestCase):
         )
         spies["ShardedGeneralModel"].assert_called_once()
 
-    async def test_real_cpu_oom_while_reading_the_weights_propagates(self) -> None:
-        """A real allocator failure in the weights step (reading a tensor) propagates unchanged."""
-        real_read = engine_module.load_shard_weights
-        raised: list[BaseException] = []
-
-        def read_then_allocate_too_much(*args):
-            real_read(*args)
-            try:
-                torch.zeros((1, 2, HUGE_POSITIONS, 8))  # the huge model's KV-cache tensor: 6.4 PB
-            except RuntimeError as exc:
-                raised.append(exc)
-                raise
-
-        engine, _ = await self.loaded_engine()
-        target = Shard(engine.shard.model_id, 0, 0, 2)
-        with mock.patch("shardengine.engine.load_shard_weights", read_then_allocate_too_much):
-            with self.assertRaises(RuntimeError) as caught:
-                await engine.ensure_shard(target)
-        self.assertEqual(raised, [caught.exception])
+    async def test_real_cpu_oom_while_building_the_model_propagates(self) -> None:
+        """A real allocator failure in the model step: a config whose vocabulary needs petabytes of
+        embedding. It propagates unchanged and uncounted, nothing is logged or emptied, the weights
+        are never read, and the engine is left unloaded."""
+        engine, loaded = await self.loaded_engine()
+        model_dir = self.model_copy()
+        config_path = model_dir / "config.json"
+        config = json.loads(config_path.read_text())
+        config["vocab_size"] = HUGE_POSITIONS  # 10**14 x hidden 32 x 4 bytes: 12.8 PB
+        config_path.write_text(json.dumps(config))
+        old_model_ref = weakref.ref(engine.model_instance)
+        with mock.patch("shardengine.engine.ShardedGeneralModel", wraps=ShardedGeneralModel) as build, \
+                mock.patch("shardengine.engine.load_shard_weights", wraps=engine_module.load_shard_weights) as weights:
+            with self.assertNoLogs("shardengine", level="ERROR"), self.assertRaises(RuntimeError) as caught:
+                await engine.ensure_shard(Shard(str(model_dir), 0, 0, 2))
+        self.assertIn("DefaultCPUAllocator: can't allocate memory", str(caught.exception))
         self.assertEqual(engine_module.classify_oom(caught.exception), "CPU")
+        build.assert_called_once()  # the model step ran, and the weights step never did: it failed there
+        weights.assert_not_called()
         self.assertUnloaded(engine)
         self.assertNoRecovery(engine)
+        del caught
+        gc.collect()
+        self.assertIsNone(old_model_ref())
+        out, _ = await engine.infer_tensor("next", loaded, PROMPT)  # and it loads the good model again
+        self.assertEqual(out.shape, (1, 3, 320))
 
     async def test_engine_loads_again_after_a_failed_load(self) -> None:
         engine, shard = await self.loaded_engine()

@@ -7,6 +7,8 @@ from __future__ import annotations
 import gc
 import sys
 import unittest
+import weakref
+from collections.abc import Callable
 from typing import Any
 from unittest import mock
 
@@ -43,15 +45,23 @@ class CacheEmptyingSpies:
 
     def __init__(self, test: unittest.TestCase) -> None:
         self.engine: Any = None
+        self.model_ref: Callable[[], Any] = lambda: None
         self.seen: list[tuple[type[BaseException] | None, Any]] = []
+        self.model_alive: list[bool] = []
+        """Per call: whether the watched model object still existed (for `gc.collect`, after it
+        ran). A released attribute is not enough: a local that still holds the model would
+        leave nothing for the allocator to free."""
         real_collect = gc.collect
 
         def record(*args: Any, **kwargs: Any) -> None:
             self.seen.append((sys.exc_info()[0], getattr(self.engine, "model_instance", None)))
+            self.model_alive.append(self.model_ref() is not None)
 
         def collect(*args: Any, **kwargs: Any) -> int:
-            record()
-            return real_collect(*args, **kwargs)
+            self.seen.append((sys.exc_info()[0], getattr(self.engine, "model_instance", None)))
+            collected = real_collect(*args, **kwargs)
+            self.model_alive.append(self.model_ref() is not None)
+            return collected
 
         patchers = {
             "cuda": mock.patch("shardengine.engine.torch.cuda.empty_cache", side_effect=record),
@@ -64,8 +74,10 @@ class CacheEmptyingSpies:
         self.test = test
 
     def watch(self, engine: Any) -> None:
-        """Record `engine.model_instance` with each call from now on."""
+        """Record `engine.model_instance`, and whether its current model still exists, with each
+        call from now on. The test must not hold the model itself."""
         self.engine = engine
+        self.model_ref = weakref.ref(engine.model_instance)
 
     def assertEmptied(self, cuda: int, mps: int, cpu: int) -> None:
         """Each backend's cache was emptied that many times, with no arguments, and never while an
