@@ -33,7 +33,6 @@ from shardengine.errors import (
     InvalidStateError,
     InvalidTokensError,
     ShardEngineError,
-    TokenizerError,
     classify_oom,
 )
 from shardengine.shard import Shard
@@ -178,10 +177,13 @@ class EnginePropertyTestCase(unittest.TestCase):
 class TokenizerProperties(EnginePropertyTestCase):
     def test_encode_any_object(self) -> None:
         def example(prompt: Any) -> bool:
-            result = self.attempt(self.engine.encode(self.shard, prompt), (InvalidPromptError, TokenizerError))
+            # only InvalidPromptError: the byte-level tokenizer encodes every str
+            result = self.attempt(self.engine.encode(self.shard, prompt), (InvalidPromptError,))
+            valid = isinstance(prompt, str) and prompt != ""  # the contract: a non-empty str
             if isinstance(result, ShardEngineError):
-                self.assertFalse(isinstance(prompt, str) and prompt, prompt)
+                self.assertFalse(valid, prompt)
                 return False
+            self.assertTrue(valid, prompt)
             self.assertEqual((result.dtype, result.ndim, result.shape[0]), (np.int64, 2, 1))
             self.assertEqual(self.run_async(self.engine.decode(self.shard, result)), prompt)
             return True
@@ -212,7 +214,15 @@ class FirstShardInputProperties(EnginePropertyTestCase):
 
         def example(input_data: Any) -> bool:
             result = self.attempt(self.engine.infer_tensor("prop", self.shard, input_data), (InvalidInputError,))
-            if isinstance(result, ShardEngineError):
+            # the contract, stated independently: integer ids of shape (1, T), 1 <= T, all in the vocabulary
+            valid = (
+                isinstance(input_data, np.ndarray)
+                and np.issubdtype(input_data.dtype, np.integer)
+                and input_data.ndim == 2 and input_data.shape[0] == 1 and input_data.shape[1] >= 1
+                and input_data.min() >= 0 and input_data.max() < VOCAB
+            )
+            self.assertEqual(not isinstance(result, ShardEngineError), valid, (input_data, result))
+            if not valid:
                 return False
             out, state = result
             expected, _ = self.run_async(reference.infer_tensor("ref", self.shard, input_data))
@@ -274,7 +284,17 @@ class LaterShardInputProperties(EnginePropertyTestCase):
             result = self.attempt(
                 self.engine.infer_tensor("prop", self.shard, input_data, state), (InvalidInputError, InvalidStateError)
             )
-            if isinstance(result, ShardEngineError):
+            # the contract, stated independently: floating point (1, T, hidden), 1 <= T, finite as float32
+            with np.errstate(over="ignore", invalid="ignore"):
+                valid = (
+                    isinstance(input_data, np.ndarray)
+                    and np.issubdtype(input_data.dtype, np.floating)
+                    and input_data.ndim == 3 and input_data.shape[0] == 1 and input_data.shape[1] >= 1
+                    and input_data.shape[2] == HIDDEN
+                    and bool(np.isfinite(input_data.astype(np.float32)).all())
+                )
+            self.assertEqual(not isinstance(result, ShardEngineError), valid, (input_data, result))
+            if not valid:
                 return False
             out, new_state = result
             self.assertEqual(out.shape, (1, length, VOCAB))
@@ -297,11 +317,19 @@ class ValueProperties(unittest.TestCase):
         n=st.one_of(st.integers(-1, 5), ARBITRARY),
     )
     def test_shard_spec(self, model_id, start, end, n) -> None:
+        def layer(value: Any) -> bool:
+            return isinstance(value, int) and not isinstance(value, bool)
+
+        # the contract, stated independently: a non-empty string id, integer layers, 0 <= start <= end < n
+        valid = (isinstance(model_id, str) and model_id != "" and layer(start) and layer(end) and layer(n)
+                 and 0 <= start <= end < n)
         try:
             shard = Shard(model_id, start, end, n)
         except InvalidShardError as exc:
             self.assertIsInstance(exc, ValueError)
+            self.assertFalse(valid, (model_id, start, end, n))
             return
+        self.assertTrue(valid, (model_id, start, end, n))
         self.assertTrue(0 <= shard.start_layer <= shard.end_layer < shard.n_layers)
         self.assertEqual(shard.get_layer_count(), end - start + 1)
         self.assertEqual(shard, Shard(model_id, start, end, n))
