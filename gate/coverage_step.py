@@ -10,14 +10,14 @@ from __future__ import annotations
 import contextlib
 import json
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import coverage
 
 from gate.errors import ConfigError, InfrastructureError, RedBaselineError
-from gate.process import run_python
+from gate.process import Child, run_python
 from gate.regions import Region, RegionKind, unit_spans
 
 COVERAGE_CONFIG_FILES = (".coveragerc", "setup.cfg", "tox.ini", "pyproject.toml")
@@ -78,9 +78,6 @@ def measure(work: Path, data_dir: Path, *, tests: Iterable[str], pytest_args: It
         cov = coverage.Coverage(data_file=str(data_file), config_file=_config_file(work))
         cov.load()
         cov.json_report(outfile=str(json_path), show_contexts=True, ignore_errors=True)
-        if report_dir is not None:
-            cov.html_report(directory=str(report_dir / "coverage"), show_contexts=True,
-                            title="Error-handling coverage (gate)", ignore_errors=True)
     files = json.loads(json_path.read_text())["files"]
     tests_by_line = {f: _tests_by_line(files[f]) for f in guarded_files if f in files}
     return CoverageResult(
@@ -88,6 +85,31 @@ def measure(work: Path, data_dir: Path, *, tests: Iterable[str], pytest_args: It
         regions=tuple(_region_coverage(r, files.get(r.file), tests_by_line.get(r.file, {})) for r in regions),
         tests_by_line=tests_by_line,
     )
+
+
+@contextlib.contextmanager
+def html_report_beside(work: Path, data_dir: Path, report_dir: Path) -> Iterator[None]:
+    """coverage.py's HTML report (branches, test contexts) of the last `measure`, written by a
+    child process in the snapshot while the body runs (the mutants): it takes seconds and the
+    verdict does not need it. It is stopped if the body fails, and a failure of its own fails
+    the run."""
+    child = Child(["-P", "-m", "gate.coverage_step", str(data_dir / ".coverage"), str(report_dir / "coverage")],
+                  cwd=work)
+    try:
+        yield
+    except BaseException:
+        child.stop()
+        raise
+    done = child.finish()
+    if done.returncode != 0:
+        raise InfrastructureError(f"coverage.py's HTML report failed: {_last_line(done.output)}")
+
+
+def _write_html(data_file: str, directory: str) -> None:
+    cov = coverage.Coverage(data_file=data_file, config_file=_config_file(Path.cwd()))
+    cov.load()
+    cov.html_report(directory=directory, show_contexts=True, title="Error-handling coverage (gate)",
+                    ignore_errors=True)
 
 
 def is_cached(data_dir: Path, key: str) -> bool:
@@ -189,3 +211,9 @@ def load_unit_index(data_dir: Path) -> UnitIndex | None:
     except (OSError, ValueError):
         return None
     return UnitIndex({tuple(key.split("::", 1)): frozenset(tests) for key, tests in units.items()})
+
+
+if __name__ == "__main__":  # the HTML report's child process: python -P -m gate.coverage_step DATA DIR
+    import sys
+
+    _write_html(*sys.argv[1:3])

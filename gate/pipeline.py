@@ -3,6 +3,7 @@ mutants, selection, mutation run, verdict. `run_gate` returns the `GateResult` e
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import importlib.metadata
@@ -66,9 +67,15 @@ def list_regions(settings: Settings) -> list[Region]:
 def run_gate(settings: Settings, progress: Progress | None = None) -> GateResult:
     """Run the gate over the guarded files, or over what `settings.changed` touches. The caller
     holds the cache's lock (`gate.lock.exclusive`)."""
-    progress = progress or Silent()
-    clock = _Clock()
     started = time.monotonic()
+    with contextlib.ExitStack() as beside:  # work that runs beside the mutants: the coverage HTML
+        result = _run_gate(settings, progress or Silent(), beside)
+    result.timings["total"] = round(time.monotonic() - started, 3)
+    return result
+
+
+def _run_gate(settings: Settings, progress: Progress, beside: contextlib.ExitStack) -> GateResult:
+    clock = _Clock()
     versions = {"gate": __version__, "python": sys.version.split()[0]}
     if not settings.only_coverage:
         versions["mutmut"] = mutation.check_mutmut()  # before anything slow: fail fast and closed
@@ -89,7 +96,7 @@ def run_gate(settings: Settings, progress: Progress | None = None) -> GateResult
 
     subset = change.tests_to_run(coverage_step.load_unit_index(coverage_dir)) if change else None
     if subset == ():  # nothing guarded changed and no test did: nothing to check
-        return _empty_result(settings, versions, clock, started)
+        return _empty_result(settings, versions, clock)
     tests = settings.tests if subset is None else subset
     # everything a baseline depends on: the whole snapshot, what it measures, how the suite runs,
     # the versions and the installed distributions
@@ -115,14 +122,18 @@ def run_gate(settings: Settings, progress: Progress | None = None) -> GateResult
         reports = [r for r in all_reports if r.region.id in in_scope]
         findings = coverage_findings(reports)
         notes = [f"{len(all_reports) - len(reports)} regions outside this run's scope (--changed)"] if change else []
+        # the coverage HTML is written beside what follows; entered after any abandon, which
+        # stops every child of the run
+        html_report = coverage_step.html_report_beside(work, coverage_dir, settings.reports_dir)
         if generating is None or not reports:
             if generating is not None:
                 generating.abandon()
-            clock.timings["total"] = round(time.monotonic() - started, 3)
+            beside.enter_context(html_report)
             return GateResult(project=str(settings.root), guarded_paths=settings.guarded_paths,
                               verdict=decide(findings), regions=tuple(reports),
                               timings=clock.timings, versions=versions, notes=tuple(notes))
 
+        beside.enter_context(html_report)
         progress.stage("generating mutants")
         generation, type_notes, started_run = generating.result()
     except BaseException:
@@ -155,7 +166,6 @@ def run_gate(settings: Settings, progress: Progress | None = None) -> GateResult
 
     all_outcomes, failures = judge_mutants([outcomes[c.mutant.name] for c in candidates], settings)
     findings += failures
-    clock.timings["total"] = round(time.monotonic() - started, 3)
     return GateResult(
         project=str(settings.root), guarded_paths=settings.guarded_paths, verdict=decide(findings),
         regions=tuple(reports), mutants=tuple(all_outcomes), mutmut_total=generation.mutmut_total,
@@ -170,8 +180,7 @@ def environment_key() -> str:
     return hashlib.sha256("\0".join([sys.version, *dists]).encode()).hexdigest()
 
 
-def _empty_result(settings: Settings, versions: dict[str, str], clock: _Clock, started: float) -> GateResult:
-    clock.timings["total"] = round(time.monotonic() - started, 3)
+def _empty_result(settings: Settings, versions: dict[str, str], clock: _Clock) -> GateResult:
     return GateResult(project=str(settings.root), guarded_paths=settings.guarded_paths, verdict=decide([]),
                       timings=clock.timings, versions=versions,
                       notes=("no error-handling region is in this run's scope",))
