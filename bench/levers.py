@@ -46,9 +46,13 @@ def main() -> None:
         for label, env, flags in configs:
             shutil.rmtree(project / ".gate", ignore_errors=True)
             run = timed([PYTHON, "-m", "gate", "-q", *flags], project, env={**os.environ, **env})
-            assert run.returncode == 0, run.stdout[-3000:]
             summary = gate_summary(project)
-            results[label].append((run.seconds, summary["timings"]["mutants"], summary["counts"]["selected"]))
+            # with a lever off a run must still test every mutant; its verdict is recorded, not
+            # required (without preload, CPython 3.11 can fail one mutant's test run: exit 4)
+            assert run.returncode == 0 or label != "all levers on", run.stdout[-3000:]
+            assert "counts" in summary, run.stdout[-3000:]
+            results[label].append((run.seconds, summary["timings"]["mutants"], summary["counts"]["selected"],
+                                   run.returncode))
     base_total = median([r[0] for r in results["all levers on"]])
     base_mutants = median([r[1] for r in results["all levers on"]])
     rows, data = [], {}
@@ -56,7 +60,7 @@ def main() -> None:
         total, mutants = median([r[0] for r in runs]), median([r[1] for r in runs])
         rows.append([label, total, mutants, round(total / base_total, 2), round(mutants / base_mutants, 2)])
         data[label] = {"total_seconds": [r[0] for r in runs], "mutant_phase_seconds": [r[1] for r in runs],
-                       "mutants": runs[0][2]}
+                       "mutants": runs[0][2], "exit_codes": [r[3] for r in runs]}
     report("levers" if not args.only else "levers-only", ["config", "median total s", "median mutant phase s", "total / all on",
                       "mutant phase / all on"], rows, data)
 
