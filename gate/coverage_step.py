@@ -75,8 +75,7 @@ def measure(work: Path, data_dir: Path, *, tests: Iterable[str], pytest_args: It
 
     json_path = (report_dir or data_dir) / "coverage.json"
     with contextlib.chdir(work):  # so that coverage.py reports paths relative to the project
-        cov = coverage.Coverage(data_file=str(data_file), config_file=_config_file(work))
-        cov.load()
+        cov = _load(data_file, work)
         cov.json_report(outfile=str(json_path), show_contexts=True, ignore_errors=True)
     files = json.loads(json_path.read_text())["files"]
     tests_by_line = {f: _tests_by_line(files[f]) for f in guarded_files if f in files}
@@ -106,8 +105,7 @@ def html_report_beside(work: Path, data_dir: Path, report_dir: Path) -> Iterator
 
 
 def _write_html(data_file: str, directory: str) -> None:
-    cov = coverage.Coverage(data_file=data_file, config_file=_config_file(Path.cwd()))
-    cov.load()
+    cov = _load(Path(data_file), Path.cwd())
     cov.html_report(directory=directory, show_contexts=True, title="Error-handling coverage (gate)",
                     ignore_errors=True)
 
@@ -175,6 +173,13 @@ def _tests_by_line(data: dict) -> dict[int, frozenset[str]]:
     """Node ids per line, from pytest-cov's contexts (`<nodeid>|setup|run|teardown`)."""
     return {int(line): frozenset(c.rsplit("|", 1)[0] for c in contexts if c)
             for line, contexts in data.get("contexts", {}).items()}
+
+
+def _load(data_file: Path, work: Path) -> coverage.Coverage:
+    """The baseline's coverage data, read with the project's own coverage configuration."""
+    cov = coverage.Coverage(data_file=str(data_file), config_file=_config_file(work))
+    cov.load()
+    return cov
 
 
 def _config_file(work: Path) -> str | bool:

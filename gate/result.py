@@ -24,6 +24,16 @@ class MutantStatus(str, enum.Enum):
     """Tested by another `--shard`."""
 
 
+# Why a mutant with that status fails the gate, as every report words it.
+FAILING_REASONS = {
+    MutantStatus.SURVIVED: "survived: no test failed",
+    MutantStatus.NO_TESTS: "no test runs this code",
+    MutantStatus.TIMEOUT: "timed out (counted as survived by policy)",
+    MutantStatus.CRASHED: "crashed its test run",
+    MutantStatus.ERROR: "could not be tested",
+}
+
+
 @dataclass(frozen=True)
 class MutantOutcome:
     name: str

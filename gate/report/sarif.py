@@ -12,7 +12,7 @@ import json
 from gate import __version__
 from gate.operators import OPERATORS
 from gate.regions import RegionKind
-from gate.result import GateResult, MutantStatus
+from gate.result import FAILING_REASONS, GateResult, MutantStatus
 
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 REGION_RULES = {
@@ -20,14 +20,6 @@ REGION_RULES = {
     "uncovered-region": "A raise, finally body or cleanup function that no test runs",
     "untaken-branch": "A branch inside error-handling code that no test takes",
     "region-not-mutated": "Error-handling code that mutmut cannot mutate",
-}
-
-WHY = {
-    MutantStatus.SURVIVED: "survived: no test failed",
-    MutantStatus.NO_TESTS: "no test runs this code",
-    MutantStatus.TIMEOUT: "timed out, which the policy counts as a survivor",
-    MutantStatus.CRASHED: "crashed its test run",
-    MutantStatus.ERROR: "could not be tested",
 }
 
 
@@ -38,7 +30,7 @@ def render(result: GateResult) -> str:
         if not m.failing:
             continue
         rules[m.operator] = OPERATORS.get(m.operator, f"mutmut's {m.operator} operator")
-        why = WHY.get(m.status, m.status.value)
+        why = FAILING_REASONS[m.status]
         if m.detail and m.status is not MutantStatus.NO_TESTS:
             why += f" ({m.detail})"
         results.append(_result(m.operator, f"Error-handling mutant {m.name} {why}. Mutant:\n{m.diff}",

@@ -7,14 +7,11 @@ import sys
 from collections import Counter
 from typing import TextIO
 
-from gate.result import GateResult, MutantOutcome, MutantStatus
+from gate.result import FAILING_REASONS, GateResult, MutantOutcome, MutantStatus
 from gate.verdict import DESCRIPTIONS
 
 COLUMNS = (MutantStatus.KILLED, MutantStatus.SURVIVED, MutantStatus.TIMEOUT, MutantStatus.CRASHED,
            MutantStatus.NO_TESTS, MutantStatus.SKIPPED)
-WHY = {MutantStatus.SURVIVED: "survived", MutantStatus.NO_TESTS: "no test reaches it",
-       MutantStatus.TIMEOUT: "timed out (counted as survived by policy)", MutantStatus.CRASHED: "crashed",
-       MutantStatus.ERROR: "could not be tested"}
 SHORT = {MutantStatus.KILLED: "killed", MutantStatus.SURVIVED: "survived", MutantStatus.TIMEOUT: "timeout",
          MutantStatus.CRASHED: "crashed", MutantStatus.NO_TESTS: "no tests", MutantStatus.SKIPPED: "skipped"}
 
@@ -60,7 +57,7 @@ def render(result: GateResult) -> str:
     if failing:
         lines.append("Mutants that fail the gate (fix the suite, not the policy):")
         for m in failing:
-            lines.append(f"  {m.name}  {m.file}:{m.start}  [{m.operator}] {WHY[m.status]}")
+            lines.append(f"  {m.name}  {m.file}:{m.start}  [{m.operator}] {FAILING_REASONS[m.status]}")
             if m.tests:
                 lines.append(f"    ran: {', '.join(m.tests[:3])}{' ...' if len(m.tests) > 3 else ''}")
             lines += ["    " + d for d in m.diff.rstrip("\n").splitlines()]
