@@ -2,8 +2,12 @@
 
 A region is in scope when the function it lies in changed, or when a test that reaches it
 changed (a weakened test must not slip through the commit hook). A change to module-level code of
-a guarded file puts that file in scope; a change to a support file (conftest, a test helper, the
-configuration) puts everything in scope.
+a guarded file puts that file in scope. Whatever the plan cannot map to functions widens the scope
+to every region, and says why: a deleted or renamed file (a rename is a deletion and an addition),
+a changed module that is not guarded (guarded code may import it), a data file the tests may read,
+a support file (conftest, a test helper, the configuration). Only documentation (`.md`, `.rst`)
+and test modules outside the gate's suite are left out. The scope is never shrunk to nothing by
+what the plan does not understand.
 
 To stay fast, an incremental run measures coverage only with the tests that reached the changed
 functions in the last full run (`UnitIndex`) and the changed test files; without that index, or
@@ -21,16 +25,16 @@ from pathlib import Path
 from gate.coverage_step import CoverageResult, UnitIndex
 from gate.errors import ConfigError
 from gate.regions import Region, read_source, unit_spans
-from gate.snapshot import is_test_module
+from gate.snapshot import is_documentation, is_test_module
 
 HUNK = re.compile(r"^@@ -\d+(?:,\d+)? \+(\d+)(?:,(\d+))? @@", re.M)
-SUPPORT_NAMES = {"conftest.py", "pyproject.toml", "setup.cfg", "pytest.ini", "tox.ini", "mutmut_config.py"}
 
 
 def _git_diff(root: Path, ref: str, *options: str, paths: Sequence[str] = ()) -> str:
     # fixed prefixes and unquoted names, whatever the user's git configuration says
+    # and no rename detection: a renamed file is the deletion of one path and the addition of another
     command = ["git", "-c", "core.quotepath=off", "diff", "--no-color", "--no-ext-diff", "--relative",
-               "--src-prefix=a/", "--dst-prefix=b/", *options]
+               "--no-renames", "--src-prefix=a/", "--dst-prefix=b/", *options]
     command += ["--cached"] if ref == "" else [ref]
     command += ["--", *paths] if paths else []
     try:
@@ -42,23 +46,26 @@ def _git_diff(root: Path, ref: str, *options: str, paths: Sequence[str] = ()) ->
 
 
 def _deleted_files(root: Path, ref: str) -> list[str]:
-    return _git_diff(root, ref, "--name-only", "--diff-filter=D").splitlines()
+    return [f for f in _git_diff(root, ref, "--name-only", "-z", "--diff-filter=D").split("\0") if f]
 
 
 def changed_lines(root: Path, ref: str) -> dict[str, set[int]]:
-    """Lines of the working tree that differ from `ref`, per file. For '' (the staged changes)
-    these are the lines of the staged files that differ from HEAD, as they are in the working
-    tree, which is what the gate tests: under pre-commit, which sets unstaged changes aside, the
-    staged changes themselves. A pure deletion marks the lines on both sides of where the text was."""
+    """Lines of the working tree that differ from `ref`, for every changed file that still exists
+    (a file whose change has no lines, a binary or a mode change, is there with none). For ''
+    (the staged changes) these are the lines of the staged files that differ from HEAD, as they
+    are in the working tree, which is what the gate tests: under pre-commit, which sets unstaged
+    changes aside, the staged changes themselves. A pure deletion marks the lines on both sides of
+    where the text was."""
     if ref == "":
-        staged = _git_diff(root, "", "--name-only", "-z").split("\0")
-        staged = [f for f in staged if f]
-        if not staged:
+        changed = [f for f in _git_diff(root, "", "--name-only", "-z").split("\0") if f]
+        if not changed:
             return {}
-        out = _git_diff(root, _head_or_empty_tree(root), "--unified=0", paths=staged)
+        out = _git_diff(root, _head_or_empty_tree(root), "--unified=0", paths=changed)
     else:
+        changed = [f for f in _git_diff(root, ref, "--name-only", "-z").split("\0") if f]
         out = _git_diff(root, ref, "--unified=0")
-    lines: dict[str, set[int]] = {}
+    deleted = set(_deleted_files(root, ref))
+    lines: dict[str, set[int]] = {f: set() for f in changed if f not in deleted}
     for section in re.split(r"^diff --git ", out, flags=re.M)[1:]:
         target = re.search(r"^\+\+\+ b/(.+)$", section, re.M)
         if target is None:  # deleted: `+++ /dev/null`
@@ -81,8 +88,9 @@ def _head_or_empty_tree(root: Path) -> str:
 
 @dataclass(frozen=True)
 class ChangePlan:
-    everything: bool
-    """A support file changed: every region is in scope."""
+    widened: tuple[str, ...]
+    """Why every region is in scope (`shop/rates.py changed`), if something the plan cannot map to
+    functions changed; empty otherwise."""
     units: frozenset[tuple[str, str | None]]
     """(guarded file, unit) of each changed function; unit None: the file's module-level code."""
     test_files: frozenset[str]
@@ -92,6 +100,10 @@ class ChangePlan:
     """Where the changed files are read: the gate's snapshot of the working tree."""
     options: tuple[str, ...]
     """The suite's pytest arguments that select no tests themselves (`-m x`, `-k y`): kept for a subset."""
+
+    @property
+    def everything(self) -> bool:
+        return bool(self.widened)
 
     def tests_to_run(self, index: UnitIndex | None) -> tuple[str, ...] | None:
         """The pytest arguments of a baseline that is enough for this change; None: the whole suite."""
@@ -136,15 +148,16 @@ def plan(root: Path, tree: Path, ref: str, guarded: list[str], suite: list[str])
     """What changed against `ref` in the git work tree `root`, read from its snapshot `tree`;
     `suite` is the pytest arguments of the gate's suite ([tool.gate] tests)."""
     lines = changed_lines(root, ref)
-    # a deleted test module or helper could hide anything: treat it like a support file
-    deleted = [f for f in _deleted_files(root, ref) if is_test_module(Path(f)) or _is_test_support(f)]
-    everything = bool(deleted) or any(Path(f).name in SUPPORT_NAMES or _is_test_support(f) for f in lines)
-    units = frozenset((f, unit) for f in set(guarded) & set(lines) for unit in _units_touched(tree / f, lines[f]))
     selectors = _selectors(suite, tree)
     options = tuple(a for a in suite if a not in selectors)
+    guarded_set = set(guarded)
     test_files = frozenset(f for f in lines if is_test_module(Path(f)) and (tree / f).exists()
                            and _selected(f, selectors))
-    return ChangePlan(everything=everything, units=units, test_files=test_files, lines=lines, tree=tree,
+    widened = [f"{f} was deleted" for f in _deleted_files(root, ref) if not is_documentation(f)]
+    widened += [f"{f} changed" for f in sorted(lines) if f not in guarded_set and f not in test_files
+                and not is_documentation(f) and not (is_test_module(Path(f)) and not _selected(f, selectors))]
+    units = frozenset((f, unit) for f in guarded_set & set(lines) for unit in _units_touched(tree / f, lines[f]))
+    return ChangePlan(widened=tuple(widened), units=units, test_files=test_files, lines=lines, tree=tree,
                       options=options)
 
 
@@ -163,12 +176,6 @@ def _selected(test_file: str, selectors: list[str]) -> bool:
         return True
     path = Path(test_file)
     return any(path == Path(s.split("::", 1)[0]) or Path(s) in path.parents for s in selectors)
-
-
-def _is_test_support(path: str) -> bool:
-    """A Python file beside the tests that is not itself a test module: a helper they import."""
-    p = Path(path)
-    return p.suffix == ".py" and not is_test_module(p) and any(part in ("tests", "test") for part in p.parts)
 
 
 def _units_touched(path: Path, lines: set[int]) -> set[str | None]:

@@ -3,20 +3,24 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import tempfile
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 
 from gate import __version__
-from gate.errors import GateError, InfrastructureError, Interrupted
+from gate.errors import GateError, InfrastructureError, Interrupted, LockedError, UsageError
 from gate.lock import exclusive
 from gate.pipeline import list_regions, run_gate
-from gate.report import clear_reports, write_error_summary, write_reports
+from gate.report import clear_reports, write_reports, write_stopped_reports
 from gate.report.terminal import TerminalProgress, render
-from gate.settings import OPTIONS, Settings, load_settings
+from gate.result import GateResult, stopped_result
+from gate.settings import OPTIONS, Settings, fallback_folder, load_settings
 from gate.verdict import ExitCode, exit_code_help
 
 
@@ -31,8 +35,8 @@ def _shard(value: str) -> tuple[int, int]:
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # usage errors exit 2 with one line, as every config error does
-        self.exit(ExitCode.USAGE, f"gate: error [usage]: {message}\n")
+    def error(self, message: str) -> NoReturn:  # a usage error is a config error: one line, exit 2, a summary
+        raise UsageError(message)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -76,8 +80,9 @@ def merge_parser() -> argparse.ArgumentParser:
 def merge_main(argv: Sequence[str]) -> int:
     from gate.merge import load, merge
 
-    args = merge_parser().parse_args(argv)
+    early = _early_flags(argv)
     try:
+        args = merge_parser().parse_args(argv)
         settings = load_settings(args.project, {"reports_dir": args.reports_dir})
         result = merge(load(args.results), settings)
         clear_reports(settings.reports_dir)
@@ -85,21 +90,27 @@ def merge_main(argv: Sequence[str]) -> int:
         sys.stdout.write(render(result))
         return int(result.verdict.exit_code)
     except BaseException as error:
-        return _failed(error)
+        return _failed(error, lambda gate_error: _record_stopped(gate_error, early, lock=False))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["merge"]:
         return merge_main(argv[1:])
-    args = parser().parse_args(argv)
+    early = _early_flags(argv)
     try:
+        args = parser().parse_args(argv)
         settings = load_settings(args.project, {
             "paths": args.paths, "tests": args.tests, "max_workers": args.max_workers,
             "only_coverage": args.only_coverage, "list_regions": args.list_regions or None,
             "changed": args.changed, "shard": args.shard, "lock_timeout": args.lock_timeout,
             "reports_dir": args.reports_dir, "cache_dir": args.cache_dir,
         })
+    except BaseException as error:  # before the run could start: its verdict is still this error
+        if early.list_regions:  # a listing is no run: it has no verdict to record
+            return _failed(error)
+        return _failed(error, lambda gate_error: _record_stopped(gate_error, early, lock=True))
+    try:
         if settings.list_regions:
             for region in list_regions(settings):
                 print(f"{region.id}-{region.end}\t{region.kind.value}\t{region.function}\t{region.label}")
@@ -113,7 +124,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(settings: Settings, *, quiet: bool) -> int:
     """Run the gate and write its reports, replacing every report of the last run; a run that
-    stops early leaves only its `summary.json`, which a CI step reads like any other."""
+    stops early leaves only its `summary.json` and `gate-result.json`, which CI reads like any other."""
     clear_reports(settings.reports_dir)
     try:
         result = run_gate(settings, TerminalProgress(quiet=quiet))
@@ -122,17 +133,74 @@ def _run(settings: Settings, *, quiet: bool) -> int:
         gate_error = _as_gate_error(error)
         if gate_error is None:
             raise
-        write_error_summary(settings.reports_dir, int(gate_error.exit_code), gate_error.slug, str(gate_error))
+        with contextlib.suppress(OSError):  # the message on stderr still says why
+            write_stopped_reports(_stopped(gate_error, settings.root, settings.shard), settings.reports_dir)
         raise gate_error from None
     sys.stdout.write(render(result))
     return int(result.verdict.exit_code)
 
 
-def _failed(error: BaseException) -> int:
-    """Every error ends the same way: one line naming its cause, and its exit code."""
+@dataclass(frozen=True)
+class _EarlyFlags:
+    """What a run needs to know to report its own failure when its flags or settings are broken."""
+
+    project: Path
+    reports_dir: str | None
+    cache_dir: str | None
+    shard: tuple[int, int] | None
+    list_regions: bool
+
+
+def _early_flags(argv: Sequence[str]) -> _EarlyFlags:
+    early = argparse.ArgumentParser(add_help=False)
+    early.add_argument("--project", type=Path, default=Path("."))
+    early.add_argument("--reports-dir")
+    early.add_argument("--cache-dir")
+    early.add_argument("--shard")
+    early.add_argument("--list-regions", action="store_true")
+    try:
+        known, _ = early.parse_known_args(argv)
+    except SystemExit:  # a flag without its value, say: the defaults will do
+        return _EarlyFlags(Path("."), None, None, None, "--list-regions" in argv)
+    try:
+        shard = _shard(known.shard) if known.shard else None
+    except argparse.ArgumentTypeError:
+        shard = None
+    return _EarlyFlags(known.project, known.reports_dir, known.cache_dir, shard, known.list_regions)
+
+
+def _record_stopped(error: GateError, early: _EarlyFlags, *, lock: bool) -> None:
+    """Replace the last run's reports with this run's error, in the folder the flags or the
+    readable part of the settings name. Not while another run holds the cache (its reports are
+    its own), not for a project folder that does not exist, and never at the cost of the message."""
+    root = early.project.resolve()
+    if not root.is_dir():
+        return
+    result = _stopped(error, root, early.shard)
+    reports = fallback_folder(root, "reports_dir", early.reports_dir)
+    try:
+        if lock:
+            with exclusive(fallback_folder(root, "cache_dir", early.cache_dir), 0):
+                write_stopped_reports(result, reports)
+        else:
+            write_stopped_reports(result, reports)
+    except (LockedError, OSError):
+        pass
+
+
+def _stopped(error: GateError, root: Path, shard: tuple[int, int] | None) -> GateResult:
+    return stopped_result(str(root), int(error.exit_code), error.slug, str(error), shard,
+                          {"gate": __version__, "python": sys.version.split()[0]})
+
+
+def _failed(error: BaseException, record: Callable[[GateError], None] | None = None) -> int:
+    """Every error ends the same way: one line naming its cause, and its exit code; `record`
+    writes it down as the run's verdict first."""
     gate_error = _as_gate_error(error)
     if gate_error is None:
         raise error
+    if record is not None:
+        record(gate_error)
     print(f"gate: error [{gate_error.slug}]: {gate_error}", file=sys.stderr)
     return int(gate_error.exit_code)
 

@@ -11,14 +11,16 @@ import contextlib
 import json
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import coverage
+from coverage.parser import PythonParser
 
+from gate import imports
 from gate.errors import ConfigError, InfrastructureError, RedBaselineError
 from gate.process import Child, run_python
-from gate.regions import Region, RegionKind, unit_spans
+from gate.regions import Region, RegionKind, read_source, unit_spans
 
 COVERAGE_CONFIG_FILES = (".coveragerc", "setup.cfg", "tox.ini", "pyproject.toml")
 
@@ -46,44 +48,89 @@ class CoverageResult:
     regions: tuple[RegionCoverage, ...]
     tests_by_line: dict[str, dict[int, frozenset[str]]]
     """file -> line -> node ids of the tests that executed it."""
+    first_lines: dict[str, dict[int, int]] = field(default_factory=dict)
+    """file -> line of a multi-line statement -> its first line, under which coverage.py records it."""
 
     def tests_for(self, file: str, start: int, end: int) -> frozenset[str]:
         by_line = self.tests_by_line.get(file, {})
-        return frozenset().union(*(by_line.get(line, frozenset()) for line in range(start, end + 1)))
+        firsts = self.first_lines.get(file, {})
+        lines = {firsts.get(line, line) for line in range(start, end + 1)}
+        return frozenset().union(*(by_line.get(line, frozenset()) for line in lines))
 
 
 def measure(work: Path, data_dir: Path, *, tests: Iterable[str], pytest_args: Iterable[str],
             guarded_files: list[str], regions: list[Region], report_dir: Path | None,
-            key: str) -> CoverageResult:
+            key: str, whole_suite: bool = True) -> CoverageResult:
     """Run the suite in `work` under coverage; fail with the failing tests' names if it is red.
 
-    `key` hashes everything the run depends on (the snapshot, the arguments, the versions): a
-    green run with the same key is not repeated, its data is reused."""
+    The suite imports the snapshot's code, whatever the user installed (`gate.imports`); a run
+    that imported a guarded module from elsewhere, or (running the whole suite) measured none of
+    the guarded files, is an infrastructure error and is never cached. `key` hashes everything
+    the run depends on (the snapshot and where it lies, the arguments, the environment): a green
+    run with the same key is not repeated, its data is reused."""
     data_dir.mkdir(parents=True, exist_ok=True)
     data_file, report_log, meta = data_dir / ".coverage", data_dir / "baseline.jsonl", data_dir / "baseline.json"
     baseline = _cached_baseline(meta, data_file, key)
+    fresh = baseline is None
     if baseline is None:
         for stale in (data_file, report_log, meta):
             stale.unlink(missing_ok=True)
-        sources = sorted({str(Path(f).parent) if Path(f).parent != Path(".") else "." for f in guarded_files})
-        args = ["-m", "pytest", *tests, *pytest_args, "-p", "no:cacheprovider", "-q",
-                *(f"--cov={s}" for s in sources), "--cov-branch", "--cov-context=test", "--cov-report=",
-                f"--report-log={report_log}"]
-        completed = run_python(args, cwd=work, env={"COVERAGE_FILE": str(data_file)})
-        baseline = _read_baseline(report_log, completed.returncode, completed.output, completed.seconds)
-        meta.write_text(json.dumps({"key": key, "durations": baseline.durations, "seconds": baseline.seconds}))
+        baseline = _run_baseline(work, data_dir, tests, pytest_args, guarded_files)
 
     json_path = (report_dir or data_dir) / "coverage.json"
     with contextlib.chdir(work):  # so that coverage.py reports paths relative to the project
         cov = _load(data_file, work)
         cov.json_report(outfile=str(json_path), show_contexts=True, ignore_errors=True)
     files = json.loads(json_path.read_text())["files"]
+    if fresh:
+        if whole_suite and not any(files.get(f, {}).get("executed_lines") for f in guarded_files):
+            raise InfrastructureError(
+                f"the suite ran but measured none of the {len(guarded_files)} guarded files (first: "
+                f"{guarded_files[0]}): the tests do not import them, or import them from another tree")
+        meta.write_text(json.dumps({"key": key, "durations": baseline.durations, "seconds": baseline.seconds}))
     tests_by_line = {f: _tests_by_line(files[f]) for f in guarded_files if f in files}
     return CoverageResult(
         baseline=baseline,
         regions=tuple(_region_coverage(r, files.get(r.file), tests_by_line.get(r.file, {})) for r in regions),
         tests_by_line=tests_by_line,
+        first_lines={f: _first_lines(work / f) for f in guarded_files},
     )
+
+
+def _run_baseline(work: Path, data_dir: Path, tests: Iterable[str], pytest_args: Iterable[str],
+                  guarded_files: list[str]) -> Baseline:
+    """The suite under coverage, importing the snapshot's code; checks where it came from."""
+    data_file, report_log, probe = data_dir / ".coverage", data_dir / "baseline.jsonl", data_dir / "imports.json"
+    probe.unlink(missing_ok=True)
+    sources = sorted({str(Path(f).parent) if Path(f).parent != Path(".") else "." for f in guarded_files})
+    args = ["-m", "pytest", *tests, *pytest_args, "-p", "no:cacheprovider", "-p", "gate.import_probe", "-q",
+            *(f"--cov={s}" for s in sources), "--cov-branch", "--cov-context=test", "--cov-report=",
+            f"--report-log={report_log}"]
+    modules = [imports.module_name(work, f) for f in guarded_files]
+    completed = run_python(args, cwd=work, env={
+        "COVERAGE_FILE": str(data_file),
+        "PYTHONPATH": imports.python_path(work, imports.import_roots(work, guarded_files)),
+        "GATE_PROBE_MODULES": json.dumps(modules), "GATE_PROBE_OUT": str(probe)})
+    baseline = _read_baseline(report_log, completed.returncode, completed.output, completed.seconds)
+    try:
+        imported = json.loads(probe.read_text())
+    except (OSError, ValueError):
+        raise InfrastructureError("the baseline did not say where it imported the guarded modules from "
+                                  "(the gate's pytest plugin gate.import_probe did not run)") from None
+    stray = imports.outside(work, imported)
+    if stray is not None:
+        raise InfrastructureError(
+            f"the suite imported {stray[0]} from {stray[1]}, outside the gate's snapshot {work}: an editable "
+            "install, PYTHONPATH or a sys.path change in the tests points it at another tree")
+    return baseline
+
+
+def _first_lines(path: Path) -> dict[int, int]:
+    """coverage.py's own map of each line of a multi-line statement to the statement's first line."""
+    text = read_source(path)
+    parser = PythonParser(text=text, filename=str(path))
+    parser.parse_source()
+    return {line: first for line in range(1, text.count("\n") + 2) if (first := parser.first_line(line)) != line}
 
 
 @contextlib.contextmanager

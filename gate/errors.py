@@ -19,6 +19,12 @@ class ConfigError(GateError):
     exit_code = ExitCode.USAGE
 
 
+class UsageError(ConfigError):
+    """A command line argparse rejects."""
+
+    slug = "usage"
+
+
 class SourceSyntaxError(ConfigError):
     """A guarded file that does not parse."""
 

@@ -19,12 +19,16 @@ import types
 from pathlib import Path
 from typing import Any
 
+from gate.errors import InfrastructureError
+from gate.imports import module_name, python_path
 from gate.process import run_python
 
 
 def resolve(work: Path, files: list[str], cache: Path, key: str,
-            modules: list[str]) -> tuple[dict[str, Any], dict[str, str]]:
-    """Per file: the exception facts the operators use; and, per file, why it could not be resolved.
+            modules: list[str], import_roots: list[str]) -> tuple[dict[str, Any], dict[str, str]]:
+    """Per file: the exception facts the operators use (with `unresolved`: each caught type
+    expression that could not be resolved, and why); and, per file, why it could not be imported.
+    The child imports the snapshot's code: `import_roots` go first on its `sys.path`.
 
     The import is repeated only when what the facts depend on changed: `key` (the environment),
     the imports and class statements of `modules` (the project's non-test modules, where the
@@ -40,15 +44,17 @@ def resolve(work: Path, files: list[str], cache: Path, key: str,
             return cached["resolved"], cached["failed"]
     except (OSError, ValueError, KeyError):
         pass
-    completed = run_python(["-m", "gate.exception_types", *files], cwd=work)
+    completed = run_python(["-P", "-m", "gate.exception_types", *files], cwd=work,
+                           env={"PYTHONPATH": python_path(work, import_roots)})
     marker = "@@gate-types "
-    for line in completed.output.splitlines():
-        if line.startswith(marker):
-            data = json.loads(line[len(marker):])
-            if not data["failed"]:  # an import that failed may work next time
-                cache.write_text(json.dumps({"key": key, "files": files, **data}))
-            return data["resolved"], data["failed"]
-    return {}, {f: f"could not resolve exception types: {_last(completed.output)}" for f in files}
+    lines = [line for line in completed.output.splitlines() if line.startswith(marker)]
+    if completed.returncode != 0 or len(lines) != 1:  # the import ended the process, or worse
+        raise InfrastructureError(f"resolving the caught exception types of {', '.join(files)} failed "
+                                  f"(exit {completed.returncode}): {_last(completed.output)}")
+    data = json.loads(lines[0][len(marker):])
+    if not data["failed"]:  # an import that failed may work next time
+        cache.write_text(json.dumps({"key": key, "files": files, **data}))
+    return data["resolved"], data["failed"]
 
 
 def _type_key(work: Path, files: list[str], modules: list[str], environment_key: str) -> str:
@@ -86,12 +92,7 @@ def _class_id(cls: type) -> str:
 
 
 def _module_name(rel: str) -> str:
-    parts = list(Path(rel).with_suffix("").parts)
-    if parts and parts[0] == "src":
-        parts = parts[1:]
-    if parts and parts[-1] == "__init__":
-        parts = parts[:-1]
-    return ".".join(parts)
+    return module_name(Path.cwd(), rel)
 
 
 def _type_exprs(source: str) -> tuple[list[str], list[str]]:
@@ -111,14 +112,32 @@ def _type_exprs_of(tree: ast.AST) -> tuple[list[str], list[str]]:
     return caught, raised
 
 
+def caught_exprs_by_line(source: str) -> dict[int, list[str]]:
+    """The source of each type an `except` clause names (tuple members one by one), by the line of its `except`."""
+    found: dict[int, list[str]] = {}
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ExceptHandler) and node.type is not None:
+            elements = node.type.elts if isinstance(node.type, ast.Tuple) else [node.type]
+            found[node.lineno] = [ast.unparse(e) for e in elements]
+    return found
+
+
+class _Unresolvable(Exception):
+    """A caught type expression the gate cannot turn into exception classes; the message says why."""
+
+
 def _evaluate(expr: str, namespace: dict[str, Any]) -> Any:
     node = ast.parse(expr, mode="eval").body
-    if not isinstance(node, (ast.Name, ast.Attribute)):
-        return None  # only plain names and dotted attributes: nothing here calls user code
+    if not isinstance(node, (ast.Name, ast.Attribute)):  # only names and dotted attributes: no user code runs
+        raise _Unresolvable("not a name or a dotted attribute, which the gate resolves without running code")
     try:
         return eval(compile(ast.Expression(node), "<type>", "eval"), dict(namespace))  # noqa: S307
-    except Exception:
-        return None
+    except Exception as exc:
+        raise _Unresolvable(f"{type(exc).__name__}: {exc}") from None
+
+
+def _is_exception_class(value: Any) -> bool:
+    return isinstance(value, type) and issubclass(value, BaseException)
 
 
 def _facts(rel: str) -> dict[str, Any]:
@@ -129,12 +148,21 @@ def _facts(rel: str) -> dict[str, Any]:
     exprs: dict[str, str] = {}
     classes: dict[str, type] = {}
     named_in_file: set[str] = set()
+    unresolved: dict[str, str] = {}
     for expr in caught + raised:
-        value = _evaluate(expr, namespace)
-        if isinstance(value, type) and issubclass(value, BaseException):
+        try:
+            value = _evaluate(expr, namespace)
+        except _Unresolvable as why:
+            if expr in caught:  # a raised class is only a hint; a caught type is what the operators change
+                unresolved[expr] = str(why)
+            continue
+        if _is_exception_class(value):
             exprs[expr] = _class_id(value)
             classes[_class_id(value)] = value
             named_in_file.add(_class_id(value))
+        elif expr in caught and not (isinstance(value, tuple) and all(map(_is_exception_class, value))):
+            # a name bound to a tuple of classes is known; the operators leave it as it is
+            unresolved[expr] = f"it is a {type(value).__name__}, not an exception class"
     candidates = [v for v in namespace.values() if isinstance(v, type) and issubclass(v, BaseException)]
     candidates += [v for v in vars(builtins).values() if isinstance(v, type) and issubclass(v, BaseException)]
     for cls in candidates + [base for c in list(classes.values()) for base in c.__mro__]:
@@ -146,6 +174,7 @@ def _facts(rel: str) -> dict[str, Any]:
         "classes": {cid: {"mro": [_class_id(c) for c in cls.__mro__]} for cid, cls in classes.items()},
         "names": names,
         "named_in_file": sorted(named_in_file),
+        "unresolved": unresolved,
     }
 
 
@@ -168,9 +197,6 @@ def _name_in(cls: type, namespace: dict[str, Any], exprs: dict[str, str]) -> str
 
 
 def main(files: list[str]) -> int:
-    sys.path.insert(0, str(Path.cwd()))
-    if Path("src").is_dir():
-        sys.path.insert(0, str(Path("src").resolve()))
     resolved, failed = {}, {}
     for rel in files:
         try:

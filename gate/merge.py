@@ -10,7 +10,7 @@ from gate.errors import ConfigError, InfrastructureError
 from gate.pipeline import ANOTHER_SHARD, coverage_findings, judge_mutants
 from gate.result import GateResult, MutantStatus, from_dict
 from gate.settings import Settings
-from gate.verdict import decide
+from gate.verdict import Finding, decide
 
 
 def load(paths: list[Path]) -> list[GateResult]:
@@ -30,6 +30,9 @@ def merge(results: list[GateResult], settings: Settings) -> GateResult:
     n = shards[0][1]
     if shards != [(k, n) for k in range(1, n + 1)]:
         raise ConfigError(f"merge needs shards 1..{n} of {n} exactly once, got {', '.join(f'{k}/{m}' for k, m in shards)}")
+    stopped = [r for r in results if r.error is not None]
+    if stopped:
+        return _stopped_shards(results, stopped)
     first = results[0]
     names = [m.name for m in first.mutants]
     if any([m.name for m in r.mutants] != names or [g.region.id for g in r.regions] !=
@@ -50,3 +53,16 @@ def merge(results: list[GateResult], settings: Settings) -> GateResult:
                       regions=first.regions, mutants=tuple(mutants), mutmut_total=first.mutmut_total,
                       gate_total=first.gate_total, timings=timings, versions=first.versions,
                       notes=tuple(dict.fromkeys(note for r in results for note in r.notes)))
+
+
+def _stopped_shards(results: list[GateResult], stopped: list[GateResult]) -> GateResult:
+    """Shards that an error stopped leave no share to merge: the merged verdict is each one's own
+    exit code and reason, and the most serious of them decides."""
+    findings = [Finding(f.exit_code, f"shard {r.shard[0]}/{r.shard[1]} stopped with exit "
+                                     f"{int(r.verdict.exit_code)}: {f.message}")
+                for r in sorted(stopped, key=lambda r: r.shard or (0, 0)) for f in r.verdict.findings]
+    notes = tuple(f"shard {r.shard[0]}/{r.shard[1]}: exit {int(r.verdict.exit_code)}"
+                  for r in sorted(results, key=lambda r: r.shard or (0, 0)) if r.shard)
+    first = stopped[0]
+    return GateResult(project=first.project, guarded_paths=first.guarded_paths, verdict=decide(findings),
+                      versions=first.versions, notes=notes, error="shard-stopped")

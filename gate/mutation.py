@@ -21,6 +21,7 @@ import difflib
 import gc
 import hashlib
 import importlib.metadata
+import io
 import json
 import os
 import resource
@@ -34,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from gate.errors import InfrastructureError, RedBaselineError
+from gate.imports import import_roots
 from gate.process import Child
 from gate.regions import Region
 from gate.result import MutantStatus
@@ -192,7 +194,8 @@ def _base_spec(work: Path, files: list[str], max_workers: int, tests: list[str],
     guarded_roots = sorted({f.split("/", 1)[0] for f in files})
     also_copy = sorted(p.name for p in work.iterdir() if p.name not in (*guarded_roots, "mutants"))
     return {"source_paths": guarded_roots, "files": files, "also_copy": also_copy,
-            "max_workers": max_workers, "tests": tests, "pytest_args": pytest_args}
+            "max_workers": max_workers, "tests": tests, "pytest_args": pytest_args,
+            "import_roots": import_roots(work, files)}
 
 
 def _start_driver(work: Path, phase: str, spec: dict[str, Any], stdin: bool = False) -> Child:
@@ -524,7 +527,8 @@ def _renumber(diff: str, offset: int) -> str:
 def _gate_runner_class(results_dir: Path, memory_mb: int) -> type:
     """mutmut's PytestRunner, plus: a memory limit, and a result file naming the first failing test.
     A worker that dies before writing it crashed (or timed out); one that writes it finished."""
-    from mutmut.runners.harness import PytestRunner
+    from mutmut.configuration import ForkServerWarmup, config
+    from mutmut.runners.harness import BadTestExecutionCommandsException, PytestRunner
     from mutmut.utils.file_utils import change_cwd
 
     class FirstFailure:
@@ -544,9 +548,28 @@ def _gate_runner_class(results_dir: Path, memory_mb: int) -> type:
             if report.failed and self.nodeid is None:
                 self.nodeid = f"{report.nodeid or '<collection>'} (collection)"
 
+    class Collected:
+        """The node ids one collection sees."""
+
+        def __init__(self) -> None:
+            self.ids: set[str] = set()
+
+        def pytest_collection_modifyitems(self, items: Any) -> None:
+            self.ids |= {item.nodeid for item in items}
+
     class GatePytestRunner(PytestRunner):
+        collected: frozenset[str] | None = None
+        """The node ids the fork server's warm-up collected; None without a warm-up."""
+
         def warm_up(self) -> None:
-            super().warm_up()
+            if config().forkserver_warmup == ForkServerWarmup.COLLECT:
+                collector = Collected()
+                with change_cwd("mutants"):
+                    self.execute_pytest(["--collect-only", "-qqq", *self._pytest_add_cli_args_test_selection],
+                                        plugins=[collector])
+                self.collected = frozenset(collector.ids)
+            else:
+                super().warm_up()
             # Everything the fork server imported (torch, the tests) is now permanent: each worker's
             # pytest session ends with gc.collect(), which would otherwise walk all of it again.
             if "freeze" not in levers_off():
@@ -558,18 +581,56 @@ def _gate_runner_class(results_dir: Path, memory_mb: int) -> type:
             _limit_address_space(memory_mb)
             recorder = FirstFailure()
             started = time.monotonic()
+            selection = stable_selection(list(tests), self.collected)
+            errors = io.StringIO()
             try:
-                with change_cwd("mutants"):
-                    code = int(self.execute_pytest(self._pytest_args_regular_run(tests), plugins=[recorder]))
+                with change_cwd("mutants"), contextlib.redirect_stderr(errors):
+                    code = int(self.execute_pytest(self._pytest_args_regular_run(selection), plugins=[recorder]))
                 detail = ""
-            except Exception as exc:  # pytest refused its arguments: not the mutant's doing
-                code, detail = 4, f"{type(exc).__name__}: {exc}"
+            except BadTestExecutionCommandsException:  # pytest refused its arguments: not the mutant's doing
+                code, detail = 4, selection_error(errors.getvalue(), selection, self.collected)
+            except Exception as exc:
+                code, detail = 4, f"{type(exc).__name__}: {_first_line(str(exc))}"
             _write_atomic(results_dir / f"{mutant_name}.json", json.dumps(
                 {"exit_code": code, "killed_by": recorder.nodeid, "seconds": time.monotonic() - started,
                  "detail": detail or recorder.message}))
             return code
 
     return GatePytestRunner
+
+
+def stable_selection(tests: list[str], collected: frozenset[str] | None) -> list[str]:
+    """The node ids to hand pytest for `tests` (the baseline's ids). An id this collection does not
+    know (a parametrize id built from the time, say, which changes on every collection) falls back
+    to its test function, or where that is gone too, to its file: more tests run, never fewer."""
+    if collected is None:
+        return tests
+    picked: list[str] = []
+    for test in tests:
+        function = test.split("[", 1)[0]
+        if test in collected:
+            chosen = test
+        elif any(c == function or c.startswith(f"{function}[") for c in collected):
+            chosen = function
+        else:
+            chosen = test.split("::", 1)[0]
+        if chosen not in picked:
+            picked.append(chosen)
+    return picked
+
+
+def selection_error(stderr: str, selection: list[str], collected: frozenset[str] | None) -> str:
+    """pytest's own one-line complaint (`not found: tests/x.py::test_y[...]`), never its arguments."""
+    for line in stderr.splitlines():
+        if line.strip().startswith("ERROR:"):
+            return _first_line(line.strip().removeprefix("ERROR:").strip())
+    unknown = [t for t in selection if collected is not None and "::" in t and t not in collected]
+    return f"not found: {unknown[0]}" if unknown else "pytest rejected its arguments"
+
+
+def _first_line(text: str, limit: int = 300) -> str:
+    lines = text.strip().splitlines()
+    return lines[0][:limit] if lines else ""
 
 
 def _limit_address_space(memory_mb: int) -> None:
@@ -599,6 +660,7 @@ def _driver_run(spec: dict[str, Any]) -> dict[str, Any]:
         stale.unlink()
     os.environ["PY_IGNORE_IMPORTMISMATCH"] = "1"
     setup_source_paths()
+    _import_from_mutants(spec["import_roots"])
     set_mutant_under_test("")
     runner = ForkServerRunner(max_workers=max(1, spec["max_workers"]),
                               test_runner_class=_gate_runner_class(results_dir, spec["memory_mb"]),
@@ -678,7 +740,9 @@ class _RunState:
             self._mutant(name, result.exit_code)
 
     def _mutant(self, name: str, exit_code: int) -> None:
-        job = self.jobs[name]
+        job = self.jobs.get(name)
+        if job is None:
+            raise _DriverError(f"mutmut's runner returned a result for {name}, which it was not sent")
         seconds = time.monotonic() - self.started[name]
         status, killed_by, detail = classify(exit_code, _read_result(self.results_dir, name), seconds,
                                              job.cpu_limit / 2)
@@ -730,6 +794,19 @@ class _RunState:
             _emit("outcome", **outcome)
 
 
+def _import_from_mutants(roots: list[str]) -> None:
+    """mutmut puts `mutants/`, `mutants/src` and `mutants/source` first on the path; the guarded
+    files' own import roots go there too, and the unmutated copies of them leave it, so that the
+    tests import the mutated copy whatever the user installed (an editable install's `.pth`)."""
+    for root in reversed(roots):
+        mutated = (Path("mutants") / root).resolve()
+        original = Path(root).resolve()
+        sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != original]
+        if str(mutated) in sys.path:
+            sys.path.remove(str(mutated))
+        sys.path.insert(0, str(mutated))
+
+
 def _read_result(results_dir: Path, name: str) -> dict[str, Any]:
     try:
         return json.loads((results_dir / f"{name}.json").read_text())
@@ -752,9 +829,16 @@ def classify(exit_code: int, written: dict[str, Any], seconds: float, wall_limit
     code = written["exit_code"]
     if code == 0:
         return MutantStatus.SURVIVED, None, ""
-    if code in (1, 2, 3):  # a failed test, an interrupted session, an internal error: not green
-        return MutantStatus.KILLED, written.get("killed_by") or f"pytest exit {code}", written.get("detail", "")
-    return MutantStatus.ERROR, None, written.get("detail") or f"pytest exited {code} (no tests ran?)"
+    if code == 1:  # a test failed: the only exit that says the tests noticed the mutant
+        return MutantStatus.KILLED, written.get("killed_by") or "pytest exit 1", written.get("detail", "")
+    # interrupted (collection errors too), an internal error, a usage error (a node id not found),
+    # no tests: the run itself failed, and says nothing about the mutant
+    what = PYTEST_EXITS.get(code, "an unknown exit code")
+    detail = written.get("detail", "")
+    return MutantStatus.ERROR, None, f"pytest exit {code} ({what})" + (f": {detail}" if detail else "")
+
+
+PYTEST_EXITS = {2: "interrupted", 3: "internal error", 4: "usage error", 5: "no tests collected"}
 
 
 class _DriverError(Exception):

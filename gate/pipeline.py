@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hashlib
-import importlib.metadata
 import math
 import sys
 import time
@@ -17,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from gate import __version__, changes, coverage_step, exception_types, mutation, process, snapshot
+from gate import __version__, changes, coverage_step, exception_types, imports, mutation, process, snapshot
 from gate.cache import CachedResult, Fingerprints, ResultCache, file_digest
 from gate.errors import ConfigError, InfrastructureError
 from gate.operators import OPERATORS
@@ -79,7 +77,7 @@ def _run_gate(settings: Settings, progress: Progress, beside: contextlib.ExitSta
     versions = {"gate": __version__, "python": sys.version.split()[0]}
     if not settings.only_coverage:
         versions["mutmut"] = mutation.check_mutmut()  # before anything slow: fail fast and closed
-    environment = environment_key()
+    environment = imports.environment_key()
     # the snapshot first: regions, coverage, mutants and reports all read this one copy of the tree,
     # however the user goes on editing theirs
     work = settings.cache_dir / "work"
@@ -98,9 +96,10 @@ def _run_gate(settings: Settings, progress: Progress, beside: contextlib.ExitSta
     if subset == ():  # nothing guarded changed and no test did: nothing to check
         return _empty_result(settings, versions, clock)
     tests = settings.tests if subset is None else subset
-    # everything a baseline depends on: the whole snapshot, what it measures, how the suite runs,
-    # the versions and the installed distributions
-    run_key = snapshot.digest(work, project) + repr((files, tests, settings.pytest_args, environment))
+    # everything a baseline depends on: the whole snapshot and where it lies (coverage.py's data
+    # holds absolute paths: a moved cache is rebuilt, never misread), what it measures, how the
+    # suite runs, the environment
+    run_key = snapshot.digest(work, project) + repr((str(work), files, tests, settings.pytest_args, environment))
 
     # mutants are generated beside the baseline (they need the regions, not the coverage), and
     # when the baseline really runs, mutmut's fork server starts warming up beside it too
@@ -113,7 +112,8 @@ def _run_gate(settings: Settings, progress: Progress, beside: contextlib.ExitSta
         stop = clock.measure("coverage")
         coverage = coverage_step.measure(
             work, coverage_dir, tests=tests, pytest_args=settings.pytest_args,
-            guarded_files=files, regions=regions, report_dir=settings.reports_dir, key=run_key)
+            guarded_files=files, regions=regions, report_dir=settings.reports_dir, key=run_key,
+            whole_suite=subset is None)
         if subset is None:
             coverage_step.write_unit_index(coverage_dir, coverage, {f: read_source(work / f) for f in files})
         stop()
@@ -121,7 +121,7 @@ def _run_gate(settings: Settings, progress: Progress, beside: contextlib.ExitSta
         all_reports = _region_reports(coverage, settings)
         reports = [r for r in all_reports if r.region.id in in_scope]
         findings = coverage_findings(reports)
-        notes = [f"{len(all_reports) - len(reports)} regions outside this run's scope (--changed)"] if change else []
+        notes = _change_notes(change, len(all_reports) - len(reports)) if change else []
         # the coverage HTML is written beside what follows; entered after any abandon, which
         # stops every child of the run
         html_report = coverage_step.html_report_beside(work, coverage_dir, settings.reports_dir)
@@ -131,16 +131,19 @@ def _run_gate(settings: Settings, progress: Progress, beside: contextlib.ExitSta
             beside.enter_context(html_report)
             return GateResult(project=str(settings.root), guarded_paths=settings.guarded_paths,
                               verdict=decide(findings), regions=tuple(reports),
-                              timings=clock.timings, versions=versions, notes=tuple(notes))
+                              timings=clock.timings, versions=versions, notes=tuple(notes),
+                              nothing_to_check=NOTHING_CHANGED if change and not reports else None)
 
         beside.enter_context(html_report)
         progress.stage("generating mutants")
-        generation, type_notes, started_run = generating.result()
+        generation, types, started_run = generating.result()
     except BaseException:
         if generating is not None:
             generating.abandon()
         raise
     try:
+        notes += generation_notes(generation)
+        type_findings, type_notes = type_resolution_findings(types, reports, settings.policy.accept_unmutated)
         notes += type_notes
         if mutable and not generation.mutants:
             raise InfrastructureError(
@@ -150,12 +153,18 @@ def _run_gate(settings: Settings, progress: Progress, beside: contextlib.ExitSta
         source_lines = {f: read_source(work / f).splitlines() for f in files}
         candidates = select(generation.mutants, [r.region for r in reports], coverage, settings.policy,
                             source_lines, cache.entries)
+        # a region the suite can reach and mutmut can mutate, but that no mutant was kept for, is not
+        # checked by anything: it fails like a region mutmut cannot mutate, unless accepted
+        reports = with_unmutated(reports, candidates, settings.policy.accept_unmutated)
+        findings = coverage_findings(reports) + type_findings
         outcomes, jobs = _plan_all(candidates, settings, coverage,
                                    _fingerprints(settings, work, project, files, environment), cache)
         stop = clock.measure("mutants")
-        if jobs:
+        # whenever mutants are judged without a cached result, the forced-failure check runs: also
+        # when no mutant has tests (the suite may not import the mutated copy at all)
+        if jobs or any(o.status is MutantStatus.NO_TESTS for o in outcomes.values()):
             progress.stage(f"testing {len(jobs)} mutants with {settings.max_workers} workers "
-                           f"({len(outcomes)} from the cache)")
+                           f"({len(outcomes)} known without a run)")
             run = started_run or _start_run(settings, work, files, tests)
             started_run = None
             _run_jobs(run, jobs, settings, coverage, cache, outcomes, progress)
@@ -173,17 +182,20 @@ def _run_gate(settings: Settings, progress: Progress, beside: contextlib.ExitSta
         shard=settings.shard)
 
 
-def environment_key() -> str:
-    """The Python version and every installed distribution: a baseline, an exception hierarchy
-    and a mutant's result all depend on them (a torch upgrade can change any of the three)."""
-    dists = sorted(f"{d.metadata['Name']}=={d.version}" for d in importlib.metadata.distributions())
-    return hashlib.sha256("\0".join([sys.version, *dists]).encode()).hexdigest()
+NOTHING_CHANGED = "no error-handling code changed"
 
 
 def _empty_result(settings: Settings, versions: dict[str, str], clock: _Clock) -> GateResult:
     return GateResult(project=str(settings.root), guarded_paths=settings.guarded_paths, verdict=decide([]),
-                      timings=clock.timings, versions=versions,
-                      notes=("no error-handling region is in this run's scope",))
+                      timings=clock.timings, versions=versions, nothing_to_check=NOTHING_CHANGED)
+
+
+def _change_notes(change: changes.ChangePlan, outside: int) -> list[str]:
+    if change.widened:
+        shown = "; ".join(change.widened[:5])
+        more = f" and {len(change.widened) - 5} more" if len(change.widened) > 5 else ""
+        return [f"--changed widened to every region: {shown}{more}"]
+    return [f"{outside} regions outside this run's scope (--changed)"]
 
 
 class _Background:
@@ -212,16 +224,21 @@ def _start_run(settings: Settings, work: Path, files: list[str], tests: Iterable
 
 def _generate(settings: Settings, work: Path, project: list[str], files: list[str], regions: list[Region],
               mutable: list[Region], tests: Iterable[str], environment: str, clock: _Clock, prestart: bool
-              ) -> tuple[mutation.Generation, list[str], mutation.Run | None]:
+              ) -> tuple[mutation.Generation, TypeResolution, mutation.Run | None]:
     """Resolve the exception types, then generate the mutants of every mutable region (also those
     outside a `--changed` scope, so that mutant names stay those of a full run); then, if asked,
     start mutmut's fork server, which imports the mutated copy."""
     stop = clock.measure("exception types")
     # a hierarchy may be defined in any module of the project, not only where it is caught
     modules = [f for f in project if f.endswith(".py") and not snapshot.is_test_module(f)]
-    resolved, unresolved = exception_types.resolve(
-        work, [f for f in files if _has_handlers(regions, f)], settings.cache_dir / "exception-types.json",
-        key=environment, modules=modules)
+    with_handlers = [f for f in files if _has_handlers(regions, f)]
+    resolved, failed = exception_types.resolve(
+        work, with_handlers, settings.cache_dir / "exception-types.json", key=environment, modules=modules,
+        import_roots=imports.import_roots(work, files))
+    types = TypeResolution(
+        facts=resolved, failed=failed,
+        caught={f: exception_types.caught_exprs_by_line(read_source(work / f)) for f in with_handlers},
+        modules={f: imports.module_name(work, f) for f in with_handlers})
     stop()
     stop = clock.measure("generate")
     spans: dict[str, list[tuple[int, int, str]]] = {}
@@ -233,12 +250,74 @@ def _generate(settings: Settings, work: Path, project: list[str], files: list[st
         operator_spec={"enabled": sorted(settings.policy.operators if settings.policy.operators is not None
                                          else OPERATORS), "exceptions": resolved})
     stop()
-    notes = [f"{file}: {why}; broaden/narrow/handler-order made no mutants there"
-             for file, why in sorted(unresolved.items())]
-    if generation.dropped_invalid:
-        notes.append(f"{generation.dropped_invalid} gate mutants did not compile and were not tested "
-                     "(an operator bug: please report it)")
-    return generation, notes, _start_run(settings, work, files, tests) if prestart else None
+    return generation, types, _start_run(settings, work, files, tests) if prestart else None
+
+
+def generation_notes(generation: mutation.Generation) -> list[str]:
+    if not generation.dropped_invalid:
+        return []
+    return [f"{generation.dropped_invalid} gate mutants did not compile and were not tested "
+            "(an operator bug: please report it)"]
+
+
+@dataclass(frozen=True)
+class TypeResolution:
+    """What the exception-type step learned about each guarded file with handlers."""
+
+    facts: dict[str, Any]
+    """file -> the facts the type operators use, with `unresolved`: caught type expression -> why."""
+    failed: dict[str, str]
+    """file -> why importing it failed."""
+    caught: dict[str, dict[int, list[str]]]
+    """file -> line of an `except` -> the type expressions it names."""
+    modules: dict[str, str]
+
+
+def type_resolution_findings(types: TypeResolution, reports: Iterable[RegionReport], accept: dict[str, str]
+                             ) -> tuple[list[Finding], list[str]]:
+    """A handler whose caught types cannot be resolved would silently get no type mutants (broaden,
+    narrow, handler order): that fails the run (exit 4), unless the policy accepts the region."""
+    findings: list[Finding] = []
+    notes: list[str] = []
+    reported_files: set[str] = set()
+    for report in reports:
+        region = report.region
+        if region.kind is not RegionKind.EXCEPT or region.file not in types.caught:
+            continue
+        accepted = _accepted(region, accept)
+        if region.file in types.failed:
+            problem, key = f"{region.file}: cannot resolve the caught types: {types.failed[region.file]}", region.file
+        else:
+            unresolved = types.facts.get(region.file, {}).get("unresolved", {})
+            whys = [(expr, unresolved[expr]) for expr in types.caught[region.file].get(region.start, [])
+                    if expr in unresolved]
+            if not whys:
+                continue
+            expr, why = whys[0]
+            problem = f"{region.id} cannot resolve the caught type {expr} in {types.modules[region.file]} ({why})"
+            key = region.id
+        if accepted:
+            notes.append(f"{region.id}: the type operators made no mutants (accepted: {accepted}): {problem}")
+        elif key not in reported_files:
+            reported_files.add(key)
+            findings.append(Finding(ExitCode.INFRASTRUCTURE, problem))
+    return findings, notes
+
+
+def with_unmutated(reports: list[RegionReport], candidates: Iterable[Candidate], accept: dict[str, str]
+                   ) -> list[RegionReport]:
+    """The reports, with every region that mutmut can mutate but that got no mutant marked as not
+    mutated (and accepted where the policy says so)."""
+    with_mutants = {c.region.id for c in candidates}
+    marked = []
+    for report in reports:
+        if report.not_mutated is None and report.region.id not in with_mutants:
+            report = dataclasses.replace(
+                report, accepted=_accepted(report.region, accept),
+                not_mutated=(f"no mutant of {report.region.label} was kept: each mutation was a no-op, did not "
+                             "compile or is under `# pragma: no mutate`, or no enabled operator applies"))
+        marked.append(report)
+    return marked
 
 
 def _check_regions_found(root: Path, files: list[str], regions: list[Region]) -> None:
@@ -272,7 +351,7 @@ def _region_reports(coverage: coverage_step.CoverageResult, settings: Settings) 
 
 
 def _accepted(region: Region, accept: dict[str, str]) -> str | None:
-    for key in (f"{region.file}:{region.function}", f"{region.file}:{region.unit}", region.id):
+    for key in (f"{region.file}:{region.function}", f"{region.file}:{region.unit}", region.id, region.file):
         if key in accept:
             return accept[key]
     return None
@@ -305,7 +384,7 @@ def _fingerprints(settings: Settings, work: Path, project: list[str], files: lis
                   environment: str) -> Fingerprints:
     guarded = set(files)
     tests = {f for f in project if snapshot.is_test_module(f)}
-    support = [f for f in project if f not in guarded and f not in tests and not f.endswith((".md", ".rst"))]
+    support = [f for f in project if f not in guarded and f not in tests and not snapshot.is_documentation(f)]
     # everything else a mutant's outcome depends on: how its tests run, its limits, the environment
     settings_text = repr((settings.pytest_args, settings.tests, settings.worker_memory_mb, settings.timeout_multiplier,
                           settings.timeout_constant, __version__, environment))
@@ -378,6 +457,9 @@ def _run_jobs(run: mutation.Run, jobs: list[Job], settings: Settings, coverage: 
     by_name = {job.name: (candidate, key) for job, candidate, key in jobs}
 
     def on_outcome(raw: mutation.RawOutcome) -> None:
+        if raw.name not in by_name or raw.name in outcomes:
+            raise InfrastructureError(f"mutmut reported an outcome for {raw.name}, which the gate did not "
+                                      "send it or had an outcome for already")
         candidate, key = by_name[raw.name]
         outcome = _outcome(candidate, raw.status, killed_by=raw.killed_by, seconds=raw.seconds,
                            detail=raw.detail)
@@ -396,6 +478,11 @@ def _run_jobs(run: mutation.Run, jobs: list[Job], settings: Settings, coverage: 
         run.test([job for job, _, _ in jobs], check_cpu_limit=check_limit, on_outcome=on_outcome)
     finally:
         cache.save()  # what finished is kept, also after Ctrl-C or a crash
+    # every mutant sent comes back with an outcome: one that does not has no verdict to give
+    missing = [name for name in by_name if name not in outcomes]
+    if missing:
+        raise InfrastructureError(f"no outcome came back from mutmut for {len(missing)} of the {len(by_name)} "
+                                  f"mutants sent (first: {missing[0]})")
 
 
 def _outcome(candidate: Candidate, status: MutantStatus, **fields: object) -> MutantOutcome:

@@ -8,6 +8,7 @@ candidate mutant and may set `context.skip` (True, or better a string saying why
 
 from __future__ import annotations
 
+import ast
 import difflib
 import importlib.util
 import sys
@@ -94,20 +95,42 @@ def load_policy(path: Path, display: str) -> Policy:
     if not path.exists():
         return Policy(source="defaults")
     module = _exec_module(path, display)
-    values: dict[str, Any] = {}
-    for name, value in vars(module).items():
-        if name.startswith("_") or isinstance(value, (types.ModuleType, type)) or name == "pre_mutation":
-            continue
-        if name in _SETTINGS:
-            values[name] = _SETTINGS[name](f"{display}: {name}", value)
-        elif not callable(value):
+    # a public name the file assigns is a setting: one the gate does not know is a typo or a
+    # setting of another tool, and either way would be silently ignored
+    for name, line in _assigned_names(path):
+        if not name.startswith("_") and name not in _SETTINGS and name != "pre_mutation":
             close = difflib.get_close_matches(name, [*_SETTINGS, "pre_mutation"], n=1, cutoff=0.8)
-            if close:
-                raise ConfigError(f"{display}: unknown setting {name!r} (did you mean {close[0]!r}?)")
+            hint = f"did you mean {close[0]!r}?" if close else f"known: {', '.join(_SETTINGS)}"
+            raise ConfigError(f"{display}:{line}: unknown setting {name!r} ({hint}; names starting with _ "
+                              "are private)")
+    values = {name: check(f"{display}: {name}", getattr(module, name))
+              for name, check in _SETTINGS.items() if hasattr(module, name)}
     hook = getattr(module, "pre_mutation", None)
     if hook is not None and not callable(hook):
         raise ConfigError(f"{display}: pre_mutation must be a function, got {type(hook).__name__}")
     return Policy(source=display, pre_mutation=hook, **values)
+
+
+def _assigned_names(path: Path) -> list[tuple[str, int]]:
+    """Names the file's top-level statements assign (also inside a top-level `if`, `try`, `with` or
+    `for`), with their lines; imports, functions and classes are not assignments."""
+    found: list[tuple[str, int]] = []
+
+    def visit(statements: list[ast.stmt]) -> None:
+        for node in statements:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Import, ast.ImportFrom)):
+                continue
+            targets = (node.targets if isinstance(node, ast.Assign)
+                       else [node.target] if isinstance(node, (ast.AnnAssign, ast.AugAssign, ast.For)) else [])
+            for target in targets:
+                found.extend((n.id, n.lineno) for n in ast.walk(target) if isinstance(n, ast.Name))
+            for field_name in ("body", "orelse", "finalbody"):
+                visit(getattr(node, field_name, []))
+            for handler in getattr(node, "handlers", []):
+                visit(handler.body)
+
+    visit(ast.parse(path.read_bytes(), filename=str(path)).body)
+    return found
 
 
 def _exec_module(path: Path, display: str) -> types.ModuleType:

@@ -85,6 +85,11 @@ class GateResult:
     notes: tuple[str, ...] = ()
     """Things a reader should know that are not failures (types that could not be resolved, say)."""
     shard: tuple[int, int] | None = None
+    nothing_to_check: str | None = None
+    """Why this run had nothing to check (a `--changed` run that no error-handling code is in), if so."""
+    error: str | None = None
+    """The slug of the error that stopped the run before it reached a verdict of its own (its one
+    finding says why), or None: such a result still tells CI, and `gate merge`, what happened."""
 
     def mutants_in(self, region_id: str) -> list[MutantOutcome]:
         return [m for m in self.mutants if m.region_id == region_id]
@@ -93,7 +98,7 @@ class GateResult:
         return sum(1 for m in self.mutants if m.status is status)
 
 
-RESULT_FORMAT = 2
+RESULT_FORMAT = 3
 
 
 def to_dict(result: GateResult) -> dict:
@@ -132,4 +137,15 @@ def from_dict(data: dict) -> GateResult:
     return GateResult(project=data["project"], guarded_paths=tuple(data["guarded_paths"]), verdict=verdict,
                       regions=tuple(regions), mutants=tuple(mutants), mutmut_total=data["mutmut_total"],
                       gate_total=data["gate_total"], timings=data["timings"], versions=data["versions"],
-                      notes=tuple(data["notes"]), shard=tuple(data["shard"]) if data["shard"] else None)
+                      notes=tuple(data["notes"]), shard=tuple(data["shard"]) if data["shard"] else None,
+                      nothing_to_check=data["nothing_to_check"], error=data["error"])
+
+
+def stopped_result(project: str, exit_code: int, slug: str, message: str, shard: tuple[int, int] | None,
+                   versions: dict[str, str] | None = None) -> GateResult:
+    """The result of a run that an error stopped before its verdict: that error is its one finding."""
+    from gate.verdict import ExitCode, Finding, decide
+
+    finding = Finding(ExitCode(exit_code), f"[{slug}] {message}")
+    return GateResult(project=project, guarded_paths=(), verdict=decide([finding]), shard=shard,
+                      versions=dict(versions or {}), error=slug)

@@ -101,7 +101,20 @@ def load_settings(root: Path, flags: Mapping[str, Any] | None = None) -> Setting
     )
 
 
-def _read_tool_gate(path: Path) -> dict[str, Any]:
+def fallback_folder(root: Path, name: str, flag: str | None) -> Path:
+    """`reports_dir` or `cache_dir` for a run whose settings failed to load: the flag's, else
+    `[tool.gate]`'s where that value is itself valid, else the default. The verdict of such a run
+    still has to land where CI reads it."""
+    value = flag
+    if value is None:
+        try:
+            value = OPTIONS[name].check(name, _read_tool_gate(root / "pyproject.toml", strict=False)[name])
+        except (ConfigError, KeyError, OSError, UnicodeDecodeError):
+            value = OPTIONS[name].default
+    return (root / value).resolve()
+
+
+def _read_tool_gate(path: Path, strict: bool = True) -> dict[str, Any]:
     if not path.exists():
         return {}
     try:
@@ -112,7 +125,7 @@ def _read_tool_gate(path: Path) -> dict[str, Any]:
     if not isinstance(table, dict):
         raise ConfigError("pyproject.toml: [tool.gate] must be a table")
     unknown = sorted(set(table) - set(OPTIONS))
-    if unknown:
+    if unknown and strict:
         raise ConfigError(f"[tool.gate] unknown setting {unknown[0]!r} (known: {', '.join(OPTIONS)})")
     return table
 

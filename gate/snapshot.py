@@ -93,3 +93,11 @@ def is_test_module(path: str | Path) -> bool:
     """A file pytest collects tests from by default (`test_*.py`, `*_test.py`)."""
     p = Path(path)
     return p.suffix == ".py" and (p.name.startswith("test_") or p.name.endswith("_test.py"))
+
+
+DOCUMENTATION_SUFFIXES = (".md", ".rst")
+
+
+def is_documentation(path: str | Path) -> bool:
+    """Prose no test or import reads (`.md`, `.rst`): the one kind of file a result never depends on."""
+    return Path(path).suffix in DOCUMENTATION_SUFFIXES

@@ -43,13 +43,14 @@ def write_reports(result: GateResult, settings: Settings, sources: Path | None =
     where there is one, else the project."""
     import json
 
-    from gate.report import junit, mutation_html, mutation_json, sarif, summary
-    from gate.result import to_dict
+    from gate.report import junit, mutation_html, mutation_json, sarif
 
     out = settings.reports_dir
+    if result.error is not None:
+        write_stopped_reports(result, out)
+        return
+    _write_verdict(result, out)
     mutation_report = mutation_json.report(result, settings.root, sources or settings.root)
-    render_report(out / "summary.json", lambda: summary.render(result))
-    render_report(out / "gate-result.json", lambda: json.dumps(to_dict(result), indent=1) + "\n")
     render_report(out / "mutation" / "mutation.json", lambda: json.dumps(mutation_report, indent=1) + "\n")
     render_report(out / "mutation" / "index.html",
                   lambda: mutation_html.render(mutation_report, f"gate: {settings.root.name}"))
@@ -57,8 +58,19 @@ def write_reports(result: GateResult, settings: Settings, sources: Path | None =
     render_report(out / "gate-junit.xml", lambda: junit.render(result))
 
 
-def write_error_summary(reports_dir: Path, exit_code: int, slug: str, message: str) -> None:
-    """`summary.json` for a run that stopped before it had a result; the other reports are left alone."""
-    from gate.report import summary
+def write_stopped_reports(result: GateResult, reports_dir: Path) -> None:
+    """The reports of a run that an error stopped: every report of an earlier run removed (none may
+    be read as this run's), then its own `summary.json` and `gate-result.json` (what `gate merge`
+    reads from each shard)."""
+    clear_reports(reports_dir)
+    _write_verdict(result, reports_dir)
 
-    render_report(reports_dir / "summary.json", lambda: summary.render_error(exit_code, slug, message))
+
+def _write_verdict(result: GateResult, out: Path) -> None:
+    import json
+
+    from gate.report import summary
+    from gate.result import to_dict
+
+    render_report(out / "summary.json", lambda: summary.render(result))
+    render_report(out / "gate-result.json", lambda: json.dumps(to_dict(result), indent=1) + "\n")

@@ -11,6 +11,8 @@ FORMAT_VERSION = 1
 
 
 def render(result: GateResult) -> str:
+    if result.error is not None:
+        return _render_stopped(result)
     by_status = Counter(m.status.value for m in result.mutants)
     by_operator: dict[str, Counter[str]] = {}
     for m in result.mutants:
@@ -27,6 +29,7 @@ def render(result: GateResult) -> str:
     data = {
         "format_version": FORMAT_VERSION,
         "verdict": "passed" if result.verdict.passed else "failed",
+        "nothing_to_check": result.nothing_to_check,
         "exit_code": int(result.verdict.exit_code),
         "findings": [{"exit_code": int(f.exit_code), "message": f.message} for f in result.verdict.findings],
         "counts": {"regions": len(result.regions), "mutants": len(result.mutants),
@@ -43,7 +46,12 @@ def render(result: GateResult) -> str:
     return json.dumps(data, indent=2) + "\n"
 
 
-def render_error(exit_code: int, slug: str, message: str) -> str:
-    """The summary of a run that stopped early (a red baseline, a crash): still one verdict to read."""
-    return json.dumps({"format_version": FORMAT_VERSION, "verdict": "error", "exit_code": exit_code,
-                       "findings": [{"exit_code": exit_code, "message": f"[{slug}] {message}"}]}, indent=2) + "\n"
+def _render_stopped(result: GateResult) -> str:
+    """The summary of a run that stopped early (a bad flag, a red baseline, a crash, Ctrl-C): still
+    one verdict to read, and nothing a reader could take for counts of this run."""
+    return json.dumps({
+        "format_version": FORMAT_VERSION, "verdict": "error", "exit_code": int(result.verdict.exit_code),
+        "findings": [{"exit_code": int(f.exit_code), "message": f.message} for f in result.verdict.findings],
+        "notes": list(result.notes), "versions": result.versions,
+        "shard": list(result.shard) if result.shard else None,
+    }, indent=2) + "\n"

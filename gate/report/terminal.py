@@ -75,11 +75,15 @@ def render(result: GateResult) -> str:
     for finding in verdict.findings:
         lines.append(f"FAIL [{finding.exit_code.value}] {finding.message}")
     word = "PASSED" if verdict.passed else "FAILED"
-    lines.append(f"gate {word} (exit {verdict.exit_code.value}: {DESCRIPTIONS[verdict.exit_code]})")
+    meaning = (f"nothing to check: {result.nothing_to_check}" if verdict.passed and result.nothing_to_check
+               else DESCRIPTIONS[verdict.exit_code])
+    lines.append(f"gate {word} (exit {verdict.exit_code.value}: {meaning})")
     return "\n".join(lines) + "\n"
 
 
 def _headline(result: GateResult) -> str:
+    if result.error is not None:
+        return "gate: stopped before a verdict of its own"
     counts = Counter(m.status for m in result.mutants)
     ran = [m for m in result.mutants if m.status is not MutantStatus.NOT_RUN]
     cached = sum(1 for m in ran if m.cached)

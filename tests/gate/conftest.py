@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+REPO_ROOT = Path(__file__).resolve().parents[2]
+FIXTURES = REPO_ROOT / "tests" / "fixtures"
 GATE_OUTPUT = {".gate", "reports"}
 
 
@@ -48,10 +49,18 @@ def copy_fixture(name: str, destination: Path, edits: dict[str, list[tuple[str, 
     return project
 
 
-def run_gate(project: Path, *args: str, timeout: float = 600) -> GateRun:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("COV_CORE", "COVERAGE"))}
-    done = subprocess.run([sys.executable, "-m", "gate", "--project", str(project), "-q", *args],
-                          capture_output=True, text=True, timeout=timeout, env=env)
+def run_gate(project: Path, *args: str, timeout: float = 600, env: dict[str, str] | None = None,
+             python: str | Path = sys.executable) -> GateRun:
+    """`python -m gate --project PROJECT -q ARGS...`; `env` adds to (a value of None: removes from)
+    this process's environment."""
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith(("COV_CORE", "COVERAGE"))}
+    for name, value in (env or {}).items():
+        if value is None:
+            full_env.pop(name, None)
+        else:
+            full_env[name] = value
+    done = subprocess.run([str(python), "-m", "gate", "--project", str(project), "-q", *args],
+                          capture_output=True, text=True, timeout=timeout, env=full_env)
     return GateRun(done.returncode, done.stdout, done.stderr, project)
 
 

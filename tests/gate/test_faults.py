@@ -7,6 +7,7 @@ killed from outside, Ctrl-C, a second run at once. Nothing of the gate is mocked
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -246,6 +247,21 @@ def test_worker_that_kills_itself_is_reported_as_a_crash(fixture_project, tmp_pa
     assert "crashed: streams.workers.x_stop__mutmut_" in out  # still reported on its own line
 
 
+# 8b. a mutant whose test run ends in one of pytest's own errors (exit 2, interrupted): not a kill
+
+def test_a_mutant_that_interrupts_pytest_is_an_error_not_a_kill(fixture_project, tmp_path):
+    project, env = faults_project(fixture_project, tmp_path)
+    run = Watched(project, *STOP_ONLY, env={**env, "FAULT": "interrupt"})
+    code, out, err = run.wait()
+    assert code == 4, out + err
+    assert "FAIL [4] could not test streams.workers.x_stop__mutmut_" in out
+    assert "pytest exit 2 (interrupted)" in out
+    mutants = json.loads((project / "reports" / "gate-result.json").read_text())["mutants"]
+    # a kill is a failing test, named; never an interrupted session
+    assert all("::" in m["killed_by"] for m in mutants if m["status"] == "killed")
+    assert any(m["status"] == "error" for m in mutants)
+
+
 # 9. Ctrl-C mid-run
 
 def test_ctrl_c_exits_130_leaves_nothing_running_and_the_next_run_resumes(fixture_project, tmp_path):
@@ -258,6 +274,8 @@ def test_ctrl_c_exits_130_leaves_nothing_running_and_the_next_run_resumes(fixtur
     code, out, err = run.wait()
     assert code == 130, out + err
     assert err.strip().endswith("interrupted by Ctrl-C; finished results are cached")
+    summary = json.loads((project / "reports" / "summary.json").read_text())
+    assert (summary["verdict"], summary["exit_code"]) == ("error", 130)
     wait_for(lambda: run.leftovers() == [], timeout=15)
     assert fingerprint(project) == before
     rerun = run_gate(project, *STOP_ONLY)
@@ -279,6 +297,7 @@ def test_second_concurrent_run_stops_with_a_clear_message(fixture_project, tmp_p
     assert code == 4
     assert err.strip() == (f"gate: error [locked]: another gate run (pid {first.process.pid}) is using "
                            f"{project / '.gate'}; wait for it to finish or pass --lock-timeout SECONDS")
+    assert not (project / "reports" / "summary.json").exists()  # the refused run touched no report
     waiting = Watched(project, *STOP_ONLY, "--lock-timeout", "300", env=env)
     assert first.wait()[0] == 0
     code, out, err = waiting.wait()

@@ -92,8 +92,8 @@ def test_an_unexpected_error_fails_closed_with_one_line(fixture_project, tmp_pat
     ("import os\nos.environ['X']\n", "mutmut_config.py:2: KeyError: 'X'"),
     ("timeout_counts_as = 'maybe'\n", "mutmut_config.py: timeout_counts_as must be one of 'killed', "
                                       "'survived', got 'maybe'"),
-    ("cleanup_function = ['close']\n", "mutmut_config.py: unknown setting 'cleanup_function' "
-                                       "(did you mean 'cleanup_functions'?)"),
+    ("cleanup_function = ['close']\n", "mutmut_config.py:1: unknown setting 'cleanup_function' "
+                                       "(did you mean 'cleanup_functions'?; names starting with _ are private)"),
     ("operators = ['swallow', 'explode']\n", "mutmut_config.py: operators has an unknown operator 'explode' "
                                              f"(known: {', '.join(OPERATORS)})"),
     # a policy that ends the process, even "successfully", must not end the run with exit 0

@@ -1,0 +1,20 @@
+"""A pytest plugin for the baseline run (`-p gate.import_probe`): at the end of the session it
+writes where each guarded module was imported from, so that the gate can tell whether the suite
+ran the snapshot's code. `GATE_PROBE_MODULES` (a JSON list of module names) says which modules,
+`GATE_PROBE_OUT` where to write."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+
+def pytest_sessionfinish(session, exitstatus) -> None:  # noqa: ARG001 (pytest's hook signature)
+    out = os.environ.get("GATE_PROBE_OUT")
+    if not out:
+        return
+    names = json.loads(os.environ.get("GATE_PROBE_MODULES", "[]"))
+    found = {name: getattr(sys.modules[name], "__file__", None) for name in names if name in sys.modules}
+    Path(out).write_text(json.dumps(found))

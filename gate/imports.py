@@ -1,0 +1,77 @@
+"""Which code a child process imports: the snapshot's, whatever the user installed.
+
+An editable install (`pip install -e .`, a `.pth` file pointing at the user's tree) or a
+`PYTHONPATH` would otherwise let the suite import the user's files instead of the gate's
+snapshot, so that coverage measures nothing and mutants are never imported. Every child (the
+baseline, the exception types, mutmut's driver) puts the import roots of the guarded files first
+on its path, and the baseline checks where each guarded module really came from (`import_probe`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import json
+import os
+import sys
+from pathlib import Path
+
+
+def import_root(root: Path, rel: str) -> str:
+    """The folder, relative to `root`, that `rel` is imported from: the parent of its top package
+    (`src` for `src/vault/store.py`, `.` for `vault/store.py`)."""
+    folder = Path(rel).parent
+    while folder != Path(".") and (root / folder / "__init__.py").exists():
+        folder = folder.parent
+    if folder.parts[:1] == ("src",) and folder != Path("src"):  # a namespace package under src/
+        folder = Path("src")
+    return folder.as_posix()
+
+
+def import_roots(root: Path, files: list[str]) -> list[str]:
+    """The import roots of `files`, deepest first (`src` before `.`)."""
+    return sorted({import_root(root, f) for f in files}, key=lambda r: (-len(Path(r).parts), r))
+
+
+def module_name(root: Path, rel: str) -> str:
+    """The dotted name `rel` is imported under (`vault.store`, `vault` for its `__init__.py`)."""
+    parts = list(Path(rel).relative_to(import_root(root, rel)).with_suffix("").parts)
+    if parts and parts[-1] == "__init__":
+        parts = parts[:-1]
+    return ".".join(parts)
+
+
+def python_path(root: Path, roots: list[str]) -> str:
+    """`PYTHONPATH` for a child that must import the code under `root`: its import roots first,
+    then whatever the user had (which PYTHONPATH puts before site-packages and any `.pth` file)."""
+    entries = [str((root / r).resolve()) for r in roots]
+    user = os.environ.get("PYTHONPATH", "")
+    return os.pathsep.join(entries + ([user] if user else []))
+
+
+def environment_key() -> str:
+    """Everything outside the project that decides what a child imports and how it behaves: the
+    interpreter and its path, `PYTHONPATH`, the import path (with every `.pth` entry), and each
+    installed distribution with the tree an editable one points at."""
+    dists = []
+    for dist in importlib.metadata.distributions():
+        entry = f"{dist.metadata['Name']}=={dist.version}"
+        try:
+            direct = json.loads(dist.read_text("direct_url.json") or "{}")
+        except ValueError:
+            direct = {}
+        if direct.get("dir_info", {}).get("editable"):
+            entry += f" editable at {direct.get('url')}"
+        dists.append(entry)
+    # sys.path[0] is the folder the gate was started from, which changes no child's imports
+    parts = [sys.version, sys.executable, os.environ.get("PYTHONPATH", ""), *sys.path[1:], *sorted(dists)]
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()
+
+
+def outside(work: Path, imported: dict[str, str | None]) -> tuple[str, str] | None:
+    """The first guarded module (name, file) that was imported from outside `work`, if any."""
+    base = work.resolve()
+    for name, file in sorted(imported.items()):
+        if file is not None and not Path(file).resolve().is_relative_to(base):
+            return name, file
+    return None
