@@ -45,7 +45,7 @@ def resolve(work: Path, files: list[str], cache: Path, key: str,
     except (OSError, ValueError, KeyError):
         pass
     completed = run_python(["-P", "-m", "gate.exception_types", *files], cwd=work,
-                           env={"PYTHONPATH": python_path(work, import_roots)})
+                           env={"PYTHONPATH": python_path(work, [*import_roots, "."])})
     marker = "@@gate-types "
     lines = [line for line in completed.output.splitlines() if line.startswith(marker)]
     if completed.returncode != 0 or len(lines) != 1:  # the import ended the process, or worse

@@ -40,12 +40,12 @@ def test_a_change_inside_a_function_body_keeps_the_key(tmp_path):
 def test_resolution_reads_the_real_hierarchy_and_a_failure_is_not_cached(tmp_path):
     work = project(tmp_path, "class LoadError(OSError):\n    pass\n")
     cache = tmp_path / "types.json"
-    resolved, failed = resolve(work, ["pkg/engine.py"], cache, key="env", modules=MODULES)
+    resolved, failed = resolve(work, ["pkg/engine.py"], cache, key="env", modules=MODULES, import_roots=["."])
     assert failed == {}
     assert "builtins.OSError" in json.dumps(resolved)
     assert json.loads(cache.read_text())["resolved"] == resolved
     cache.unlink()
     (work / "pkg" / "errors.py").write_text("raise ImportError('broken on purpose')\n")
-    resolved, failed = resolve(work, ["pkg/engine.py"], cache, key="env", modules=MODULES)
+    resolved, failed = resolve(work, ["pkg/engine.py"], cache, key="env", modules=MODULES, import_roots=["."])
     assert "pkg/engine.py" in failed
     assert not cache.exists()

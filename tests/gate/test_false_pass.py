@@ -317,4 +317,6 @@ def test_a_moved_project_passes_against_its_own_cache(fixture_project, tmp_path)
     run = run_gate(moved)
     assert run.exit_code == 0, run.stdout + run.stderr
     assert run.summary["counts"]["by_status"] == first.summary["counts"]["by_status"]
+    # the baseline is rebuilt where the project now lies; the mutants' results hold no paths and stay
+    assert run.summary["counts"]["cached"] == run.summary["counts"]["selected"]
     assert fingerprint(moved) == before

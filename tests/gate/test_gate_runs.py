@@ -68,7 +68,7 @@ def test_red_baseline_exits_3_and_names_the_failing_test(fixture_project):
            "tests/test_store.py::test_load_returns_data_and_closes" in run.stderr
     assert (run.summary["verdict"], run.summary["exit_code"]) == ("error", 3)  # CI still reads a verdict
     left = sorted(p.relative_to(project / "reports").as_posix() for p in (project / "reports").rglob("*"))
-    assert left == ["README.md", "summary.json"]
+    assert left == ["README.md", "gate-result.json", "summary.json"]  # this run's own verdict, nothing else
     assert fingerprint(project) == before
 
 
@@ -198,8 +198,14 @@ def test_safe_decorator_is_mutated_through(fixture_project):
 
 def test_policy_chooses_the_gate_operators(fixture_project):
     project = fixture_project("strong")
+    policy = "guarded_paths = ['vault']\ncleanup_functions = ['close']\noperators = ['swallow']\n"
+    (project / "mutmut_config.py").write_text(policy)
+    run = run_gate(project)
+    # only cleanup-call-delete mutates the finally body's `self.close()`: without it nothing checks it
+    assert run.exit_code == 1, run.stdout + run.stderr
+    assert f"FAIL [1] {STORE}:29 region not mutated: no mutant of finally was kept" in run.stdout
     (project / "mutmut_config.py").write_text(
-        "guarded_paths = ['vault']\ncleanup_functions = ['close']\noperators = ['swallow']\n")
+        policy + "accept_unmutated = {'vault/store.py:29': 'close() has its own tests'}\n")
     run = run_gate(project)
     assert run.exit_code == 0, run.stdout + run.stderr
     assert {m["operator"] for m in run.mutants() if m["origin"] == "gate"} == {"swallow"}

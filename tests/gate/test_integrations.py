@@ -58,7 +58,7 @@ def test_changed_with_nothing_staged_has_nothing_to_check(tmp_path):
     run = run_gate(project, "--changed")
     assert run.exit_code == 0, run.stdout + run.stderr
     assert run.mutants() == []
-    assert "note: no error-handling region is in this run's scope" in run.stdout
+    assert "gate PASSED (exit 0: nothing to check: no error-handling code changed)" in run.stdout
 
 
 def test_changed_against_a_ref_fails_on_a_weakened_test(tmp_path):
