@@ -51,8 +51,9 @@ def _deleted_files(root: Path, ref: str) -> list[str]:
 
 def changed_lines(root: Path, ref: str) -> dict[str, set[int]]:
     """Lines of the working tree that differ from `ref`, for every changed file that still exists
-    (a file whose change has no lines, a binary or a mode change, is there with none). For ''
-    (the staged changes) these are the lines of the staged files that differ from HEAD, as they
+    (a file whose change has no lines, a binary or a mode change, is there with none; an untracked
+    file, which the gate's snapshot holds, with all of its lines). For ''
+    (the staged changes, untracked files left out: they are no part of the commit) these are the lines of the staged files that differ from HEAD, as they
     are in the working tree, which is what the gate tests: under pre-commit, which sets unstaged
     changes aside, the staged changes themselves. A pure deletion marks the lines on both sides of
     where the text was."""
@@ -61,11 +62,15 @@ def changed_lines(root: Path, ref: str) -> dict[str, set[int]]:
         if not changed:
             return {}
         out = _git_diff(root, _head_or_empty_tree(root), "--unified=0", paths=changed)
+        untracked: list[str] = []
     else:
         changed = [f for f in _git_diff(root, ref, "--name-only", "-z").split("\0") if f]
         out = _git_diff(root, ref, "--unified=0")
+        untracked = _untracked_files(root)
     deleted = set(_deleted_files(root, ref))
     lines: dict[str, set[int]] = {f: set() for f in changed if f not in deleted}
+    for new in untracked:  # in the tree the gate tests, and not in REF: every line of it is new
+        lines[new] = set(range(1, _line_count(root / new) + 1))
     for section in re.split(r"^diff --git ", out, flags=re.M)[1:]:
         target = re.search(r"^\+\+\+ b/(.+)$", section, re.M)
         if target is None:  # deleted: `+++ /dev/null`
@@ -75,6 +80,20 @@ def changed_lines(root: Path, ref: str) -> dict[str, set[int]]:
             start, count = int(match.group(1)), int(match.group(2) or "1")
             touched.update(range(start, start + count) if count else (start, start + 1))
     return lines
+
+
+def _untracked_files(root: Path) -> list[str]:
+    """Files git does not track but does not ignore either: the snapshot holds them."""
+    out = subprocess.run(["git", "-c", "core.quotepath=off", "ls-files", "-z", "--others", "--exclude-standard"],
+                         cwd=root, capture_output=True, text=True, check=True).stdout
+    return [f for f in out.split("\0") if f]
+
+
+def _line_count(path: Path) -> int:
+    try:
+        return max(1, path.read_bytes().count(b"\n"))
+    except OSError:
+        return 1
 
 
 def _head_or_empty_tree(root: Path) -> str:

@@ -1,12 +1,18 @@
-"""`python -m gate`: flags -> Settings -> run_gate() -> reports -> exit code. No logic of its own."""
+"""`python -m gate`: flags -> Settings -> run_gate() -> reports -> exit code.
+
+Beyond that it only makes sure that every run, whatever stops it, ends in one line naming its
+cause, its exit code, and its own verdict in the reports folder (the flags' or a readable
+setting's, when the settings themselves are broken)."""
 
 from __future__ import annotations
 
 import argparse
 import contextlib
 import os
+import signal
 import sys
 import tempfile
+import threading
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -19,7 +25,7 @@ from gate.lock import exclusive
 from gate.pipeline import list_regions, run_gate
 from gate.report import clear_reports, write_reports, write_stopped_reports
 from gate.report.terminal import TerminalProgress, render
-from gate.result import GateResult, stopped_result
+from gate.result import stopped_result
 from gate.settings import OPTIONS, Settings, fallback_folder, load_settings
 from gate.verdict import ExitCode, exit_code_help
 
@@ -95,6 +101,8 @@ def merge_main(argv: Sequence[str]) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _on_sigterm)
     if argv[:1] == ["merge"]:
         return merge_main(argv[1:])
     early = _early_flags(argv)
@@ -110,16 +118,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         if early.list_regions:  # a listing is no run: it has no verdict to record
             return _failed(error)
         return _failed(error, lambda gate_error: _record_stopped(gate_error, early, lock=True))
-    try:
-        if settings.list_regions:
+    if settings.list_regions:
+        try:
             for region in list_regions(settings):
                 print(f"{region.id}-{region.end}\t{region.kind.value}\t{region.function}\t{region.label}")
             return ExitCode.OK
-        # one run at a time, reports included: a second run never touches the first one's reports
-        with exclusive(settings.cache_dir, settings.lock_timeout):
-            return _run(settings, quiet=args.quiet)
-    except BaseException as error:
+        except BaseException as error:
+            return _failed(error)
+    # one run at a time, reports included: a second run never touches the first one's reports
+    held = contextlib.ExitStack()
+    try:
+        held.enter_context(exclusive(settings.cache_dir, settings.lock_timeout))
+    except LockedError as error:  # another run's reports are its own
         return _failed(error)
+    except BaseException as error:  # the cache folder cannot hold a lock: still this run's verdict
+        return _failed(error, lambda gate_error: _write_stopped(gate_error, settings.root, settings.shard,
+                                                                settings.reports_dir))
+    with held:
+        try:
+            return _run(settings, quiet=args.quiet)
+        except BaseException as error:
+            return _failed(error)
 
 
 def _run(settings: Settings, *, quiet: bool) -> int:
@@ -133,8 +152,7 @@ def _run(settings: Settings, *, quiet: bool) -> int:
         gate_error = _as_gate_error(error)
         if gate_error is None:
             raise
-        with contextlib.suppress(OSError):  # the message on stderr still says why
-            write_stopped_reports(_stopped(gate_error, settings.root, settings.shard), settings.reports_dir)
+        _write_stopped(gate_error, settings.root, settings.shard, settings.reports_dir)
         raise gate_error from None
     sys.stdout.write(render(result))
     return int(result.verdict.exit_code)
@@ -171,26 +189,26 @@ def _early_flags(argv: Sequence[str]) -> _EarlyFlags:
 
 def _record_stopped(error: GateError, early: _EarlyFlags, *, lock: bool) -> None:
     """Replace the last run's reports with this run's error, in the folder the flags or the
-    readable part of the settings name. Not while another run holds the cache (its reports are
-    its own), not for a project folder that does not exist, and never at the cost of the message."""
+    readable part of the settings name. Only in a project (a folder with a `pyproject.toml` or a
+    policy file), not while another run holds its cache (its reports are its own), and never at
+    the cost of the message. No cache folder is made for it: where there is none, no run holds it."""
     root = early.project.resolve()
-    if not root.is_dir():
+    if not ((root / "pyproject.toml").is_file() or (root / "mutmut_config.py").is_file()):
         return
-    result = _stopped(error, root, early.shard)
     reports = fallback_folder(root, "reports_dir", early.reports_dir)
+    cache = fallback_folder(root, "cache_dir", early.cache_dir)
     try:
-        if lock:
-            with exclusive(fallback_folder(root, "cache_dir", early.cache_dir), 0):
-                write_stopped_reports(result, reports)
-        else:
-            write_stopped_reports(result, reports)
-    except (LockedError, OSError):
+        with exclusive(cache, 0) if lock and cache.is_dir() else contextlib.nullcontext():
+            _write_stopped(error, root, early.shard, reports)
+    except LockedError:
         pass
 
 
-def _stopped(error: GateError, root: Path, shard: tuple[int, int] | None) -> GateResult:
-    return stopped_result(str(root), int(error.exit_code), error.slug, str(error), shard,
-                          {"gate": __version__, "python": sys.version.split()[0]})
+def _write_stopped(error: GateError, root: Path, shard: tuple[int, int] | None, reports: Path) -> None:
+    result = stopped_result(str(root), int(error.exit_code), error.slug, str(error), shard,
+                            {"gate": __version__, "python": sys.version.split()[0]})
+    with contextlib.suppress(OSError):  # the message on stderr still says why
+        write_stopped_reports(result, reports)
 
 
 def _failed(error: BaseException, record: Callable[[GateError], None] | None = None) -> int:
@@ -205,12 +223,22 @@ def _failed(error: BaseException, record: Callable[[GateError], None] | None = N
     return int(gate_error.exit_code)
 
 
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM (a CI job cancelled or timed out): stopped like Ctrl-C, children and all."""
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise _Terminated
+
+
 def _as_gate_error(error: BaseException) -> GateError | None:
     """The gate's error for any exception: Ctrl-C is exit 130; an error the gate did not foresee
     (a bug, an odd environment) still fails closed, exit 4, with its traceback in a file rather
     than over the verdict. None for SystemExit and the like, which are not ours to translate."""
     if isinstance(error, GateError):
         return error
+    if isinstance(error, _Terminated):
+        return Interrupted("stopped by SIGTERM; finished results are cached")
     if isinstance(error, KeyboardInterrupt):
         return Interrupted("interrupted by Ctrl-C; finished results are cached")
     if not isinstance(error, Exception):

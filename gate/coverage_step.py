@@ -82,11 +82,12 @@ def measure(work: Path, data_dir: Path, *, tests: Iterable[str], pytest_args: It
         cov = _load(data_file, work)
         cov.json_report(outfile=str(json_path), show_contexts=True, ignore_errors=True)
     files = json.loads(json_path.read_text())["files"]
-    if fresh:
-        if whole_suite and not any(files.get(f, {}).get("executed_lines") for f in guarded_files):
-            raise InfrastructureError(
-                f"the suite ran but measured none of the {len(guarded_files)} guarded files (first: "
-                f"{guarded_files[0]}): the tests do not import them, or import them from another tree")
+    measured = any(files.get(f, {}).get("executed_lines") for f in guarded_files)
+    if fresh and whole_suite and not measured:
+        raise InfrastructureError(
+            f"the suite ran but measured none of the {len(guarded_files)} guarded files (first: "
+            f"{guarded_files[0]}): the tests do not import them, or import them from another tree")
+    if fresh and measured:  # nothing that measured nothing is cached
         meta.write_text(json.dumps({"key": key, "durations": baseline.durations, "seconds": baseline.seconds}))
     tests_by_line = {f: _tests_by_line(files[f]) for f in guarded_files if f in files}
     return CoverageResult(

@@ -16,12 +16,16 @@ import json
 import sys
 import tokenize
 import types
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from gate.errors import InfrastructureError
 from gate.imports import module_name, python_path
 from gate.process import run_python
+
+FACTS_FORMAT = 2
+"""The shape of the facts the child reports (2: with `unresolved`); part of the cache key."""
 
 
 def resolve(work: Path, files: list[str], cache: Path, key: str,
@@ -61,7 +65,7 @@ def _type_key(work: Path, files: list[str], modules: list[str], environment_key:
     """A hash of the statements the exception facts depend on: imports, class statements and
     module-level assignments (aliases like `OOM = torch.OutOfMemoryError`) of `modules`, and the
     caught and raised types of `files`."""
-    parts = [environment_key]
+    parts = [f"format {FACTS_FORMAT}", environment_key]
     for rel in modules:
         try:
             with tokenize.open(work / rel) as handle:
@@ -101,12 +105,10 @@ def _type_exprs(source: str) -> tuple[list[str], list[str]]:
 
 
 def _type_exprs_of(tree: ast.AST) -> tuple[list[str], list[str]]:
-    caught, raised = [], []
+    caught = [expr for _, exprs in _caught_of(tree) for expr in exprs]
+    raised: list[str] = []
     for node in ast.walk(tree):
-        if isinstance(node, ast.ExceptHandler) and node.type is not None:
-            elements = node.type.elts if isinstance(node.type, ast.Tuple) else [node.type]
-            caught.extend(ast.unparse(e) for e in elements)
-        elif isinstance(node, ast.Raise) and node.exc is not None:
+        if isinstance(node, ast.Raise) and node.exc is not None:
             exc = node.exc.func if isinstance(node.exc, ast.Call) else node.exc
             raised.append(ast.unparse(exc))
     return caught, raised
@@ -114,12 +116,14 @@ def _type_exprs_of(tree: ast.AST) -> tuple[list[str], list[str]]:
 
 def caught_exprs_by_line(source: str) -> dict[int, list[str]]:
     """The source of each type an `except` clause names (tuple members one by one), by the line of its `except`."""
-    found: dict[int, list[str]] = {}
-    for node in ast.walk(ast.parse(source)):
+    return {line: exprs for line, exprs in _caught_of(ast.parse(source))}
+
+
+def _caught_of(tree: ast.AST) -> Iterator[tuple[int, list[str]]]:
+    for node in ast.walk(tree):
         if isinstance(node, ast.ExceptHandler) and node.type is not None:
             elements = node.type.elts if isinstance(node.type, ast.Tuple) else [node.type]
-            found[node.lineno] = [ast.unparse(e) for e in elements]
-    return found
+            yield node.lineno, [ast.unparse(e) for e in elements]
 
 
 class _Unresolvable(Exception):

@@ -18,15 +18,15 @@ from pathlib import Path
 
 
 def import_root(root: Path, rel: str) -> str:
-    """The folder, relative to `root`, that `rel` is imported from: the parent of its top package
-    (`src` for `src/vault/store.py`, `.` for `vault/store.py`)."""
-    folder = Path(rel).parent
-    while folder != Path(".") and (root / folder / "__init__.py").exists():
-        folder = folder.parent
-    if folder.parts[:1] == ("src",) and folder != Path("src"):  # a namespace package under src/
-        folder = Path("src")
-    return folder.as_posix()
-
+    """The folder, relative to `root`, that `rel` is imported from: the parent of its outermost
+    package (`src` for `src/vault/store.py`, `.` for `vault/store.py` and for `pkg/ns/mod.py`,
+    where `pkg` is a package and `ns` a namespace package in it); for a file in no package, `src`
+    when it lies under `src/`, else `.`."""
+    folders = list(reversed(Path(rel).parents))[1:]  # outermost first, without "."
+    for folder in folders:
+        if (root / folder / "__init__.py").exists():
+            return folder.parent.as_posix()
+    return "src" if Path(rel).parts[0] == "src" and len(Path(rel).parts) > 1 else "."
 
 def import_roots(root: Path, files: list[str]) -> list[str]:
     """The import roots of `files`, deepest first (`src` before `.`)."""

@@ -582,6 +582,8 @@ def _gate_runner_class(results_dir: Path, memory_mb: int) -> type:
             recorder = FirstFailure()
             started = time.monotonic()
             selection = stable_selection(list(tests), self.collected)
+            if selection != list(tests):  # the time limit was set for the tests as given
+                (results_dir / f"{mutant_name}.widened").write_text(" ".join(selection))
             errors = io.StringIO()
             try:
                 with change_cwd("mutants"), contextlib.redirect_stderr(errors):
@@ -600,20 +602,20 @@ def _gate_runner_class(results_dir: Path, memory_mb: int) -> type:
 
 
 def stable_selection(tests: list[str], collected: frozenset[str] | None) -> list[str]:
-    """The node ids to hand pytest for `tests` (the baseline's ids). An id this collection does not
-    know (a parametrize id built from the time, say, which changes on every collection) falls back
-    to its test function, or where that is gone too, to its file: more tests run, never fewer."""
+    """The arguments to hand pytest for `tests` (the baseline's node ids, or the suite's own
+    arguments, which pass unchanged). A node id this collection does not know (a parametrize id
+    built from the time, say, which changes on every collection) falls back to its test function,
+    or where that is gone too, to its file: more tests run, never fewer."""
     if collected is None:
         return tests
     picked: list[str] = []
     for test in tests:
+        if "::" not in test or test in collected:  # an option, a path, or an id pytest will find
+            picked.append(test)
+            continue
         function = test.split("[", 1)[0]
-        if test in collected:
-            chosen = test
-        elif any(c == function or c.startswith(f"{function}[") for c in collected):
-            chosen = function
-        else:
-            chosen = test.split("::", 1)[0]
+        found = any(c == function or c.startswith(f"{function}[") for c in collected)
+        chosen = function if found else test.split("::", 1)[0]
         if chosen not in picked:
             picked.append(chosen)
     return picked
@@ -656,7 +658,7 @@ def _driver_run(spec: dict[str, Any]) -> dict[str, Any]:
 
     results_dir = Path("mutants") / ".gate-results"
     results_dir.mkdir(parents=True, exist_ok=True)
-    for stale in results_dir.glob("*.json"):
+    for stale in [*results_dir.glob("*.json"), *results_dir.glob("*.widened")]:
         stale.unlink()
     os.environ["PY_IGNORE_IMPORTMISMATCH"] = "1"
     setup_source_paths()
@@ -746,6 +748,11 @@ class _RunState:
         seconds = time.monotonic() - self.started[name]
         status, killed_by, detail = classify(exit_code, _read_result(self.results_dir, name), seconds,
                                              job.cpu_limit / 2)
+        widened = self.results_dir / f"{name}.widened"
+        if status is MutantStatus.TIMEOUT and widened.exists():
+            # its test ids had changed, so more tests ran than its limit was set for: no verdict
+            status, detail = MutantStatus.ERROR, (f"{detail}, running {widened.read_text()} in place of test ids "
+                                                  "that changed since the baseline")
         outcome = {"name": name, "status": status.value, "killed_by": killed_by, "seconds": round(seconds, 3),
                    "detail": detail}
         if status is not MutantStatus.KILLED:

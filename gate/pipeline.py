@@ -131,7 +131,7 @@ def _run_gate(settings: Settings, progress: Progress, beside: contextlib.ExitSta
             beside.enter_context(html_report)
             return GateResult(project=str(settings.root), guarded_paths=settings.guarded_paths,
                               verdict=decide(findings), regions=tuple(reports),
-                              timings=clock.timings, versions=versions, notes=tuple(notes),
+                              timings=clock.timings, versions=versions, notes=tuple(notes), shard=settings.shard,
                               nothing_to_check=NOTHING_CHANGED if change and not reports else None)
 
         beside.enter_context(html_report)
@@ -143,8 +143,7 @@ def _run_gate(settings: Settings, progress: Progress, beside: contextlib.ExitSta
         raise
     try:
         notes += generation_notes(generation)
-        type_findings, type_notes = type_resolution_findings(types, reports, settings.policy.accept_unmutated)
-        notes += type_notes
+        reports = with_type_problems(reports, types, settings.policy.accept_unmutated)
         if mutable and not generation.mutants:
             raise InfrastructureError(
                 f"no mutants were generated in {len(mutable)} error-handling regions that mutmut can mutate")
@@ -156,11 +155,11 @@ def _run_gate(settings: Settings, progress: Progress, beside: contextlib.ExitSta
         # a region the suite can reach and mutmut can mutate, but that no mutant was kept for, is not
         # checked by anything: it fails like a region mutmut cannot mutate, unless accepted
         reports = with_unmutated(reports, candidates, settings.policy.accept_unmutated)
-        findings = coverage_findings(reports) + type_findings
+        findings = coverage_findings(reports)
         outcomes, jobs = _plan_all(candidates, settings, coverage,
                                    _fingerprints(settings, work, project, files, environment), cache)
         stop = clock.measure("mutants")
-        # whenever mutants are judged without a cached result, the forced-failure check runs: also
+        # whenever a mutant is judged without a cached result, the forced-failure check runs: also
         # when no mutant has tests (the suite may not import the mutated copy at all)
         if jobs or any(o.status is MutantStatus.NO_TESTS for o in outcomes.values()):
             progress.stage(f"testing {len(jobs)} mutants with {settings.max_workers} workers "
@@ -187,7 +186,8 @@ NOTHING_CHANGED = "no error-handling code changed"
 
 def _empty_result(settings: Settings, versions: dict[str, str], clock: _Clock) -> GateResult:
     return GateResult(project=str(settings.root), guarded_paths=settings.guarded_paths, verdict=decide([]),
-                      timings=clock.timings, versions=versions, nothing_to_check=NOTHING_CHANGED)
+                      timings=clock.timings, versions=versions, nothing_to_check=NOTHING_CHANGED,
+                      shard=settings.shard)
 
 
 def _change_notes(change: changes.ChangePlan, outside: int) -> list[str]:
@@ -273,35 +273,29 @@ class TypeResolution:
     modules: dict[str, str]
 
 
-def type_resolution_findings(types: TypeResolution, reports: Iterable[RegionReport], accept: dict[str, str]
-                             ) -> tuple[list[Finding], list[str]]:
-    """A handler whose caught types cannot be resolved would silently get no type mutants (broaden,
-    narrow, handler order): that fails the run (exit 4), unless the policy accepts the region."""
-    findings: list[Finding] = []
-    notes: list[str] = []
-    reported_files: set[str] = set()
+def with_type_problems(reports: list[RegionReport], types: TypeResolution, accept: dict[str, str]
+                       ) -> list[RegionReport]:
+    """The reports, with every handler whose caught types could not be resolved marked (the type
+    operators made no mutant of it: broaden, narrow, handler order), and accepted where the policy
+    says so. `coverage_findings` turns an unaccepted one into an infrastructure failure (exit 4)."""
+    marked = []
     for report in reports:
         region = report.region
-        if region.kind is not RegionKind.EXCEPT or region.file not in types.caught:
-            continue
-        accepted = _accepted(region, accept)
-        if region.file in types.failed:
-            problem, key = f"{region.file}: cannot resolve the caught types: {types.failed[region.file]}", region.file
-        else:
+        problem = None
+        if region.kind is RegionKind.EXCEPT and region.file in types.failed:
+            problem = f"{region.file}: cannot resolve the caught types: {types.failed[region.file]}"
+        elif region.kind is RegionKind.EXCEPT and region.file in types.caught:
             unresolved = types.facts.get(region.file, {}).get("unresolved", {})
             whys = [(expr, unresolved[expr]) for expr in types.caught[region.file].get(region.start, [])
                     if expr in unresolved]
-            if not whys:
-                continue
-            expr, why = whys[0]
-            problem = f"{region.id} cannot resolve the caught type {expr} in {types.modules[region.file]} ({why})"
-            key = region.id
-        if accepted:
-            notes.append(f"{region.id}: the type operators made no mutants (accepted: {accepted}): {problem}")
-        elif key not in reported_files:
-            reported_files.add(key)
-            findings.append(Finding(ExitCode.INFRASTRUCTURE, problem))
-    return findings, notes
+            if whys:
+                expr, why = whys[0]
+                problem = f"{region.id} cannot resolve the caught type {expr} in {types.modules[region.file]} ({why})"
+        if problem is not None:
+            report = dataclasses.replace(report, unresolved_types=problem,
+                                         accepted=report.accepted or _accepted(region, accept))
+        marked.append(report)
+    return marked
 
 
 def with_unmutated(reports: list[RegionReport], candidates: Iterable[Candidate], accept: dict[str, str]
@@ -366,6 +360,9 @@ _NEVER_RAN = {
 
 
 def coverage_findings(reports: Iterable[RegionReport]) -> list[Finding]:
+    """What fails the gate about the regions themselves: never run, a branch never taken, no
+    mutant, caught types not resolved (the last three unless accepted). One finding per cause:
+    a module that cannot be imported is named once, not once per handler."""
     findings = []
     for report in reports:
         region = report.region
@@ -377,7 +374,9 @@ def coverage_findings(reports: Iterable[RegionReport]) -> list[Finding]:
                                     f"{region.file}:{source} branch to {where} never taken (in {region.label})"))
         if report.not_mutated and not report.accepted:
             findings.append(Finding(ExitCode.GATE_FAILED, f"{region.id} region not mutated: {report.not_mutated}"))
-    return findings
+        if report.unresolved_types and not report.accepted:
+            findings.append(Finding(ExitCode.INFRASTRUCTURE, report.unresolved_types))
+    return list(dict.fromkeys(findings))
 
 
 def _fingerprints(settings: Settings, work: Path, project: list[str], files: list[str],

@@ -123,7 +123,7 @@ def _assigned_names(path: Path) -> list[tuple[str, int]]:
             targets = (node.targets if isinstance(node, ast.Assign)
                        else [node.target] if isinstance(node, (ast.AnnAssign, ast.AugAssign, ast.For)) else [])
             for target in targets:
-                found.extend((n.id, n.lineno) for n in ast.walk(target) if isinstance(n, ast.Name))
+                found.extend(_bound_names(target))
             for field_name in ("body", "orelse", "finalbody"):
                 visit(getattr(node, field_name, []))
             for handler in getattr(node, "handlers", []):
@@ -131,6 +131,17 @@ def _assigned_names(path: Path) -> list[tuple[str, int]]:
 
     visit(ast.parse(path.read_bytes(), filename=str(path)).body)
     return found
+
+
+def _bound_names(target: ast.expr) -> list[tuple[str, int]]:
+    """The names an assignment target binds: `a`, `a, (b, *c)`; not `os.environ["X"]` or `obj.attr`."""
+    if isinstance(target, ast.Name):
+        return [(target.id, target.lineno)]
+    if isinstance(target, (ast.Tuple, ast.List)):
+        return [bound for element in target.elts for bound in _bound_names(element)]
+    if isinstance(target, ast.Starred):
+        return _bound_names(target.value)
+    return []
 
 
 def _exec_module(path: Path, display: str) -> types.ModuleType:

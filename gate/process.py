@@ -1,8 +1,8 @@
 """Child processes the gate starts: each in a session of its own, so that nothing outlives a run.
 
-On Ctrl-C (or any error while it runs) the child gets SIGTERM to shut down cleanly (mutmut's fork
-server takes its workers down with it), then its whole process group is killed, and the gate
-raises `Interrupted` so that the CLI exits 130.
+On Ctrl-C or SIGTERM (or any error while it runs) the child gets SIGTERM to shut down cleanly
+(mutmut's fork server takes its workers down with it), then its whole process group is killed, and
+the interruption goes on up to the CLI, which exits 130.
 """
 
 from __future__ import annotations
@@ -66,10 +66,7 @@ class Child:
                 if on_line is not None:
                     on_line(line.rstrip("\n"))
             self.popen.wait()
-        except KeyboardInterrupt:
-            self.stop()
-            raise Interrupted("interrupted by Ctrl-C; finished results are cached") from None
-        except BaseException:
+        except BaseException:  # Ctrl-C or SIGTERM too: the CLI words it (exit 130)
             self.stop()
             raise
         finally:

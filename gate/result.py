@@ -65,9 +65,12 @@ class RegionReport:
     tests: tuple[str, ...]
     missing_branches: tuple[tuple[int, int], ...]
     not_mutated: str | None = None
-    """Why mutmut cannot mutate it (a decorator, module level), if so."""
+    """Why it has no mutants (a decorator, module level, every mutation dropped), if so."""
+    unresolved_types: str | None = None
+    """Why the exception types it catches could not be resolved (so the type operators made no
+    mutant of it), if so."""
     accepted: str | None = None
-    """The policy's reason for accepting that, if it does."""
+    """The policy's reason for accepting either, if it does."""
 
 
 @dataclass(frozen=True)
@@ -122,14 +125,16 @@ def from_dict(data: dict) -> GateResult:
     from gate.verdict import ExitCode, Finding, Verdict
 
     if data.get("format_version") != RESULT_FORMAT:
-        raise ValueError(f"gate result format {data.get('format_version')!r}, expected {RESULT_FORMAT}")
+        raise ValueError(f"written by another version of the gate (result format {data.get('format_version')!r}; "
+                         f"this gate reads format {RESULT_FORMAT})")
     regions = []
     for r in data["regions"]:
         region = Region(**{**r["region"], "kind": RegionKind(r["region"]["kind"]),
                            "unit_decorators": tuple(r["region"]["unit_decorators"])})
         regions.append(RegionReport(region=region, entered=r["entered"], tests=tuple(r["tests"]),
                                     missing_branches=tuple(tuple(b) for b in r["missing_branches"]),
-                                    not_mutated=r["not_mutated"], accepted=r["accepted"]))
+                                    not_mutated=r["not_mutated"], unresolved_types=r["unresolved_types"],
+                                    accepted=r["accepted"]))
     mutants = [MutantOutcome(**{**m, "status": MutantStatus(m["status"]), "tests": tuple(m["tests"])})
                for m in data["mutants"]]
     verdict = Verdict(ExitCode(data["verdict"]["exit_code"]),

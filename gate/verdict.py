@@ -20,12 +20,14 @@ class ExitCode(enum.IntEnum):
 DESCRIPTIONS = {
     ExitCode.OK: "every error-handling mutant killed and every handler entered",
     ExitCode.GATE_FAILED: "a surviving or untested error-handling mutant, a region the suite never runs, "
-                          "or a region mutmut cannot mutate (unless accepted)",
+                          "or a region no mutant checks (unless accepted)",
     ExitCode.USAGE: "usage or configuration error (flag, [tool.gate], mutmut_config.py, unparsable file)",
     ExitCode.RED_BASELINE: "the suite fails on unmutated code",
-    ExitCode.INFRASTRUCTURE: "infrastructure failure (mutmut crashed or missing, a worker died, nothing found, "
-                             "another gate run holds the cache)",
-    ExitCode.INTERRUPTED: "interrupted (Ctrl-C); the next run resumes from the cache",
+    ExitCode.INFRASTRUCTURE: "infrastructure failure (mutmut crashed or missing, a worker died, a test run "
+                             "that ended in a pytest error or with no outcome, a caught type that cannot be "
+                             "resolved, the snapshot not what the suite imported, nothing found, another gate "
+                             "run holds the cache)",
+    ExitCode.INTERRUPTED: "interrupted (Ctrl-C or SIGTERM); the next run resumes from the cache",
 }
 
 # A red baseline makes every mutant result meaningless and an infrastructure failure makes the

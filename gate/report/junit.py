@@ -23,6 +23,8 @@ def render(result: GateResult) -> str:
             problems.insert(0, f"{region.label} is never run by the suite")
         if report.not_mutated and not report.accepted:
             problems.append(f"region not mutated: {report.not_mutated}")
+        if report.unresolved_types and not report.accepted:
+            problems.append(report.unresolved_types)
         case.time = round(sum(m.seconds for m in mutants), 3)
         if problems:
             failure = Failure(problems[0].splitlines()[0])

@@ -19,7 +19,8 @@ REGION_RULES = {
     "uncovered-handler": "An except handler that no test enters",
     "uncovered-region": "A raise, finally body or cleanup function that no test runs",
     "untaken-branch": "A branch inside error-handling code that no test takes",
-    "region-not-mutated": "Error-handling code that mutmut cannot mutate",
+    "region-not-mutated": "Error-handling code that no mutant checks",
+    "unresolved-exception-type": "An except handler whose caught types the gate cannot resolve",
 }
 
 
@@ -49,6 +50,10 @@ def render(result: GateResult) -> str:
         if report.not_mutated and not report.accepted:
             rules["region-not-mutated"] = REGION_RULES["region-not-mutated"]
             results.append(_result("region-not-mutated", f"region not mutated: {report.not_mutated}",
+                                   region.file, region.start, region.end))
+        if report.unresolved_types and not report.accepted:
+            rules["unresolved-exception-type"] = REGION_RULES["unresolved-exception-type"]
+            results.append(_result("unresolved-exception-type", report.unresolved_types,
                                    region.file, region.start, region.end))
     log = {
         "$schema": SCHEMA,

@@ -24,7 +24,8 @@ def render(result: GateResult) -> str:
             "id": report.region.id, "file": report.region.file, "start": report.region.start,
             "end": report.region.end, "kind": report.region.kind.value, "function": report.region.function,
             "label": report.region.label, "entered": report.entered, "tests": len(report.tests),
-            "not_mutated": report.not_mutated, "accepted": report.accepted, "mutants": dict(counts),
+            "not_mutated": report.not_mutated, "unresolved_types": report.unresolved_types,
+            "accepted": report.accepted, "mutants": dict(counts),
         })
     data = {
         "format_version": FORMAT_VERSION,

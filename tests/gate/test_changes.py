@@ -85,3 +85,30 @@ def test_a_changed_function_no_test_reached_runs_the_whole_suite(repo):
     git(repo, "add", "pkg/store.py")
     change = plan(repo, repo, "", ["pkg/store.py"], ["tests/errors"])
     assert change.tests_to_run(UnitIndex(tests_by_unit={("pkg/store.py", "load"): frozenset()})) is None
+
+
+def test_what_the_plan_cannot_map_to_functions_widens_it_and_says_why(repo):
+    (repo / "pkg" / "rates.py").write_text("TAX = 1\n")
+    (repo / "tests" / "data.json").write_text("{}\n")
+    git(repo, "add", ".")
+    git(repo, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "more")
+    git(repo, "mv", "pkg/store.py", "pkg/storage.py")
+    (repo / "pkg" / "rates.py").write_text("TAX = 2\n")
+    (repo / "tests" / "data.json").write_text('{"a": 1}\n')
+    (repo / "NOTES.md").write_text("prose\n")
+    (repo / "tests" / "slow" / "test_store.py").write_text("def test_load():\n    assert 1\n")
+    git(repo, "add", "-A")
+    change = plan(repo, repo, "", ["pkg/storage.py"], ["tests/errors"])  # rates.py is not guarded
+    # a rename is a deletion and an addition; documentation and tests outside the suite never widen
+    assert change.widened == ("pkg/store.py was deleted", "pkg/rates.py changed", "tests/data.json changed")
+    assert change.everything and change.tests_to_run(UnitIndex(tests_by_unit={})) is None
+
+
+def test_against_a_ref_an_untracked_file_counts_as_changed(repo):
+    (repo / "pkg" / "refunds.py").write_text("def refund():\n    raise ValueError\n")
+    (repo / "conftest.py").write_text("")
+    change = plan(repo, repo, "HEAD", ["pkg/store.py", "pkg/refunds.py"], ["tests/errors"])
+    assert ("pkg/refunds.py", "refund") in change.units
+    assert change.widened == ("conftest.py changed",)
+    # the staged changes are what a commit holds: untracked files are no part of it
+    assert plan(repo, repo, "", ["pkg/store.py", "pkg/refunds.py"], ["tests/errors"]).units == frozenset()

@@ -68,6 +68,24 @@ def test_an_early_error_replaces_the_last_runs_reports_with_its_own_verdict(fixt
     assert json.loads((reports / "gate-result.json").read_text())["verdict"]["exit_code"] == 2
 
 
+def test_a_cache_folder_that_cannot_hold_the_lock_still_leaves_this_runs_verdict(fixture_project):
+    project = fixture_project("strong")
+    reports = with_stale_reports(project)
+    (project / "cachefile").write_text("a file where the cache folder should be")
+    run = run_gate(project, "--cache-dir", "cachefile")
+    assert run.exit_code == 4, run.stdout + run.stderr
+    assert (run.summary["verdict"], run.summary["exit_code"]) == ("error", 4)
+    assert not (reports / "gate.sarif").exists()
+
+
+def test_a_folder_that_is_no_project_gets_no_reports(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "gate", "--no-such-flag"], cwd=tmp_path, capture_output=True,
+                          text=True)
+    assert done.returncode == 2
+    assert done.stderr.strip() == "gate: error [usage]: unrecognized arguments: --no-such-flag"
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_an_early_error_writes_to_the_reports_folder_the_flag_names(fixture_project):
     project = fixture_project("strong")
     reports = with_stale_reports(project, "elsewhere")
@@ -120,6 +138,10 @@ def test_a_change_with_nothing_to_check_says_so_and_not_that_mutants_were_killed
     assert "gate PASSED (exit 0: nothing to check: no error-handling code changed)" in run.stdout
     assert "mutant killed" not in run.stdout
     assert run.summary["nothing_to_check"] == "no error-handling code changed"
+    # a shard of a CI matrix with nothing to check still says which shard it is, for the merge
+    sharded = run_gate(project, "--changed", "--shard", "2/2")
+    assert json.loads((project / "reports" / "gate-result.json").read_text())["shard"] == [2, 2]
+    assert sharded.exit_code == 0
 
 
 def test_the_hooks_run_on_every_commit_not_only_python_ones():
@@ -146,11 +168,14 @@ def test_a_region_whose_mutants_were_all_dropped_fails_unless_accepted(fixture_p
 
 # 4. Exception types that cannot be resolved fail the run
 
+# the handler catches a type that only an instance knows
+RETRYABLE = [("        self.handle = None\n\n    def load", "        self.handle = None\n        self.retryable = OSError\n\n"
+                                                      "    def load"),
+             ("except OSError as exc:", "except self.retryable as exc:")]
+
+
 def test_a_caught_type_that_cannot_be_resolved_fails_the_run(fixture_project):
-    project = fixture_project("strong", {STORE: [
-        ("        self.handle = None\n\n    def load", "        self.handle = None\n        self.retryable = OSError\n\n"
-                                                     "    def load"),
-        ("except OSError as exc:", "except self.retryable as exc:")]})
+    project = fixture_project("strong", {STORE: RETRYABLE})
     run = run_gate(project)
     assert run.exit_code == 4, run.stdout + run.stderr
     assert (f"FAIL [4] {STORE}:25 cannot resolve the caught type self.retryable in vault.store "
@@ -160,6 +185,17 @@ def test_a_caught_type_that_cannot_be_resolved_fails_the_run(fixture_project):
         "accept_unmutated = {'vault/store.py:Store.load': 'the retryable type is set per instance'}\n")
     run = run_gate(project)
     assert run.exit_code == 0, run.stdout + run.stderr
+
+
+def test_the_merge_keeps_each_shards_unresolved_types(fixture_project):
+    project = fixture_project("strong", {STORE: RETRYABLE})
+    for k in (1, 2):
+        shard = run_gate(project, "--shard", f"{k}/2", "--reports-dir", f"shard{k}")
+        assert shard.exit_code == 4, shard.stdout + shard.stderr
+    done = subprocess.run([sys.executable, "-m", "gate", "merge", "shard1/gate-result.json", "shard2/gate-result.json"],
+                          cwd=project, capture_output=True, text=True)
+    assert done.returncode == 4, done.stdout + done.stderr
+    assert f"FAIL [4] {STORE}:25 cannot resolve the caught type self.retryable in vault.store" in done.stdout
 
 
 def test_a_guarded_module_that_cannot_be_imported_fails_the_run(fixture_project):
@@ -181,12 +217,14 @@ def test_a_guarded_module_that_cannot_be_imported_fails_the_run(fixture_project)
 
 def test_an_unknown_setting_in_the_policy_is_a_config_error(fixture_project):
     project = fixture_project("strong")
-    (project / "mutmut_config.py").write_text(
-        "import os\n_private = 1\n\ndef helper():\n    return 1\n\n"
-        "guarded_paths = ['vault']\npaths = ['vault']\n")
+    allowed = ("import os\n_private = 1\nos.environ['VAULT_MODE'] = 'test'\n\n\ndef helper():\n    return 1\n\n\n"
+               "guarded_paths = ['vault']\ncleanup_functions = ['close']\n")
+    (project / "mutmut_config.py").write_text(allowed + "paths = ['vault']\n")
     run = run_gate(project)
     assert run.exit_code == 2, run.stdout + run.stderr
-    assert run.stderr.startswith("gate: error [config]: mutmut_config.py:8: unknown setting 'paths' (known: ")
+    assert run.stderr.startswith("gate: error [config]: mutmut_config.py:12: unknown setting 'paths' (known: ")
+    (project / "mutmut_config.py").write_text(allowed)
+    assert run_gate(project, "--only-coverage").exit_code == 0
 
 
 # 7. Shards: each writes its result whatever stopped it, and the merge names each one's cause
@@ -320,3 +358,9 @@ def test_a_moved_project_passes_against_its_own_cache(fixture_project, tmp_path)
     # the baseline is rebuilt where the project now lies; the mutants' results hold no paths and stay
     assert run.summary["counts"]["cached"] == run.summary["counts"]["selected"]
     assert fingerprint(moved) == before
+    # mutants that must run again run in the moved copy, and the verdict is still true
+    path = moved / TESTS
+    path.write_text(path.read_text().replace("    assert store.failures == 2\n", ""))
+    weakened = run_gate(moved)
+    assert weakened.exit_code == 1, weakened.stdout + weakened.stderr
+    assert [m["operator"] for m in weakened.mutants() if m["status"] == "survived"] == ["augmented_assignment"]

@@ -284,6 +284,21 @@ def test_ctrl_c_exits_130_leaves_nothing_running_and_the_next_run_resumes(fixtur
     assert 1 <= counts["cached"] < counts["selected"]
 
 
+def test_sigterm_stops_the_run_like_ctrl_c_and_leaves_its_verdict(fixture_project, tmp_path):
+    # a CI job that is cancelled or times out gets SIGTERM: the shard still says what stopped it
+    project, env = faults_project(fixture_project, tmp_path)
+    fault_dir = Path(env["FAULT_DIR"])
+    run = Watched(project, *STOP_ONLY, "--shard", "1/1", env={**env, "FAULT": "slow"})
+    wait_for(lambda: any(fault_dir.glob("*.pid")))
+    run.process.send_signal(signal.SIGTERM)
+    code, out, err = run.wait()
+    assert code == 130, out + err
+    assert err.strip() == "gate: error [interrupted]: stopped by SIGTERM; finished results are cached"
+    result = json.loads((project / "reports" / "gate-result.json").read_text())
+    assert (result["verdict"]["exit_code"], result["shard"], result["error"]) == (130, [1, 1], "interrupted")
+    wait_for(lambda: run.leftovers() == [], timeout=15)
+
+
 # 10. two gate runs at once in one repository
 
 def test_second_concurrent_run_stops_with_a_clear_message(fixture_project, tmp_path):

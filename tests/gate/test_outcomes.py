@@ -11,7 +11,8 @@ from gate import pipeline
 from gate.cache import ResultCache
 from gate.coverage_step import Baseline
 from gate.errors import InfrastructureError
-from gate.mutation import GeneratedMutant, MutantJob, RawOutcome, classify, selection_error, stable_selection
+from gate.mutation import (GeneratedMutant, MutantJob, RawOutcome, _RunState, classify, selection_error,
+                           stable_selection)
 from gate.regions import Region, RegionKind
 from gate.result import MutantStatus
 from gate.selection import Candidate
@@ -31,6 +32,22 @@ def test_test_ids_that_changed_fall_back_to_their_function_then_their_file():
                     "t.py::test_a[2026-11-26T09:00:01]"]
     assert stable_selection(baseline_ids, collected) == ["t.py::test_a", "t.py::test_b", "u.py"]
     assert stable_selection(baseline_ids, None) == baseline_ids  # no warm-up collection: as given
+
+
+def test_the_suites_own_arguments_pass_unchanged():
+    suite = ["tests/errors", "-p", "no:randomly", "-p", "no:xdist", "-m", "not slow", "-k", "not slow"]
+    assert stable_selection(suite, frozenset({"tests/errors/test_x.py::test_y"})) == suite
+
+
+def test_a_timeout_after_the_tests_were_widened_is_no_verdict(tmp_path):
+    run = _RunState(tmp_path, [MutantJob("m.x_f__mutmut_1", ("t.py::test_a[1]",), 2, 0.1)])
+    run.ordered_tests(run.jobs["m.x_f__mutmut_1"])
+    run.started["m.x_f__mutmut_1"] -= 5  # it ran past its 1 s wall limit
+    (tmp_path / "m.x_f__mutmut_1.widened").write_text("t.py")
+    run.collect(SimpleNamespace(mutant_name="m.x_f__mutmut_1", exit_code=-9))
+    [outcome] = run.unchecked
+    assert outcome["status"] == "error"
+    assert outcome["detail"].endswith("running t.py in place of test ids that changed since the baseline")
 
 
 def test_a_selection_pytest_cannot_make_is_named_in_one_line():
@@ -76,3 +93,6 @@ def test_every_job_comes_back_with_an_outcome(tmp_path):
         _run_jobs(_Run("m.x_f__mutmut_1"), jobs, tmp_path)
     with pytest.raises(InfrastructureError, match="outcome for m.x_f__mutmut_9, which the gate did not send it"):
         _run_jobs(_Run("m.x_f__mutmut_9"), jobs, tmp_path)
+    with pytest.raises(InfrastructureError, match="m.x_f__mutmut_1, which the gate did not send it or had an "
+                                                  "outcome for already"):
+        _run_jobs(_Run("m.x_f__mutmut_1", "m.x_f__mutmut_1"), jobs, tmp_path)
