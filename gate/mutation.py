@@ -784,8 +784,9 @@ class _RunState:
 
     def _forced_failure(self, exit_code: int) -> None:
         if exit_code == 0:
-            raise _DriverError("a forced failure of every mutated function did not fail the tests: they do not "
-                               "import mutmut's mutated copy, or they swallow every exception")
+            raise _DriverError("a forced failure of every mutated function did not fail the tests: no test calls "
+                               "a guarded function, the tests do not import mutmut's mutated copy, or they "
+                               "swallow every exception")
         if exit_code != 1:  # pytest's "tests failed"; anything else says nothing about the tests
             raise _DriverError(f"the forced-failure check ended with exit {exit_code} instead of failing tests")
         self.forced_failure_checked = True

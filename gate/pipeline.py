@@ -88,13 +88,15 @@ def _run_gate(settings: Settings, progress: Progress, beside: contextlib.ExitSta
     files = guarded_files(settings, work)
     regions = find_regions(work, files, settings.policy.cleanup_functions)
     _check_regions_found(work, files, regions)
+    if not regions:  # checked twice over: neither the finder nor the tokens see error handling
+        return _empty_result(settings, versions, clock, NO_REGIONS)
     change = (changes.plan(settings.root, work, settings.changed, files, settings.tests)
               if settings.changed is not None else None)
     coverage_dir = settings.cache_dir / "coverage"
 
     subset = change.tests_to_run(coverage_step.load_unit_index(coverage_dir)) if change else None
     if subset == ():  # nothing guarded changed and no test did: nothing to check
-        return _empty_result(settings, versions, clock)
+        return _empty_result(settings, versions, clock, NOTHING_CHANGED)
     tests = settings.tests if subset is None else subset
     # everything a baseline depends on: the whole snapshot and where it lies (coverage.py's data
     # holds absolute paths: a moved cache is rebuilt, never misread), what it measures, how the
@@ -182,12 +184,12 @@ def _run_gate(settings: Settings, progress: Progress, beside: contextlib.ExitSta
 
 
 NOTHING_CHANGED = "no error-handling code changed"
+NO_REGIONS = "the guarded files hold no error-handling code"
 
 
-def _empty_result(settings: Settings, versions: dict[str, str], clock: _Clock) -> GateResult:
+def _empty_result(settings: Settings, versions: dict[str, str], clock: _Clock, why: str) -> GateResult:
     return GateResult(project=str(settings.root), guarded_paths=settings.guarded_paths, verdict=decide([]),
-                      timings=clock.timings, versions=versions, nothing_to_check=NOTHING_CHANGED,
-                      shard=settings.shard)
+                      timings=clock.timings, versions=versions, nothing_to_check=why, shard=settings.shard)
 
 
 def _change_notes(change: changes.ChangePlan, outside: int) -> list[str]:
@@ -340,7 +342,8 @@ def _region_reports(coverage: coverage_step.CoverageResult, settings: Settings) 
     for rc in coverage.regions:
         reason = mutation.unmutatable_reason(rc.region, settings.policy.safe_decorators)
         accepted = _accepted(rc.region, settings.policy.accept_unmutated) if reason else None
-        reports.append(RegionReport(rc.region, rc.entered, rc.tests, rc.missing_branches, reason, accepted))
+        reports.append(RegionReport(region=rc.region, entered=rc.entered, tests=rc.tests,
+                                    missing_branches=rc.missing_branches, not_mutated=reason, accepted=accepted))
     return reports
 
 

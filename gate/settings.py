@@ -75,7 +75,7 @@ def load_settings(root: Path, flags: Mapping[str, Any] | None = None) -> Setting
     values: dict[str, Any] = {}
     for name, option in OPTIONS.items():
         value = flags[name] if name in flags else table.get(name, option.default)
-        values[name] = option.check(f"[tool.gate] {name}", value)
+        values[name] = option.check(f"--{name.replace('_', '-')}" if name in flags else f"[tool.gate] {name}", value)
 
     policy = load_policy(root / values["policy_file"], values["policy_file"])
     guarded = tuple(flags["paths"]) if flags.get("paths") else policy.guarded_paths or _guess_guarded_paths(root)

@@ -48,6 +48,7 @@ def with_stale_reports(project: Path, folder: str = "reports") -> Path:
 @pytest.mark.parametrize("args, setup, message", [
     (("--paths", "does/not/exist"), None, "guarded path 'does/not/exist' does not exist"),
     (("--max-workers", "many"), None, "argument --max-workers: invalid int value: 'many'"),
+    (("--max-workers", "0"), None, "--max-workers must be an integer >= 1, got 0"),  # named as given
     ((), ("mutmut_config.py", "guarded_paths = ['vault'\n"), "mutmut_config.py:1: syntax error"),
     # the setting that names the reports folder is itself broken: the default folder gets the verdict
     ((), ("pyproject.toml", '[tool.gate]\ntests = ["tests"]\nreports_dir = 3\n'),
@@ -142,6 +143,14 @@ def test_a_change_with_nothing_to_check_says_so_and_not_that_mutants_were_killed
     sharded = run_gate(project, "--changed", "--shard", "2/2")
     assert json.loads((project / "reports" / "gate-result.json").read_text())["shard"] == [2, 2]
     assert sharded.exit_code == 0
+
+
+def test_guarded_files_without_error_handling_have_nothing_to_check(fixture_project):
+    project = fixture_project("strong")
+    (project / "vault" / "plain.py").write_text("def add(a, b):\n    return a + b\n")
+    run = run_gate(project, "--paths", "vault/plain.py")
+    assert run.exit_code == 0, run.stdout + run.stderr
+    assert "gate PASSED (exit 0: nothing to check: the guarded files hold no error-handling code)" in run.stdout
 
 
 def test_the_hooks_run_on_every_commit_not_only_python_ones():
