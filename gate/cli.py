@@ -59,6 +59,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--paths", nargs="+", metavar="PATH", help="guarded files or folders (overrides the policy)")
     p.add_argument("--tests", nargs="+", metavar="ARG", help=OPTIONS["tests"].help)
     p.add_argument("--max-workers", type=int, metavar="N", help=OPTIONS["max_workers"].help)
+    p.add_argument("--worker-memory-mb", type=int, metavar="MIB", help=OPTIONS["worker_memory_mb"].help)
     p.add_argument("--only-coverage", action="store_true", default=None,
                    help="run the suite under coverage and check the regions, without mutants")
     p.add_argument("--list-regions", action="store_true", help="list the error-handling regions and exit")
@@ -110,6 +111,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser().parse_args(argv)
         settings = load_settings(args.project, {
             "paths": args.paths, "tests": args.tests, "max_workers": args.max_workers,
+            "worker_memory_mb": args.worker_memory_mb,
             "only_coverage": args.only_coverage, "list_regions": args.list_regions or None,
             "changed": args.changed, "shard": args.shard, "lock_timeout": args.lock_timeout,
             "reports_dir": args.reports_dir, "cache_dir": args.cache_dir,

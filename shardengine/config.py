@@ -7,7 +7,7 @@ import sys
 from dataclasses import InitVar, dataclass
 from pathlib import Path
 
-from shardengine.errors import ConfigNotFoundError, InvalidConfigError
+from shardengine.errors import ConfigNotFoundError, InvalidConfigError, classify_oom
 
 __all__ = ["ModelConfig", "load_model_config", "REQUIRED_FIELDS", "OPTIONAL_FIELDS"]
 
@@ -118,6 +118,8 @@ def load_model_config(path: str | Path) -> ModelConfig:
     try:
         data = json.loads(raw)
     except Exception as exc:
+        if classify_oom(exc) is not None:  # out of memory says nothing about the file: unchanged
+            raise
         raise InvalidConfigError(f"{path}: not valid JSON: {exc}") from exc
     if not isinstance(data, dict):
         raise InvalidConfigError(f"{path}: must hold a JSON object, got {type(data).__name__}")

@@ -24,16 +24,20 @@ The error contract (pinned by `tests/errors/`):
 - `ensure_shard` loads (downloader -> config -> tokenizer -> model -> weights) and sets the
   engine's attributes, `shard` last, only when everything loaded. On any failure the engine is
   left unloaded and the original exception propagates. That includes an out-of-memory error
-  while loading (building the model, reading the weights): it propagates unchanged, is not
-  counted in `out_of_memory_count`, and empties no cache; only `infer_tensor`'s step is
-  recovered from.
+  while loading (parsing the config or the weights index, loading the tokenizer, building the
+  model, opening or reading the weights): it propagates unchanged, never rewrapped into a load
+  error, is not counted in `out_of_memory_count`, and empties no cache; only `infer_tensor`'s
+  step is recovered from. The same holds for `encode` and `decode`: an out-of-memory error of
+  the tokenizer propagates unchanged, never as a `TokenizerError`.
 - Bad input raises a typed `ValueError` subclass before the model runs: what the arguments alone
   tell (the shard spec, the request id, the input array's type, dtype and rank, the state dict)
   before the shard is even loaded, and the rest (token ids against the vocabulary, the hidden
   size, the positions, the KV cache's sequence) once it is. `decode` takes token ids of shape
   (N,) or (1, N) only.
-- `infer_tensor` runs the model through one call of `model_instance.generate`. An out-of-memory
-  error of any backend (`classify_oom`) is logged, counted, the model released, the backend's
+- `infer_tensor` checks its input, then runs a step: the new state, the positions and the input
+  on the device, one call of `model_instance.generate` (which allocates the KV cache), the
+  output's copy back to the host and the state dict. An out-of-memory error of any backend
+  (`classify_oom`) anywhere in the step is logged, counted, the model released, the backend's
   cache emptied once, and `(None, None)` returned. Any other error propagates as the same
   object, with the model still loaded and the count unchanged. The classification: a
   `torch.OutOfMemoryError` whose message is the MPS allocator's ("MPS backend out of memory")
@@ -52,7 +56,7 @@ import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import numpy as np
 import torch
@@ -97,6 +101,18 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+
+class _Step(NamedTuple):
+    """One checked call of `infer_tensor`: its input chunk (token ids or a hidden state), the
+    positions it covers, and the tokens the new state starts from."""
+
+    chunk: np.ndarray
+    start: int
+    end: int
+    previous_tokens: np.ndarray | None
+    appends_chunk: bool
+    """True on the first shard, whose state's tokens grow by the chunk; a later shard's carry over."""
 
 
 def default_device() -> torch.device:
@@ -224,6 +240,8 @@ class TorchDynamicShardInferenceEngine:
         try:
             ids = self.tokenizer.encode(prompt).ids
         except Exception as exc:
+            if classify_oom(exc) is not None:  # out of memory is not the tokenizer's failure
+                raise
             raise TokenizerError(f"the tokenizer failed to encode the prompt: {exc}") from exc
         return np.asarray([ids], dtype=np.int64)
 
@@ -239,6 +257,8 @@ class TorchDynamicShardInferenceEngine:
         try:
             return self.tokenizer.decode(ids.tolist())
         except Exception as exc:
+            if classify_oom(exc) is not None:  # out of memory is not the tokenizer's failure
+                raise
             raise TokenizerError(f"the tokenizer failed to decode the tokens: {exc}") from exc
 
     # ---------------------------------------------------------------------------------- inference
@@ -268,11 +288,11 @@ class TorchDynamicShardInferenceEngine:
             await self._ensure_shard_locked(shard)
             return await self._in_worker(self._infer, request_id, array, state)
 
-    def _prepare(
+    def _check_step(
         self, request_id: str, array: np.ndarray, state: ShardInferenceState | None
-    ) -> tuple[torch.Tensor, torch.Tensor, ShardInferenceState]:
-        """The checks of a call of `infer_tensor` against the loaded model, and what it runs on:
-        the model input, its positions, and the new state."""
+    ) -> _Step:
+        """The checks of a call of `infer_tensor` against the loaded model, before anything of the
+        step is allocated: a typed error, never an out-of-memory recovery, for bad input."""
         # No local names the model: the traceback of an error raised here (which a caller may keep)
         # must not keep the model alive once the engine lets go of it, say in an OOM recovery.
         config = self.model_instance.config
@@ -280,31 +300,44 @@ class TorchDynamicShardInferenceEngine:
         if self.shard.is_first_layer():
             chunk = check_token_ids(array, config.vocab_size)
             start = 0 if state is None else state.curr_pos
-            tokens = chunk if state is None else np.concatenate([state.tokens, chunk], axis=1)
-            x = torch.from_numpy(chunk)
+            step = _Step(chunk, start, start + chunk.shape[1], None if state is None else state.tokens, True)
         else:
             hidden = check_hidden_state(array, config.hidden_size)
-            start, tokens = int(state.input_pos[0]), state.tokens
-            x = torch.from_numpy(hidden)
-        length = x.shape[1]
-        end = start + length
-        check_positions(start, end, config.max_position_embeddings)
-        check_continues_cache(request_id, start, cache_owner, cache_len)
+            start = int(state.input_pos[0])
+            step = _Step(hidden, start, start + hidden.shape[1], state.tokens, False)
+        check_positions(step.start, step.end, config.max_position_embeddings)
+        check_continues_cache(request_id, step.start, cache_owner, cache_len)
+        return step
+
+    def _run_step(self, step: _Step, request_id: str) -> tuple[np.ndarray, ShardInferenceState, dict]:
+        """Everything a step allocates, on the host and on the device: the new state, the positions
+        and the input on the device, the model's forward (its KV cache included), the output's copy
+        back to the host and the state dict. An out-of-memory error in any of it is recovered from."""
+        length = step.end - step.start
+        if not step.appends_chunk:
+            tokens = step.previous_tokens
+        elif step.previous_tokens is None:
+            tokens = step.chunk
+        else:
+            tokens = np.concatenate([step.previous_tokens, step.chunk], axis=1)
         new_state = ShardInferenceState(
-            tokens=tokens, input_pos=np.arange(start, end), mask=causal_mask(start, length), curr_pos=end
+            tokens=tokens, input_pos=np.arange(step.start, step.end), mask=causal_mask(step.start, length),
+            curr_pos=step.end,
         )
-        positions = torch.arange(start, end, device=self.device)
-        return x.to(self.device), positions, new_state
+        positions = torch.arange(step.start, step.end, device=self.device)
+        x = torch.from_numpy(step.chunk).to(self.device)
+        output = self.model_instance.generate(x, positions, request_id)
+        return output.float().cpu().numpy(), new_state, new_state.to_dict()
 
     def _infer(
         self, request_id: str, array: np.ndarray, state: ShardInferenceState | None
     ) -> tuple[np.ndarray | None, dict | None]:
-        x, positions, new_state = self._prepare(request_id, array, state)
+        step = self._check_step(request_id, array, state)
         backend = None
         message = ""
         with torch.inference_mode():
             try:
-                output = self.model_instance.generate(x, positions, request_id)
+                output, new_state, state_dict = self._run_step(step, request_id)
             except Exception as exc:
                 backend = classify_oom(exc)
                 if backend is None:
@@ -315,7 +348,7 @@ class TorchDynamicShardInferenceEngine:
             self._recover_from_oom(backend, message, request_id)
             return None, None
         self.inference_state = new_state
-        return output.float().cpu().numpy(), new_state.to_dict()
+        return output, state_dict
 
     def _recover_from_oom(self, backend: str, message: str, request_id: str) -> None:
         """Log, count, release the model and empty `backend`'s cache exactly once."""

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from tokenizers import Tokenizer
 
-from shardengine.errors import TokenizerLoadError, TokenizerNotFoundError
+from shardengine.errors import TokenizerLoadError, TokenizerNotFoundError, classify_oom
 
 __all__ = ["_resolve_tokenizer"]
 
@@ -15,7 +15,8 @@ def _resolve_tokenizer(model_dir: str | Path) -> Tokenizer:
     """Load `model_dir/tokenizer.json`.
 
     Raises `TokenizerNotFoundError` if the file is missing and `TokenizerLoadError` (with the
-    library's error as `__cause__`) if `tokenizers` cannot load it.
+    library's error as `__cause__`) if `tokenizers` cannot load it; an out-of-memory error
+    propagates unchanged.
     """
     path = Path(model_dir) / "tokenizer.json"
     if not path.is_file():
@@ -23,4 +24,6 @@ def _resolve_tokenizer(model_dir: str | Path) -> Tokenizer:
     try:
         return Tokenizer.from_file(str(path))
     except Exception as exc:
+        if classify_oom(exc) is not None:  # out of memory says nothing about the file: unchanged
+            raise
         raise TokenizerLoadError(f"{path}: invalid tokenizer.json: {exc}") from exc

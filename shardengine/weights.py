@@ -25,6 +25,7 @@ from shardengine.errors import (
     TensorDtypeError,
     TensorShapeError,
     WeightsNotFoundError,
+    classify_oom,
 )
 from shardengine.model import ShardedGeneralModel
 from shardengine.shard import Shard
@@ -52,6 +53,8 @@ def weight_files(path: str | Path, names: list[str]) -> dict[str, Path]:
     try:
         data = json.loads(index.read_bytes())
     except Exception as exc:
+        if classify_oom(exc) is not None:  # out of memory says nothing about the file: unchanged
+            raise
         raise CorruptWeightsError(f"{index}: not valid JSON: {exc}") from exc
     weight_map = data.get("weight_map") if isinstance(data, dict) else None
     if not isinstance(weight_map, dict):
@@ -72,6 +75,8 @@ def _open(file: Path, stack: ExitStack) -> Any:
     try:
         handle = safe_open(str(file), framework="pt", device="cpu")
     except Exception as exc:
+        if classify_oom(exc) is not None:  # out of memory says nothing about the file: unchanged
+            raise
         raise CorruptWeightsError(f"{file}: not a valid safetensors file: {exc}") from exc
     return stack.enter_context(handle)
 
@@ -120,4 +125,6 @@ def _read(handle: Any, name: str, file: Path) -> torch.Tensor:
     try:
         return handle.get_tensor(name)
     except Exception as exc:
+        if classify_oom(exc) is not None:  # out of memory says nothing about the file: unchanged
+            raise
         raise CorruptWeightsError(f"{file}: cannot read tensor {name!r}: {exc}") from exc

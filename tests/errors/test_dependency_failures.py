@@ -26,7 +26,7 @@ from shardengine.model import ShardedGeneralModel
 from shardengine.shard import Shard
 from tests.support.engines import PROMPT, EngineTestCase, full_shard
 from tests.support.models import tiny_model_dir
-from tests.support.oom import HUGE_POSITIONS, CacheEmptyingSpies
+from tests.support.oom import HUGE_POSITIONS, CacheEmptyingSpies, out_of_memory_errors
 
 
 class FailingDownloader(ShardDownloader):
@@ -293,6 +293,33 @@ class RealTokenizerFailureTests(EngineTestCase):
             str(raised.exception), "the tokenizer failed to encode the prompt: TextInputSequence must be str"
         )
         self.assertUnchanged(before, engine)
+
+
+class TokenizerOutOfMemoryTests(EngineTestCase):
+    """An out-of-memory error of the tokenizer is not its failure: `encode` and `decode` let it
+    through as the same object, never a `TokenizerError`, uncounted, and the shard stays loaded.
+    Injected on the real tokenizer's call (`tokenizers` aborts the process rather than raise)."""
+
+    async def assertPropagates(self, method: str, call) -> None:
+        for injected in out_of_memory_errors():
+            with self.subTest(type(injected).__name__):
+                engine, shard = await self.loaded_engine()
+                tokenizer = mock.MagicMock(name="tokenizer", wraps=engine.tokenizer)
+                getattr(tokenizer, method).side_effect = injected
+                engine.tokenizer = tokenizer
+                before = self.snapshot(engine)
+                with self.assertNoLogs("shardengine", level="ERROR"), self.assertRaises(BaseException) as raised:
+                    await call(engine, shard)
+                self.assertIs(raised.exception, injected)
+                self.assertIsNone(raised.exception.__cause__)
+                getattr(tokenizer, method).assert_called_once()
+                self.assertUnchanged(before, engine)  # the same model, tokenizer and state; nothing counted
+
+    async def test_encode(self) -> None:
+        await self.assertPropagates("encode", lambda engine, shard: engine.encode(shard, "hello"))
+
+    async def test_decode(self) -> None:
+        await self.assertPropagates("decode", lambda engine, shard: engine.decode(shard, np.array([[5, 6]])))
 
 
 class CancellationTests(EngineTestCase):

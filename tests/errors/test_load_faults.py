@@ -38,6 +38,7 @@ from shardengine.shard import Shard
 from shardengine.weights import load_shard_weights
 from tests.support.engines import PROMPT, EngineTestCase, full_shard
 from tests.support.models import tiny_model_dir
+from tests.support.oom import CacheEmptyingSpies, ModuleWith, out_of_memory_errors
 
 
 def rewrite_weights(model_dir: Path, change) -> Path:
@@ -418,6 +419,64 @@ class DownloaderFaultTests(LoadFaultTestCase):
         with mock.patch.dict("os.environ", {"HF_HUB_CACHE": "", "HF_HOME": ""}):
             self.assertEqual(default_hub_cache(), Path.home() / ".cache" / "huggingface" / "hub")
             self.assertEqual(LocalShardDownloader().root, Path.home() / ".cache" / "huggingface" / "hub")
+
+
+class OutOfMemoryWhileLoadingTests(LoadFaultTestCase):
+    """An out-of-memory error inside a loader is no damaged file: every loader's broad handler lets
+    it through as the same object, never a typed load error, and nothing counts it, logs it at
+    ERROR or empties a cache (a load has no recovery). Each kind of OOM is injected at the library
+    call the handler guards: a real one there (parsing a small JSON file, `tokenizers` aborting
+    the process rather than raising) cannot be made safely. The model step's real CPU OOM is in
+    `tests/errors/test_dependency_failures.py`."""
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.spies = CacheEmptyingSpies(self)
+
+    async def assertOutOfMemoryPropagates(self, model_dir: Path, patch) -> None:
+        for injected in out_of_memory_errors():
+            with self.subTest(type(injected).__name__):
+                engine, good = await self.loaded_engine()
+                with patch(injected), self.assertNoLogs("shardengine", level="ERROR"):
+                    with self.assertRaises(BaseException) as raised:
+                        await engine.ensure_shard(full_shard(model_dir))
+                self.assertIs(raised.exception, injected)
+                self.assertIsNone(raised.exception.__cause__)
+                self.assertUnloaded(engine)
+                self.assertEqual(engine.out_of_memory_count, 0)
+                self.spies.assertEmptied(cuda=0, mps=0, cpu=0)
+                out, _ = await engine.infer_tensor("after", good, PROMPT)  # and it loads again
+                self.assertEqual(out.shape, (1, 3, 320))
+
+    async def test_parsing_the_config(self) -> None:
+        await self.assertOutOfMemoryPropagates(self.model_copy(), lambda injected: mock.patch(
+            "shardengine.config.json", ModuleWith(json, loads=mock.Mock(side_effect=injected))))
+
+    async def test_loading_the_tokenizer(self) -> None:
+        def patch(injected):
+            tokenizer = mock.Mock(name="Tokenizer")
+            tokenizer.from_file.side_effect = injected
+            return mock.patch("shardengine.tokenizer.Tokenizer", tokenizer)
+
+        await self.assertOutOfMemoryPropagates(self.model_copy(), patch)
+
+    async def test_parsing_the_weights_index(self) -> None:
+        await self.assertOutOfMemoryPropagates(self.model_copy(files=2), lambda injected: mock.patch(
+            "shardengine.weights.json", ModuleWith(json, loads=mock.Mock(side_effect=injected))))
+
+    async def test_opening_a_weights_file(self) -> None:
+        await self.assertOutOfMemoryPropagates(self.model_copy(), lambda injected: mock.patch(
+            "shardengine.weights.safe_open", side_effect=injected))
+
+    async def test_reading_a_tensor(self) -> None:
+        def patch(injected):
+            def fail(name: str) -> None:
+                if name == "model.layers.1.mlp.down_proj.weight":
+                    raise injected
+
+            return mock.patch("shardengine.weights.safe_open", reads_that(fail))
+
+        await self.assertOutOfMemoryPropagates(self.model_copy(), patch)
 
 
 class LoadShardWeightsTests(EngineTestCase):

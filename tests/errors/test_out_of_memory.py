@@ -19,11 +19,13 @@ import weakref
 from unittest import mock
 
 import numpy as np
+import pytest
 import torch
 
 from gate.leaks import no_leaks
 from shardengine.errors import CPU_OOM_MARKER, InvalidInputError, classify_oom
 from shardengine.model import ShardedGeneralModel
+from shardengine.state import ShardInferenceState
 from tests.support.engines import PROMPT, EngineTestCase, full_shard
 from tests.support.models import tiny_model_dir
 from tests.support.oom import (
@@ -31,6 +33,7 @@ from tests.support.oom import (
     HUGE_POSITIONS,
     MPS_MESSAGE,
     CacheEmptyingSpies,
+    ModuleWith,
     real_cpu_oom_message,
 )
 
@@ -178,6 +181,95 @@ class BackendTests(OomTestCase):
         self.assertEqual(engine.out_of_memory_count, 1)
         self.assertCacheEmptied(cuda=0, mps=0, cpu=1)
         self.assertReleased(engine, model)
+
+
+def allocate_a_petabyte(*args, **kwargs):
+    """A real host allocation that fails: a `MemoryError` from Python's allocator."""
+    return bytearray(1 << 50)
+
+
+def tensor_failing_on(method: str, error: type[BaseException], message: str) -> type[torch.Tensor]:
+    """A tensor class whose `method` (`to`, `cpu`) raises `error(message)`: a copy to or from the
+    device that runs out of memory. A new error each time: one kept by the test would pin, through
+    its traceback, the failed step's tensors."""
+
+    def fail(self, *args, **kwargs):
+        raise error(message)
+
+    return type(f"FailingOn_{method}", (torch.Tensor,), {method: fail})
+
+
+class StepAllocationTests(OomTestCase):
+    """Every allocation of a step is inside the contract, not only `generate`'s: the new state on the
+    host, the positions and the input on the device, the forward (its KV cache: `BackendTests`),
+    the output's copy back to the host and the state dict. The host allocations fail for real (a
+    petabyte); the device ones are injected at the engine's own call (no GPU here)."""
+
+    async def assertStepRecovered(self, patcher, backend: str, message: str, cpu: int, cuda: int) -> None:
+        engine, shard, state = await self.engine_with_cache("req-step")
+        model = engine.model_instance
+        with patcher(engine), self.assertLogs("shardengine", level="DEBUG") as logs:
+            result = await engine.infer_tensor("req-step", shard, np.array([[4]]), state)
+        self.assertEqual(result, (None, None))
+        self.assertOomLog(logs.records, backend, message, "req-step")
+        self.assertEqual(engine.out_of_memory_count, 1)
+        self.assertCacheEmptied(cuda=cuda, mps=0, cpu=cpu)
+        self.assertReleased(engine, model)
+        # and the next call reloads and answers, from a new sequence
+        out, new_state = await engine.infer_tensor("req-step", shard, PROMPT)
+        self.assertEqual(out.shape, (1, 3, 320))
+        self.assertStateDict(new_state, PROMPT, 0, 3)
+        self.assertEqual(engine.out_of_memory_count, 1)
+
+    async def test_the_new_state_on_the_host(self) -> None:
+        def patcher(engine):
+            return mock.patch("shardengine.engine.causal_mask", side_effect=allocate_a_petabyte)
+
+        await self.assertStepRecovered(patcher, "CPU", "MemoryError", cpu=1, cuda=0)
+
+    async def test_the_positions_on_the_device(self) -> None:
+        injected = torch.OutOfMemoryError(CUDA_MESSAGE)
+
+        def patcher(engine):
+            return mock.patch("shardengine.engine.torch", ModuleWith(torch, arange=mock.Mock(side_effect=injected)))
+
+        await self.assertStepRecovered(patcher, "CUDA", CUDA_MESSAGE, cpu=0, cuda=1)
+
+    async def test_the_input_on_the_device(self) -> None:
+        failing = tensor_failing_on("to", torch.OutOfMemoryError, CUDA_MESSAGE)
+
+        def patcher(engine):
+            return mock.patch("shardengine.engine.torch",
+                              ModuleWith(torch, from_numpy=lambda array: torch.from_numpy(array).as_subclass(failing)))
+
+        await self.assertStepRecovered(patcher, "CUDA", CUDA_MESSAGE, cpu=0, cuda=1)
+
+    async def test_the_output_copied_back_to_the_host(self) -> None:
+        failing = tensor_failing_on("cpu", torch.OutOfMemoryError, CUDA_MESSAGE)
+
+        def patcher(engine):
+            return mock.patch.object(ShardedGeneralModel, "generate", _returning_subclass(failing))
+
+        await self.assertStepRecovered(patcher, "CUDA", CUDA_MESSAGE, cpu=0, cuda=1)
+
+    async def test_the_state_dict(self) -> None:
+        def patcher(engine):
+            return mock.patch.object(ShardInferenceState, "to_dict", allocate_a_petabyte)
+
+        await self.assertStepRecovered(patcher, "CPU", "MemoryError", cpu=1, cuda=0)
+
+    async def test_bad_input_is_a_typed_error_before_any_allocation(self) -> None:
+        """With every device allocation of the step failing, bad input still gets its typed error:
+        nothing is counted, logged at ERROR or emptied, and the model stays loaded."""
+        engine, shard, state = await self.engine_with_cache("req-bad")
+        arange = mock.Mock(side_effect=torch.OutOfMemoryError(CUDA_MESSAGE))
+        with mock.patch("shardengine.engine.torch", ModuleWith(torch, arange=arange)):
+            with self.assertRaises(InvalidInputError):
+                await engine.infer_tensor("req-bad", shard, np.array([[10**6]]), state)
+        arange.assert_not_called()
+        self.assertEqual(engine.out_of_memory_count, 0)
+        self.assertCacheEmptied(cuda=0, mps=0, cpu=0)
+        self.assertLoaded(engine, shard)
 
 
 class RepeatedOomAndRecoveryTests(OomTestCase):
@@ -460,6 +552,98 @@ class CancelledOutOfMemoryTests(OomTestCase):
         self.assertCacheEmptied(cuda=0, mps=0, cpu=2)
         self.assertUnloaded(engine)
         self.assertFalse(engine._lock.locked())
+
+
+@pytest.mark.cuda
+@unittest.skipUnless(torch.cuda.is_available(), "needs a CUDA GPU")
+class CudaOutOfMemoryTests(EngineTestCase):
+    """The CUDA paths for real, on a GPU (`pytest -m cuda`; the gate runs them there too, see the
+    README): a real CUDA out-of-memory error in the forward, an OOM while the output is copied back,
+    a cancelled GPU step. `torch.cuda.empty_cache` really runs (a spy wraps it), and the GPU memory
+    the shard held is given back: `torch.cuda.memory_allocated()` returns to its baseline."""
+
+    def setUp(self) -> None:
+        super().setUp()
+        for patcher in (mock.patch.dict("os.environ", {"SHARDENGINE_DEVICE": "cuda"}),
+                        mock.patch("shardengine.engine.torch.cuda.empty_cache", wraps=torch.cuda.empty_cache)):
+            started = patcher.start()
+            self.addCleanup(patcher.stop)
+        self.empty_cache = started
+
+    async def gpu_baseline(self) -> int:
+        """GPU memory after one step of another engine: the process-wide caches that step fills (the
+        RoPE frequencies on the device) are warm-up, not memory a recovery must give back."""
+        warm, shard = await self.loaded_engine()
+        self.assertEqual(warm.device.type, "cuda")
+        await warm.infer_tensor("warm-up", shard, PROMPT)
+        warm.shutdown()
+        return self.allocated()
+
+    def allocated(self) -> int:
+        gc.collect()
+        torch.cuda.synchronize()
+        return torch.cuda.memory_allocated()
+
+    def assertRecoveredOnGpu(self, engine, result, records, request_id: str, baseline: int) -> None:
+        self.assertEqual(result, (None, None))
+        errors = [r.getMessage() for r in records if r.levelno >= logging.ERROR]
+        self.assertEqual(len(errors), 1, errors)
+        self.assertTrue(errors[0].startswith("Out of memory on CUDA: "), errors[0])
+        self.assertTrue(errors[0].endswith(f" (request {request_id})"), errors[0])
+        self.assertEqual(engine.out_of_memory_count, 1)
+        self.assertEqual(self.empty_cache.call_count, 1)
+        self.assertUnloaded(engine)
+        self.assertEqual(self.allocated(), baseline)
+
+    async def test_a_real_oom_in_the_forward(self) -> None:
+        baseline = await self.gpu_baseline()
+        engine = self.make_engine()
+        shard = full_shard(self.model_copy(max_pos=HUGE_POSITIONS))  # its KV cache cannot fit any GPU
+        await engine.ensure_shard(shard)
+        self.assertGreater(self.allocated(), baseline)  # the weights are on the GPU
+        with self.assertLogs("shardengine", level="DEBUG") as logs:
+            result = await engine.infer_tensor("gpu-forward", shard, PROMPT)
+        self.assertRecoveredOnGpu(engine, result, logs.records, "gpu-forward", baseline)
+
+    async def test_an_oom_copying_the_output_back(self) -> None:
+        baseline = await self.gpu_baseline()
+        engine, shard = await self.loaded_engine()
+        failing = tensor_failing_on("cpu", torch.OutOfMemoryError, CUDA_MESSAGE)
+        with mock.patch.object(ShardedGeneralModel, "generate", _returning_subclass(failing)):
+            with self.assertLogs("shardengine", level="DEBUG") as logs:
+                result = await engine.infer_tensor("gpu-copy", shard, PROMPT)
+        self.assertRecoveredOnGpu(engine, result, logs.records, "gpu-copy", baseline)
+
+    async def test_a_cancelled_gpu_step_that_runs_out_of_memory(self) -> None:
+        """Cancelled while its step runs on the GPU and runs out of memory for real: the call keeps
+        the lock until the recovery ends, and the GPU memory is given back."""
+        baseline = await self.gpu_baseline()
+        engine = self.make_engine()
+        shard = full_shard(self.model_copy(max_pos=HUGE_POSITIONS))
+        await engine.ensure_shard(shard)
+        hold = self.hold()
+        with mock.patch.object(ShardedGeneralModel, "generate", hold.generate()):
+            call = asyncio.create_task(engine.infer_tensor("gpu-cancelled", shard, PROMPT))
+            await hold.started.wait()
+            call.cancel()
+            await asyncio.sleep(0)
+            self.assertTrue(engine._lock.locked())
+            with self.assertLogs("shardengine", level="DEBUG") as logs:
+                hold.release.set()
+                with self.assertRaises(asyncio.CancelledError):
+                    await call
+        self.assertRecoveredOnGpu(engine, (None, None), logs.records, "gpu-cancelled", baseline)
+        self.assertFalse(engine._lock.locked())
+
+
+def _returning_subclass(cls: type[torch.Tensor]):
+    """`ShardedGeneralModel.generate`, with its output seen as a `cls` tensor."""
+    real = ShardedGeneralModel.generate
+
+    def generate(model, *args, **kwargs):
+        return real(model, *args, **kwargs).as_subclass(cls)
+
+    return generate
 
 
 if __name__ == "__main__":

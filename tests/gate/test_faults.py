@@ -77,18 +77,31 @@ def faults_project(fixture_project, tmp_path) -> tuple[Path, dict[str, str]]:
 
 # 2. mutmut missing, or crashing
 
-def test_mutmut_missing_fails_closed(fixture_project, tmp_path):
-    import mutmut
+def path_without_mutmut(tmp_path: Path) -> str:
+    """This interpreter's import path (site-packages, PYTHONPATH folders, however mutmut was
+    installed) with every folder that holds mutmut replaced by a copy of links without it: for
+    `python -S`, which then sees everything but mutmut."""
+    base = Path(sys.base_prefix).resolve()
+    entries = [str(REPO)]
+    for index, folder in enumerate(Path(p).resolve() for p in sys.path if p and Path(p).is_dir()):
+        if folder == REPO or (folder.is_relative_to(base) and "site-packages" not in folder.parts):
+            continue  # the repository comes first anyway; the standard library stays on the path under -S
+        if not any(entry.name.lower().startswith("mutmut") for entry in folder.iterdir()):
+            entries.append(str(folder))
+            continue
+        shadow = tmp_path / f"without-mutmut-{index}"
+        shadow.mkdir()
+        for entry in folder.iterdir():
+            if not entry.name.lower().startswith("mutmut"):
+                (shadow / entry.name).symlink_to(entry)
+        entries.append(str(shadow))
+    return os.pathsep.join(entries)
 
-    site = Path(mutmut.__file__).resolve().parent.parent
-    shadow = tmp_path / "site-without-mutmut"
-    shadow.mkdir()
-    for entry in site.iterdir():
-        if not entry.name.lower().startswith("mutmut"):
-            (shadow / entry.name).symlink_to(entry)
+
+def test_mutmut_missing_fails_closed(fixture_project, tmp_path):
     project = fixture_project("strong")
     before = fingerprint(project)
-    run = Watched(project, env={"PYTHONPATH": f"{REPO}{os.pathsep}{shadow}"}, python_args=("-S",))
+    run = Watched(project, env={"PYTHONPATH": path_without_mutmut(tmp_path)}, python_args=("-S",))
     code, out, err = run.wait()
     assert code == 4, out + err
     assert err.strip() == "gate: error [infrastructure]: mutmut is not installed (pip install 'mutmut==3.8.1')"
@@ -102,7 +115,9 @@ def test_mutmut_crashing_fails_closed(fixture_project, tmp_path):
     (broken / "__init__.py").write_text("raise RuntimeError('mutmut exploded on import')\n")
     project = fixture_project("strong")
     before = fingerprint(project)
-    run = Watched(project, env={"PYTHONPATH": str(broken.parent)})
+    # first on the path, before wherever the real one is installed (a venv, or PYTHONPATH itself)
+    inherited = os.environ.get("PYTHONPATH")
+    run = Watched(project, env={"PYTHONPATH": os.pathsep.join([str(broken.parent), *([inherited] if inherited else [])])})
     code, out, err = run.wait()
     assert code == 4, out + err
     assert err.strip() == ("gate: error [infrastructure]: mutmut (generate) crashed: RuntimeError: "
@@ -268,7 +283,8 @@ def test_ctrl_c_exits_130_leaves_nothing_running_and_the_next_run_resumes(fixtur
     project, env = faults_project(fixture_project, tmp_path)
     fault_dir = Path(env["FAULT_DIR"])
     before = fingerprint(project)
-    run = Watched(project, *STOP_ONLY, env={**env, "FAULT": "slow"})
+    # two workers, whatever the core count: a fourth mutant started means two have finished
+    run = Watched(project, *STOP_ONLY, "--max-workers", "2", env={**env, "FAULT": "slow"})
     wait_for(lambda: len(list(fault_dir.glob("*.pid"))) >= 4)  # some mutants done, others running
     run.process.send_signal(signal.SIGINT)
     code, out, err = run.wait()

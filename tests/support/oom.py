@@ -25,6 +25,25 @@ CUDA_MESSAGE = "CUDA out of memory. Tried to allocate 2.00 GiB (GPU 0; 15.78 GiB
 MPS_MESSAGE = "MPS backend out of memory (MPS allocated: 17.00 GB, other allocations: 1.00 GB, max allowed: 18.13 GB)"
 
 
+class ModuleWith:
+    """A module as one of the engine's modules sees it (`shardengine.engine.torch`,
+    `shardengine.config.json`), with some names replaced: an error injected at that module's own
+    calls only, not at those of every other user of the real module."""
+
+    def __init__(self, module: Any, **replaced: Any) -> None:
+        self._module = module
+        self._replaced = replaced
+
+    def __getattr__(self, name: str) -> Any:
+        return self._replaced[name] if name in self._replaced else getattr(self._module, name)
+
+
+def out_of_memory_errors() -> list[BaseException]:
+    """One out-of-memory error of each kind a load can meet: Python's, torch's CPU allocator's
+    (its real message), CUDA's."""
+    return [MemoryError(), RuntimeError(real_cpu_oom_message()), torch.OutOfMemoryError(CUDA_MESSAGE)]
+
+
 def real_cpu_oom_message() -> str:
     """The message torch gives for the first KV-cache tensor of the tiny model with `HUGE_POSITIONS`."""
     try:
