@@ -38,7 +38,11 @@ The error contract (pinned by `tests/errors/`):
   on the device, one call of `model_instance.generate` (which allocates the KV cache), the
   output's copy back to the host and the state dict. An out-of-memory error of any backend
   (`classify_oom`) anywhere in the step is logged, counted, the model released, the backend's
-  cache emptied once, and `(None, None)` returned. Any other error propagates as the same
+  cache emptied once, and `(None, None)` returned. The backend is the error's, not the engine's
+  device: a host allocation that fails on a CUDA engine (the copy back) is a CPU one, and only
+  `gc.collect()` runs; the GPU memory the released model held goes back to torch's cache, not to
+  the device. Once `generate` succeeded the engine's state is the step's, like the KV cache, also
+  if a later part of the step fails with another error. Any other error propagates as the same
   object, with the model still loaded and the count unchanged. The classification: a
   `torch.OutOfMemoryError` whose message is the MPS allocator's ("MPS backend out of memory")
   is MPS, any other one CUDA; a `MemoryError`, or a RuntimeError with the CPU allocator's
@@ -309,7 +313,7 @@ class TorchDynamicShardInferenceEngine:
         check_continues_cache(request_id, step.start, cache_owner, cache_len)
         return step
 
-    def _run_step(self, step: _Step, request_id: str) -> tuple[np.ndarray, ShardInferenceState, dict]:
+    def _run_step(self, step: _Step, request_id: str) -> tuple[np.ndarray, dict]:
         """Everything a step allocates, on the host and on the device: the new state, the positions
         and the input on the device, the model's forward (its KV cache included), the output's copy
         back to the host and the state dict. An out-of-memory error in any of it is recovered from."""
@@ -327,7 +331,9 @@ class TorchDynamicShardInferenceEngine:
         positions = torch.arange(step.start, step.end, device=self.device)
         x = torch.from_numpy(step.chunk).to(self.device)
         output = self.model_instance.generate(x, positions, request_id)
-        return output.float().cpu().numpy(), new_state, new_state.to_dict()
+        # the KV cache holds the step now: so does the engine's state, whatever fails after this
+        self.inference_state = new_state
+        return output.float().cpu().numpy(), new_state.to_dict()
 
     def _infer(
         self, request_id: str, array: np.ndarray, state: ShardInferenceState | None
@@ -337,7 +343,7 @@ class TorchDynamicShardInferenceEngine:
         message = ""
         with torch.inference_mode():
             try:
-                output, new_state, state_dict = self._run_step(step, request_id)
+                output, state_dict = self._run_step(step, request_id)
             except Exception as exc:
                 backend = classify_oom(exc)
                 if backend is None:
@@ -347,7 +353,6 @@ class TorchDynamicShardInferenceEngine:
             # Outside the except block: the traceback no longer pins the failed step's tensors.
             self._recover_from_oom(backend, message, request_id)
             return None, None
-        self.inference_state = new_state
         return output, state_dict
 
     def _recover_from_oom(self, backend: str, message: str, request_id: str) -> None:

@@ -207,14 +207,15 @@ class StepAllocationTests(OomTestCase):
 
     async def assertStepRecovered(self, patcher, backend: str, message: str, cpu: int, cuda: int) -> None:
         engine, shard, state = await self.engine_with_cache("req-step")
-        model = engine.model_instance
+        self.spies.watch(engine)  # the test holds no reference to the model: the release must free it
         with patcher(engine), self.assertLogs("shardengine", level="DEBUG") as logs:
             result = await engine.infer_tensor("req-step", shard, np.array([[4]]), state)
         self.assertEqual(result, (None, None))
         self.assertOomLog(logs.records, backend, message, "req-step")
         self.assertEqual(engine.out_of_memory_count, 1)
         self.assertCacheEmptied(cuda=cuda, mps=0, cpu=cpu)
-        self.assertReleased(engine, model)
+        self.assertEqual(self.spies.model_alive, [False], "the model still existed when the cache was emptied")
+        self.assertUnloaded(engine)
         # and the next call reloads and answers, from a new sequence
         out, new_state = await engine.infer_tensor("req-step", shard, PROMPT)
         self.assertEqual(out.shape, (1, 3, 320))
@@ -245,6 +246,20 @@ class StepAllocationTests(OomTestCase):
         await self.assertStepRecovered(patcher, "CUDA", CUDA_MESSAGE, cpu=0, cuda=1)
 
     async def test_the_output_copied_back_to_the_host(self) -> None:
+        """For real on the host: a half-precision output whose float32 copy needs petabytes."""
+
+        def half_precision_petabytes(model, *args, **kwargs):
+            return torch.zeros((), dtype=torch.bfloat16).expand(1, HUGE_POSITIONS, 320)
+
+        def patcher(engine):
+            return mock.patch.object(ShardedGeneralModel, "generate", half_precision_petabytes)
+
+        with self.assertRaises(RuntimeError) as real:  # the message torch gives for that copy, here
+            half_precision_petabytes(None).float()
+        self.assertIn(CPU_OOM_MARKER, str(real.exception))
+        await self.assertStepRecovered(patcher, "CPU", str(real.exception), cpu=1, cuda=0)
+
+    async def test_the_output_copied_back_from_the_device(self) -> None:
         failing = tensor_failing_on("cpu", torch.OutOfMemoryError, CUDA_MESSAGE)
 
         def patcher(engine):
@@ -263,10 +278,13 @@ class StepAllocationTests(OomTestCase):
         nothing is counted, logged at ERROR or emptied, and the model stays loaded."""
         engine, shard, state = await self.engine_with_cache("req-bad")
         arange = mock.Mock(side_effect=torch.OutOfMemoryError(CUDA_MESSAGE))
-        with mock.patch("shardengine.engine.torch", ModuleWith(torch, arange=arange)):
+        from_numpy = mock.Mock(side_effect=torch.OutOfMemoryError(CUDA_MESSAGE))
+        with mock.patch("shardengine.engine.torch", ModuleWith(torch, arange=arange, from_numpy=from_numpy)), \
+                mock.patch("shardengine.engine.causal_mask", side_effect=allocate_a_petabyte) as mask:
             with self.assertRaises(InvalidInputError):
                 await engine.infer_tensor("req-bad", shard, np.array([[10**6]]), state)
-        arange.assert_not_called()
+        for allocation in (arange, from_numpy, mask):
+            allocation.assert_not_called()
         self.assertEqual(engine.out_of_memory_count, 0)
         self.assertCacheEmptied(cuda=0, mps=0, cpu=0)
         self.assertLoaded(engine, shard)
@@ -582,6 +600,10 @@ class CudaOutOfMemoryTests(EngineTestCase):
     def allocated(self) -> int:
         gc.collect()
         torch.cuda.synchronize()
+        # cuBLAS keeps a workspace per worker thread's handle, counted as allocated: not the shard's
+        clear_workspaces = getattr(torch._C, "_cuda_clearCublasWorkspaces", None)
+        if clear_workspaces is not None:
+            clear_workspaces()
         return torch.cuda.memory_allocated()
 
     def assertRecoveredOnGpu(self, engine, result, records, request_id: str, baseline: int) -> None:

@@ -49,6 +49,7 @@ def with_stale_reports(project: Path, folder: str = "reports") -> Path:
     (("--paths", "does/not/exist"), None, "guarded path 'does/not/exist' does not exist"),
     (("--max-workers", "many"), None, "argument --max-workers: invalid int value: 'many'"),
     (("--max-workers", "0"), None, "--max-workers must be an integer >= 1, got 0"),  # named as given
+    (("--worker-memory-mb", "-1"), None, "--worker-memory-mb must be an integer >= 0, got -1"),
     ((), ("mutmut_config.py", "guarded_paths = ['vault'\n"), "mutmut_config.py:1: syntax error"),
     # the setting that names the reports folder is itself broken: the default folder gets the verdict
     ((), ("pyproject.toml", '[tool.gate]\ntests = ["tests"]\nreports_dir = 3\n'),
@@ -292,7 +293,8 @@ def test_an_editable_src_layout_install_measures_the_snapshot(fixture_project, t
     counts = editable.summary["counts"]
     assert counts["by_status"] == {"killed": counts["selected"]} and counts["selected"] > 20
     shutil.rmtree(project / ".gate")
-    with_pythonpath = run_gate(project, env={"PYTHONPATH": str(project / "src")})
+    # (no address-space limit here: a flag a GPU machine needs, and one that changes no verdict)
+    with_pythonpath = run_gate(project, "--worker-memory-mb", "0", env={"PYTHONPATH": str(project / "src")})
     assert with_pythonpath.exit_code == 0, with_pythonpath.stdout + with_pythonpath.stderr
     assert with_pythonpath.summary["counts"] == counts
     assert [r["tests"] for r in with_pythonpath.summary["regions"]] == [r["tests"] for r in editable.summary["regions"]]

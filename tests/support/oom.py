@@ -31,6 +31,9 @@ class ModuleWith:
     calls only, not at those of every other user of the real module."""
 
     def __init__(self, module: Any, **replaced: Any) -> None:
+        for name in replaced:
+            if not hasattr(module, name):  # a misspelt name would replace nothing the engine calls
+                raise AttributeError(f"{module.__name__} has no {name!r} to replace")
         self._module = module
         self._replaced = replaced
 
