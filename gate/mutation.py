@@ -51,6 +51,26 @@ EVENT_PREFIX = "@@gate "
 FORCED_FAIL, CLEAN_RUN = "fail", "gate-clean-run"
 
 
+# What each of mutmut's operators does (mutmut.mutation.mutators), for the reports' help texts.
+MUTMUT_OPERATORS = {
+    "number": "a number literal changes",
+    "string": "a string literal changes (XX added around it, or its case changed)",
+    "name": "a name changes (True and False swap, None becomes a value)",
+    "assignment": "an assigned value becomes None (or None a value)",
+    "augmented_assignment": "an augmented assignment becomes a plain one (+= becomes =)",
+    "remove_unary_ops": "a unary operator is removed (not x becomes x)",
+    "dict_arguments": "a keyword argument of dict() is renamed",
+    "arg_removal": "an argument of a call is removed or becomes None",
+    "symmetric_string_methods_swap": "a string method becomes its mirror (lstrip and rstrip swap)",
+    "unsymmetrical_string_methods_swap": "a string method becomes a similar one",
+    "lambda": "a lambda's body becomes None",
+    "keywords": "a keyword changes (is and is not, in and not in, break and continue swap)",
+    "swap_op": "an operator changes (+ and -, < and <=, and and or swap)",
+    "match": "a case of a match statement is removed",
+    "if_exp": "a conditional expression always takes one branch",
+}
+
+
 def levers_off() -> set[str]:
     """Speed levers a benchmark switches off to measure what each buys (`GATE_LEVERS_OFF=a,b`):
     `preload` (the fork server imports torch, the code and the tests once), `freeze` (gc.freeze

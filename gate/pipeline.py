@@ -489,9 +489,11 @@ def _run_jobs(run: mutation.Run, jobs: list[Job], settings: Settings, coverage: 
 
 def _outcome(candidate: Candidate, status: MutantStatus, **fields: object) -> MutantOutcome:
     m = candidate.mutant
+    described = OPERATORS if m.origin == "gate" else mutation.MUTMUT_OPERATORS
     return MutantOutcome(name=m.name, file=m.file, unit=m.unit, region_id=candidate.region.id,
                          operator=m.operator, origin=m.origin, start=m.start, end=m.end, original=m.original,
                          replacement=m.replacement, diff=m.diff, status=status, tests=candidate.tests,
+                         operator_description=described.get(m.operator, f"mutmut's {m.operator} operator"),
                          **fields)  # type: ignore[arg-type]
 
 

@@ -56,6 +56,23 @@ class MutantOutcome:
     failing: bool = False
     """It fails the gate under the policy (a survivor, an untested mutant, a timeout counted as a
     survivor, a crash counted as an error...): what every report flags."""
+    operator_description: str = ""
+    """What the operator does (`the handler body becomes pass`), for the reports' help texts."""
+
+    @property
+    def fingerprint(self) -> str:
+        """Stable while the finding is: its file, function, operator and the mutated text, not
+        its line (SARIF's `partialFingerprints`)."""
+        return fingerprint(self.file, self.unit, self.operator, self.original, self.replacement)
+
+
+def fingerprint(*parts: str) -> str:
+    """A hash of `parts` with their whitespace runs collapsed: an edit elsewhere in the file that
+    moves a line, or re-indents it, leaves it unchanged."""
+    import hashlib
+
+    text = "\0".join(" ".join(part.split()) for part in parts)
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
 @dataclass(frozen=True)
@@ -115,8 +132,9 @@ def to_dict(result: GateResult) -> dict:
                                     for f in result.verdict.findings]}
     for region in data["regions"]:
         region["region"]["kind"] = region["region"]["kind"].value
-    for mutant in data["mutants"]:
+    for mutant, outcome in zip(data["mutants"], result.mutants):
         mutant["status"] = mutant["status"].value
+        mutant["fingerprint"] = outcome.fingerprint
     return data
 
 
@@ -135,7 +153,8 @@ def from_dict(data: dict) -> GateResult:
                                     missing_branches=tuple(tuple(b) for b in r["missing_branches"]),
                                     not_mutated=r["not_mutated"], unresolved_types=r["unresolved_types"],
                                     accepted=r["accepted"]))
-    mutants = [MutantOutcome(**{**m, "status": MutantStatus(m["status"]), "tests": tuple(m["tests"])})
+    mutants = [MutantOutcome(**{**{k: v for k, v in m.items() if k != "fingerprint"},
+                                "status": MutantStatus(m["status"]), "tests": tuple(m["tests"])})
                for m in data["mutants"]]
     verdict = Verdict(ExitCode(data["verdict"]["exit_code"]),
                       tuple(Finding(ExitCode(f["exit_code"]), f["message"]) for f in data["verdict"]["findings"]))

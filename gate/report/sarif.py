@@ -2,81 +2,106 @@
 or a timeout or crash the policy counts against it) and per region the suite never ran, so
 code-scanning tools annotate the line.
 
+The gate is the driver and mutmut an extension. Result paths are relative to the project root,
+with no absolute base (code-scanning uploads resolve them against the checkout), and each result
+carries a `partialFingerprints` entry that does not change while the finding does not (its file,
+function, operator and the mutated text; not its line), so an unchanged survivor stays one alert
+across runs. Each rule has help text; a mutant rule's comes with the mutant (its operator's
+description), so this module needs no operator table of its own.
+
 Written as plain data: no maintained Python SARIF writer exists (sarif-om has not changed since
 2019), and the tests validate the output against the published SARIF 2.1.0 schema instead."""
 
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from gate import __version__
-from gate.operators import OPERATORS
 from gate.regions import RegionKind
-from gate.result import FAILING_REASONS, GateResult, MutantStatus
+from gate.result import FAILING_REASONS, GateResult, MutantStatus, RegionReport, fingerprint
 
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
+FINGERPRINT = "gateFinding/v1"
+MUTMUT_URI = "https://github.com/boxed/mutmut"
 REGION_RULES = {
-    "uncovered-handler": "An except handler that no test enters",
-    "uncovered-region": "A raise, finally body or cleanup function that no test runs",
-    "untaken-branch": "A branch inside error-handling code that no test takes",
-    "region-not-mutated": "Error-handling code that no mutant checks",
-    "unresolved-exception-type": "An except handler whose caught types the gate cannot resolve",
+    "uncovered-handler": ("An except handler that no test enters",
+                          "Add a test that makes the guarded code raise what this handler catches."),
+    "uncovered-region": ("A raise, finally body or cleanup function that no test runs",
+                         "Add a test that takes this error path."),
+    "untaken-branch": ("A branch inside error-handling code that no test takes",
+                       "Add a test that takes this branch of the error path."),
+    "region-not-mutated": ("Error-handling code that no mutant checks",
+                           "Make the code mutable (no decorator mutmut skips, no nested class), or list the "
+                           "region in accept_unmutated in mutmut_config.py with the reason."),
+    "unresolved-exception-type": ("An except handler whose caught types the gate cannot resolve",
+                                  "Catch a class the module names at import time, or list the region in "
+                                  "accept_unmutated in mutmut_config.py with the reason."),
 }
 
 
 def render(result: GateResult) -> str:
-    rules: dict[str, str] = {}
+    rules: dict[str, dict[str, Any]] = {}
     results = []
     for m in result.mutants:
         if not m.failing:
             continue
-        rules[m.operator] = OPERATORS.get(m.operator, f"mutmut's {m.operator} operator")
+        rules[m.operator] = _rule(m.operator, f"Error-handling mutant not killed ({m.operator})",
+                                  m.operator_description,
+                                  f"A test must fail when {m.operator_description}: add the assertion that "
+                                  "notices it, or skip the mutant in pre_mutation with the reason.")
         why = FAILING_REASONS[m.status]
         if m.detail and m.status is not MutantStatus.NO_TESTS:
             why += f" ({m.detail})"
         results.append(_result(m.operator, f"Error-handling mutant {m.name} {why}. Mutant:\n{m.diff}",
-                               m.file, m.start, m.end))
+                               m.file, m.start, m.end, m.fingerprint))
     for report in result.regions:
-        region = report.region
-        if not report.entered:
-            rule = "uncovered-handler" if region.kind is RegionKind.EXCEPT else "uncovered-region"
-            rules[rule] = REGION_RULES[rule]
-            results.append(_result(rule, f"{region.label} in {region.function} is never run by the suite",
-                                   region.file, region.start, region.end))
-        for source, target in report.missing_branches:
-            rules["untaken-branch"] = REGION_RULES["untaken-branch"]
-            results.append(_result("untaken-branch", f"branch from line {source} to {target} never taken "
-                                   f"(in {region.label})", region.file, source, source))
-        if report.not_mutated and not report.accepted:
-            rules["region-not-mutated"] = REGION_RULES["region-not-mutated"]
-            results.append(_result("region-not-mutated", f"region not mutated: {report.not_mutated}",
-                                   region.file, region.start, region.end))
-        if report.unresolved_types and not report.accepted:
-            rules["unresolved-exception-type"] = REGION_RULES["unresolved-exception-type"]
-            results.append(_result("unresolved-exception-type", report.unresolved_types,
-                                   region.file, region.start, region.end))
-    log = {
-        "$schema": SCHEMA,
-        "version": "2.1.0",
-        "runs": [{
-            "tool": {"driver": {
-                "name": "gate", "version": __version__, "informationUri": "https://github.com/boxed/mutmut",
-                "rules": [{"id": rule, "shortDescription": {"text": text}} for rule, text in sorted(rules.items())],
-            }},
-            "originalUriBaseIds": {"%SRCROOT%": {"uri": result.project.rstrip("/") + "/"}},
-            "results": results,
-        }],
-    }
+        for rule, message, start, end in _region_findings(report):
+            short, help_text = REGION_RULES[rule]
+            rules[rule] = _rule(rule, short, short, help_text)
+            region = report.region
+            results.append(_result(rule, message, region.file, start, end,
+                                   fingerprint(region.file, region.function, rule, region.label, message)))
+    driver = {"name": "gate", "version": __version__,
+              "rules": [rules[rule] for rule in sorted(rules)]}
+    run: dict[str, Any] = {"tool": {"driver": driver}, "results": results}
+    if "mutmut" in result.versions:
+        run["tool"]["extensions"] = [{"name": "mutmut", "version": result.versions["mutmut"],
+                                      "informationUri": MUTMUT_URI}]
+    log = {"$schema": SCHEMA, "version": "2.1.0", "runs": [run]}
     return json.dumps(log, indent=1) + "\n"
 
 
-def _result(rule: str, message: str, file: str, start: int, end: int) -> dict:
+def _region_findings(report: RegionReport) -> list[tuple[str, str, int, int]]:
+    """(rule, message, first line, last line) of each way a region fails the gate."""
+    region = report.region
+    found = []
+    if not report.entered:
+        rule = "uncovered-handler" if region.kind is RegionKind.EXCEPT else "uncovered-region"
+        found.append((rule, f"{region.label} in {region.function} is never run by the suite", region.start, region.end))
+    for source, target in report.missing_branches:
+        found.append(("untaken-branch", f"branch from line {source} to {target} never taken (in {region.label})",
+                      source, source))
+    if report.not_mutated and not report.accepted:
+        found.append(("region-not-mutated", f"region not mutated: {report.not_mutated}", region.start, region.end))
+    if report.unresolved_types and not report.accepted:
+        found.append(("unresolved-exception-type", report.unresolved_types, region.start, region.end))
+    return found
+
+
+def _rule(rule_id: str, short: str, full: str, help_text: str) -> dict[str, Any]:
+    return {"id": rule_id, "shortDescription": {"text": short}, "fullDescription": {"text": full},
+            "help": {"text": help_text}}
+
+
+def _result(rule: str, message: str, file: str, start: int, end: int, finding: str) -> dict[str, Any]:
     return {
         "ruleId": rule,
         "level": "error",
         "message": {"text": message},
         "locations": [{"physicalLocation": {
-            "artifactLocation": {"uri": file, "uriBaseId": "%SRCROOT%"},
+            "artifactLocation": {"uri": file},
             "region": {"startLine": start, "endLine": end},
         }}],
+        "partialFingerprints": {FINGERPRINT: finding},
     }

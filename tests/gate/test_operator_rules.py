@@ -107,3 +107,11 @@ def test_the_gate_knows_which_functions_mutmut_never_mutates():
     from gate.mutation import NEVER_MUTATED_NAMES
 
     assert NEVER_MUTATED_NAMES == NEVER_MUTATE_FUNCTION_NAMES
+
+
+def test_every_mutmut_operator_is_described_for_the_reports():
+    from mutmut.mutation.file_mutation import mutation_operators
+
+    from gate.mutation import MUTMUT_OPERATORS
+
+    assert {op.__name__.removeprefix("operator_") for _, op in mutation_operators} == set(MUTMUT_OPERATORS)

@@ -63,9 +63,30 @@ def test_sarif_is_valid_sarif_2_1_0_with_one_result_per_survivor(weakened):
     [result] = log["runs"][0]["results"]
     assert result["ruleId"] == "augmented_assignment"
     location = result["locations"][0]["physicalLocation"]
-    assert location["artifactLocation"]["uri"] == "ops/runner.py"
+    assert location["artifactLocation"] == {"uri": "ops/runner.py"}  # relative, and no absolute base anywhere
+    assert "originalUriBaseIds" not in log["runs"][0] and str(weakened.project) not in json.dumps(log)
     assert location["region"] == {"startLine": 40, "endLine": 40}
-    assert [r["id"] for r in log["runs"][0]["tool"]["driver"]["rules"]] == ["augmented_assignment"]
+    tool = log["runs"][0]["tool"]
+    assert tool["driver"]["name"] == "gate" and "informationUri" not in tool["driver"]
+    assert [(e["name"], e["informationUri"]) for e in tool["extensions"]] == [("mutmut", "https://github.com/boxed/mutmut")]
+    [rule] = tool["driver"]["rules"]
+    assert rule["id"] == "augmented_assignment"
+    assert rule["fullDescription"]["text"] == "an augmented assignment becomes a plain one (+= becomes =)"
+    assert rule["help"]["text"].startswith("A test must fail when an augmented assignment becomes a plain one")
+    assert result["partialFingerprints"]["gateFinding/v1"] == survivors(weakened)[0]["fingerprint"]
+
+
+def test_a_survivors_fingerprint_survives_an_unrelated_edit_above_it(weakened, tmp_path):
+    """The same survivor, two lines lower after an edit elsewhere in the file: the same alert."""
+    project = copy_fixture("operators", tmp_path, {
+        WEAKENED: [("    assert runner.released == 2\n", "    assert runner.released in (1, 2)\n")],
+        "ops/runner.py": [("import logging\n", "import logging\n# a comment\n# and another\n")]})
+    run = run_gate(project)
+    assert run.exit_code == 1, run.stdout + run.stderr
+    before = json.loads((weakened.project / "reports/gate.sarif").read_text())["runs"][0]["results"]
+    after = json.loads((project / "reports/gate.sarif").read_text())["runs"][0]["results"]
+    assert after[0]["locations"][0]["physicalLocation"]["region"]["startLine"] == 42
+    assert after[0]["partialFingerprints"] == before[0]["partialFingerprints"]
 
 
 def test_sarif_names_an_uncovered_handler(tmp_path):
@@ -86,6 +107,11 @@ def test_junit_has_one_case_per_region_and_fails_the_one_with_a_survivor(weakene
     assert len(cases) == weakened.summary["counts"]["regions"] == 7
     failed = [c.get("name") for c in cases if c.find("failure") is not None]
     assert failed == ["ops/runner.py:38 cleanup Runner.release"]
+    # the suite's time is the run's wall time; the regions' own times add up to more with two workers
+    [suite] = root.findall(".//testsuite")
+    wall = weakened.summary["timings"]["total"]
+    assert float(suite.get("time")) == float(root.get("time")) == wall
+    assert all(float(c.get("time")) <= wall for c in cases)
 
 
 def test_summary_has_verdict_exit_code_counts_timings_and_versions(weakened):

@@ -48,6 +48,11 @@ class EngineTestCase(unittest.IsolatedAsyncioTestCase):
     def setUp(self) -> None:
         pin_cpu(self)
 
+    async def asyncSetUp(self) -> None:
+        # unittest runs the loop in debug mode, which reports every step over 0.1 s on stderr
+        # ("Executing <Task ...> took 0.155 seconds"): a real model step may take that long
+        asyncio.get_running_loop().slow_callback_duration = 60.0
+
     def make_engine(self) -> TorchDynamicShardInferenceEngine:
         engine = TorchDynamicShardInferenceEngine(LocalShardDownloader(self.temp_dir()))
         self.addCleanup(engine.shutdown)
