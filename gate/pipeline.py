@@ -133,6 +133,7 @@ def _run_gate(settings: Settings, progress: Progress, beside: contextlib.ExitSta
             beside.enter_context(html_report)
             return GateResult(project=str(settings.root), guarded_paths=settings.guarded_paths,
                               verdict=decide(findings), regions=tuple(reports),
+                              suite_tests=tuple(sorted(coverage.baseline.durations)),
                               timings=clock.timings, versions=versions, notes=tuple(notes), shard=settings.shard,
                               nothing_to_check=NOTHING_CHANGED if change and not reports else None)
 
@@ -178,7 +179,8 @@ def _run_gate(settings: Settings, progress: Progress, beside: contextlib.ExitSta
     findings += failures
     return GateResult(
         project=str(settings.root), guarded_paths=settings.guarded_paths, verdict=decide(findings),
-        regions=tuple(reports), mutants=tuple(all_outcomes), mutmut_total=generation.mutmut_total,
+        regions=tuple(reports), suite_tests=tuple(sorted(coverage.baseline.durations)),
+        mutants=tuple(all_outcomes), mutmut_total=generation.mutmut_total,
         gate_total=generation.gate_total, timings=clock.timings, versions=versions, notes=tuple(notes),
         shard=settings.shard)
 

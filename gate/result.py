@@ -105,6 +105,8 @@ class GateResult:
     notes: tuple[str, ...] = ()
     """Things a reader should know that are not failures (types that could not be resolved, say)."""
     shard: tuple[int, int] | None = None
+    suite_tests: tuple[str, ...] = ()
+    """Every test (node id) of the suite the baseline ran, whether it runs a region or not."""
     nothing_to_check: str | None = None
     """Why this run had nothing to check (a `--changed` run that no error-handling code is in), if so."""
     error: str | None = None
@@ -162,7 +164,8 @@ def from_dict(data: dict) -> GateResult:
                       regions=tuple(regions), mutants=tuple(mutants), mutmut_total=data["mutmut_total"],
                       gate_total=data["gate_total"], timings=data["timings"], versions=data["versions"],
                       notes=tuple(data["notes"]), shard=tuple(data["shard"]) if data["shard"] else None,
-                      nothing_to_check=data["nothing_to_check"], error=data["error"])
+                      suite_tests=tuple(data["suite_tests"]), nothing_to_check=data["nothing_to_check"],
+                      error=data["error"])
 
 
 def stopped_result(project: str, exit_code: int, slug: str, message: str, shard: tuple[int, int] | None,

@@ -34,6 +34,8 @@ def render(result: GateResult) -> str:
         "exit_code": int(result.verdict.exit_code),
         "findings": [{"exit_code": int(f.exit_code), "message": f.message} for f in result.verdict.findings],
         "counts": {"regions": len(result.regions), "mutants": len(result.mutants),
+                   "tests": len(result.suite_tests),
+                   "tests_in_no_region": len(set(result.suite_tests) - {t for r in result.regions for t in r.tests}),
                    "mutmut_generated": result.mutmut_total, "gate_generated": result.gate_total,
                    "selected": sum(1 for m in result.mutants if m.status is not MutantStatus.NOT_RUN),
                    "cached": sum(1 for m in result.mutants if m.cached), "by_status": dict(by_status)},

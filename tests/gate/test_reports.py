@@ -25,6 +25,8 @@ def weakened(tmp_path_factory):
     """The operators fixture with one assertion of its good suite loosened: one survivor."""
     project = copy_fixture("operators", tmp_path_factory.mktemp("reports"), {
         WEAKENED: [("    assert runner.released == 2\n", "    assert runner.released in (1, 2)\n")]})
+    with (project / WEAKENED).open("a") as tests:  # and a test of the suite that runs no error path
+        tests.write("\n\ndef test_unrelated_arithmetic():\n    assert 1 + 1 == 2\n")
     run = run_gate(project)
     assert run.exit_code == 1, run.stdout + run.stderr
     return run
@@ -55,6 +57,12 @@ def test_mutation_json_is_valid_against_the_published_schema(weakened):
     assert killed and all(len(m["killedBy"]) == 1 and m["killedBy"][0] in m["coveredBy"] for m in killed)
     test_ids = {t["id"] for f in report["testFiles"].values() for t in f["tests"]}
     assert {t for m in mutants for t in m["coveredBy"]} <= test_ids
+    # every test of the suite is listed, and the one that runs no error-handling region says so
+    names = {t["id"]: t["name"] for f in report["testFiles"].values() for t in f["tests"]}
+    assert len(names) == weakened.summary["counts"]["tests"] > 5
+    assert sorted(i for i, name in names.items() if name.endswith(" (runs no error-handling region)")) == [
+        "tests/test_strong.py::test_unrelated_arithmetic", "tests/test_strong.py::test_valid_input_passes_check"]
+    assert weakened.summary["counts"]["tests_in_no_region"] == 2
 
 
 def test_sarif_is_valid_sarif_2_1_0_with_one_result_per_survivor(weakened):
