@@ -163,21 +163,28 @@ class ChangePlan:
         return picked
 
 
-def plan(root: Path, tree: Path, ref: str, guarded: list[str], suite: list[str]) -> ChangePlan:
+def plan(root: Path, tree: Path, ref: str, guarded: list[str], suite: list[str],
+         own: tuple[Path, ...] = ()) -> ChangePlan:
     """What changed against `ref` in the git work tree `root`, read from its snapshot `tree`;
-    `suite` is the pytest arguments of the gate's suite ([tool.gate] tests)."""
-    lines = changed_lines(root, ref)
+    `suite` is the pytest arguments of the gate's suite ([tool.gate] tests). Files in `own` (the
+    gate's cache and reports folders, which no snapshot holds) are no change to check."""
+    lines = {f: found for f, found in changed_lines(root, ref).items() if not _inside(root / f, own)}
     selectors = _selectors(suite, tree)
     options = tuple(a for a in suite if a not in selectors)
     guarded_set = set(guarded)
     test_files = frozenset(f for f in lines if is_test_module(Path(f)) and (tree / f).exists()
                            and _selected(f, selectors))
-    widened = [f"{f} was deleted" for f in _deleted_files(root, ref) if not is_documentation(f)]
+    widened = [f"{f} was deleted" for f in _deleted_files(root, ref)
+               if not is_documentation(f) and not _inside(root / f, own)]
     widened += [f"{f} changed" for f in sorted(lines) if f not in guarded_set and f not in test_files
                 and not is_documentation(f) and not (is_test_module(Path(f)) and not _selected(f, selectors))]
     units = frozenset((f, unit) for f in guarded_set & set(lines) for unit in _units_touched(tree / f, lines[f]))
     return ChangePlan(widened=tuple(widened), units=units, test_files=test_files, lines=lines, tree=tree,
                       options=options)
+
+
+def _inside(path: Path, folders: tuple[Path, ...]) -> bool:
+    return any(path.resolve().is_relative_to(folder.resolve()) for folder in folders)
 
 
 def _selectors(suite: list[str], tree: Path) -> list[str]:

@@ -135,7 +135,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _failed(error)
     except BaseException as error:  # the cache folder cannot hold a lock: still this run's verdict
         return _failed(error, lambda gate_error: _write_stopped(gate_error, settings.root, settings.shard,
-                                                                settings.reports_dir))
+                                                                settings.reports_dir, settings.changed is not None))
     with held:
         try:
             return _run(settings, quiet=args.quiet)
@@ -146,7 +146,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _run(settings: Settings, *, quiet: bool) -> int:
     """Run the gate and write its reports, replacing every report of the last run; a run that
     stops early leaves only its `summary.json` and `gate-result.json`, which CI reads like any other."""
-    clear_reports(settings.reports_dir)
+    clear_reports(settings.reports_dir, changed=settings.changed is not None)
     try:
         result = run_gate(settings, TerminalProgress(quiet=quiet))
         write_reports(result, settings, sources=settings.cache_dir / "work")
@@ -154,7 +154,7 @@ def _run(settings: Settings, *, quiet: bool) -> int:
         gate_error = _as_gate_error(error)
         if gate_error is None:
             raise
-        _write_stopped(gate_error, settings.root, settings.shard, settings.reports_dir)
+        _write_stopped(gate_error, settings.root, settings.shard, settings.reports_dir, settings.changed is not None)
         raise gate_error from None
     sys.stdout.write(render(result))
     return int(result.verdict.exit_code)
@@ -169,6 +169,7 @@ class _EarlyFlags:
     cache_dir: str | None
     shard: tuple[int, int] | None
     list_regions: bool
+    changed: bool
 
 
 def _early_flags(argv: Sequence[str]) -> _EarlyFlags:
@@ -178,15 +179,17 @@ def _early_flags(argv: Sequence[str]) -> _EarlyFlags:
     early.add_argument("--cache-dir")
     early.add_argument("--shard")
     early.add_argument("--list-regions", action="store_true")
+    early.add_argument("--changed", nargs="?", const="")
     try:
         known, _ = early.parse_known_args(argv)
     except SystemExit:  # a flag without its value, say: the defaults will do
-        return _EarlyFlags(Path("."), None, None, None, "--list-regions" in argv)
+        return _EarlyFlags(Path("."), None, None, None, "--list-regions" in argv, "--changed" in argv)
     try:
         shard = _shard(known.shard) if known.shard else None
     except argparse.ArgumentTypeError:
         shard = None
-    return _EarlyFlags(known.project, known.reports_dir, known.cache_dir, shard, known.list_regions)
+    return _EarlyFlags(known.project, known.reports_dir, known.cache_dir, shard, known.list_regions,
+                       known.changed is not None)
 
 
 def _record_stopped(error: GateError, early: _EarlyFlags, *, lock: bool) -> None:
@@ -201,16 +204,18 @@ def _record_stopped(error: GateError, early: _EarlyFlags, *, lock: bool) -> None
     cache = fallback_folder(root, "cache_dir", early.cache_dir)
     try:
         with exclusive(cache, 0) if lock and cache.is_dir() else contextlib.nullcontext():
-            _write_stopped(error, root, early.shard, reports)
+            _write_stopped(error, root, early.shard, reports, early.changed)
     except LockedError:
         pass
 
 
-def _write_stopped(error: GateError, root: Path, shard: tuple[int, int] | None, reports: Path) -> None:
+def _write_stopped(error: GateError, root: Path, shard: tuple[int, int] | None, reports: Path,
+                   changed: bool) -> None:
+    """This run's error as its verdict; a `--changed` run leaves the last full run's pages."""
     result = stopped_result(str(root), int(error.exit_code), error.slug, str(error), shard,
                             {"gate": __version__, "python": sys.version.split()[0]})
     with contextlib.suppress(OSError):  # the message on stderr still says why
-        write_stopped_reports(result, reports)
+        write_stopped_reports(result, reports, changed=changed)
 
 
 def _failed(error: BaseException, record: Callable[[GateError], None] | None = None) -> int:

@@ -40,6 +40,11 @@ class RegionCoverage:
     tests: tuple[str, ...]
     missing_branches: tuple[tuple[int, int], ...]
     """Branches that start inside the region and that no test took (coverage.py's arcs)."""
+    statements_run: tuple[int, ...] = ()
+    """The statements inside the region that ran (their first lines), by coverage.py's analysis."""
+    statements_missed: tuple[int, ...] = ()
+    branches_taken: tuple[tuple[int, int], ...] = ()
+    """Branches that start inside the region and that a test took."""
 
 
 @dataclass(frozen=True)
@@ -135,13 +140,13 @@ def _first_lines(path: Path) -> dict[int, int]:
 
 
 @contextlib.contextmanager
-def html_report_beside(work: Path, data_dir: Path, report_dir: Path) -> Iterator[None]:
+def html_report_beside(work: Path, data_dir: Path, report_dir: Path, stamp: str) -> Iterator[None]:
     """coverage.py's HTML report (branches, test contexts) of the last `measure`, written by a
     child process in the snapshot while the body runs (the mutants): it takes seconds and the
     verdict does not need it. It is stopped if the body fails, and a failure of its own fails
     the run."""
-    child = Child(["-P", "-m", "gate.coverage_step", str(data_dir / ".coverage"), str(report_dir / "coverage")],
-                  cwd=work)
+    child = Child(["-P", "-m", "gate.coverage_step", str(data_dir / ".coverage"), str(report_dir / "coverage"),
+                   stamp], cwd=work)
     try:
         yield
     except BaseException:
@@ -152,10 +157,11 @@ def html_report_beside(work: Path, data_dir: Path, report_dir: Path) -> Iterator
         raise InfrastructureError(f"coverage.py's HTML report failed: {_last_line(done.output)}")
 
 
-def _write_html(data_file: str, directory: str) -> None:
+def _write_html(data_file: str, directory: str, stamp: str) -> None:
     cov = _load(Path(data_file), Path.cwd())
-    cov.html_report(directory=directory, show_contexts=True, title="Error-handling coverage (gate)",
-                    ignore_errors=True)
+    # whole files: the regions' own coverage is the headline of the gate's index.html
+    cov.html_report(directory=directory, show_contexts=True, ignore_errors=True,
+                    title=f"Whole-file coverage of the guarded files (coverage.py), {stamp}")
 
 
 def is_cached(data_dir: Path, key: str) -> bool:
@@ -214,7 +220,11 @@ def _region_coverage(region: Region, data: dict | None, tests: dict[int, frozens
         lines -= set(range(region.start, region.entry_line))
     reached = sorted(frozenset().union(*(tests.get(line, frozenset()) for line in lines)))
     missing = tuple((a, b) for a, b in data.get("missing_branches", []) if a in lines)
-    return RegionCoverage(region, region.entry_line in executed, tuple(reached), missing)
+    statements = lines & (executed | set(data.get("missing_lines", [])))
+    taken = tuple((a, b) for a, b in data.get("executed_branches", []) if a in lines)
+    return RegionCoverage(region, region.entry_line in executed, tuple(reached), missing,
+                          statements_run=tuple(sorted(statements & executed)),
+                          statements_missed=tuple(sorted(statements - executed)), branches_taken=taken)
 
 
 def _tests_by_line(data: dict) -> dict[int, frozenset[str]]:
@@ -269,4 +279,4 @@ def load_unit_index(data_dir: Path) -> UnitIndex | None:
 if __name__ == "__main__":  # the HTML report's child process: python -P -m gate.coverage_step DATA DIR
     import sys
 
-    _write_html(*sys.argv[1:3])
+    _write_html(*sys.argv[1:4])

@@ -20,7 +20,7 @@ from gate.cache import CachedResult, Fingerprints, ResultCache, file_digest
 from gate.errors import ConfigError, InfrastructureError
 from gate.operators import OPERATORS
 from gate.regions import Region, RegionKind, find_regions, iter_python_files, read_source
-from gate.result import GateResult, MutantOutcome, MutantStatus, RegionReport
+from gate.result import GateResult, MutantOutcome, MutantStatus, RegionReport, stamp
 from gate.selection import Candidate, select
 from gate.settings import Settings
 from gate.verdict import ExitCode, Finding, decide
@@ -74,6 +74,7 @@ def run_gate(settings: Settings, progress: Progress | None = None) -> GateResult
 
 def _run_gate(settings: Settings, progress: Progress, beside: contextlib.ExitStack) -> GateResult:
     clock = _Clock()
+    this_run = run_info(settings)
     versions = {"gate": __version__, "python": sys.version.split()[0]}
     if not settings.only_coverage:
         versions["mutmut"] = mutation.check_mutmut()  # before anything slow: fail fast and closed
@@ -89,14 +90,15 @@ def _run_gate(settings: Settings, progress: Progress, beside: contextlib.ExitSta
     regions = find_regions(work, files, settings.policy.cleanup_functions)
     _check_regions_found(work, files, regions)
     if not regions:  # checked twice over: neither the finder nor the tokens see error handling
-        return _empty_result(settings, versions, clock, NO_REGIONS)
-    change = (changes.plan(settings.root, work, settings.changed, files, settings.tests)
+        return _empty_result(settings, versions, clock, NO_REGIONS, this_run)
+    change = (changes.plan(settings.root, work, settings.changed, files, settings.tests,
+                           own=(settings.cache_dir, settings.reports_dir))
               if settings.changed is not None else None)
     coverage_dir = settings.cache_dir / "coverage"
 
     subset = change.tests_to_run(coverage_step.load_unit_index(coverage_dir)) if change else None
     if subset == ():  # nothing guarded changed and no test did: nothing to check
-        return _empty_result(settings, versions, clock, NOTHING_CHANGED)
+        return _empty_result(settings, versions, clock, NOTHING_CHANGED, this_run)
     tests = settings.tests if subset is None else subset
     # everything a baseline depends on: the whole snapshot and where it lies (coverage.py's data
     # holds absolute paths: a moved cache is rebuilt, never misread), what it measures, how the
@@ -114,7 +116,7 @@ def _run_gate(settings: Settings, progress: Progress, beside: contextlib.ExitSta
         stop = clock.measure("coverage")
         coverage = coverage_step.measure(
             work, coverage_dir, tests=tests, pytest_args=settings.pytest_args,
-            guarded_files=files, regions=regions, report_dir=settings.reports_dir, key=run_key,
+            guarded_files=files, regions=regions, report_dir=settings.pages_dir, key=run_key,
             whole_suite=subset is None)
         if subset is None:
             coverage_step.write_unit_index(coverage_dir, coverage, {f: read_source(work / f) for f in files})
@@ -126,7 +128,7 @@ def _run_gate(settings: Settings, progress: Progress, beside: contextlib.ExitSta
         notes = _change_notes(change, len(all_reports) - len(reports)) if change else []
         # the coverage HTML is written beside what follows; entered after any abandon, which
         # stops every child of the run
-        html_report = coverage_step.html_report_beside(work, coverage_dir, settings.reports_dir)
+        html_report = coverage_step.html_report_beside(work, coverage_dir, settings.pages_dir, stamp(this_run))
         if generating is None or not reports:
             if generating is not None:
                 generating.abandon()
@@ -135,6 +137,7 @@ def _run_gate(settings: Settings, progress: Progress, beside: contextlib.ExitSta
                               verdict=decide(findings), regions=tuple(reports),
                               suite_tests=tuple(sorted(coverage.baseline.durations)),
                               timings=clock.timings, versions=versions, notes=tuple(notes), shard=settings.shard,
+                              run=this_run,
                               nothing_to_check=NOTHING_CHANGED if change and not reports else None)
 
         beside.enter_context(html_report)
@@ -182,16 +185,25 @@ def _run_gate(settings: Settings, progress: Progress, beside: contextlib.ExitSta
         regions=tuple(reports), suite_tests=tuple(sorted(coverage.baseline.durations)),
         mutants=tuple(all_outcomes), mutmut_total=generation.mutmut_total,
         gate_total=generation.gate_total, timings=clock.timings, versions=versions, notes=tuple(notes),
-        shard=settings.shard)
+        shard=settings.shard, run=this_run)
 
 
 NOTHING_CHANGED = "no error-handling code changed"
 NO_REGIONS = "the guarded files hold no error-handling code"
 
 
-def _empty_result(settings: Settings, versions: dict[str, str], clock: _Clock, why: str) -> GateResult:
+def _empty_result(settings: Settings, versions: dict[str, str], clock: _Clock, why: str,
+                  run: dict[str, str]) -> GateResult:
     return GateResult(project=str(settings.root), guarded_paths=settings.guarded_paths, verdict=decide([]),
-                      timings=clock.timings, versions=versions, nothing_to_check=why, shard=settings.shard)
+                      timings=clock.timings, versions=versions, nothing_to_check=why, shard=settings.shard, run=run)
+
+
+def run_info(settings: Settings) -> dict[str, str]:
+    """Which run this is, for every page it writes: full or `--changed`, the commit, the time."""
+    kind = ("full run" if settings.changed is None
+            else "--changed run (the staged changes)" if settings.changed == "" else f"--changed run against {settings.changed}")
+    return {"kind": kind, "commit": snapshot.commit_of(settings.root) or "no git commit",
+            "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())}
 
 
 def _change_notes(change: changes.ChangePlan, outside: int) -> list[str]:
@@ -345,7 +357,9 @@ def _region_reports(coverage: coverage_step.CoverageResult, settings: Settings) 
         reason = mutation.unmutatable_reason(rc.region, settings.policy.safe_decorators)
         accepted = _accepted(rc.region, settings.policy.accept_unmutated) if reason else None
         reports.append(RegionReport(region=rc.region, entered=rc.entered, tests=rc.tests,
-                                    missing_branches=rc.missing_branches, not_mutated=reason, accepted=accepted))
+                                    missing_branches=rc.missing_branches, statements_run=rc.statements_run,
+                                    statements_missed=rc.statements_missed, branches_taken=rc.branches_taken,
+                                    not_mutated=reason, accepted=accepted))
     return reports
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from gate.regions import Region
 from gate.verdict import Verdict
@@ -81,6 +83,11 @@ class RegionReport:
     entered: bool
     tests: tuple[str, ...]
     missing_branches: tuple[tuple[int, int], ...]
+    statements_run: tuple[int, ...] = ()
+    """The region's statements that ran (coverage.py's analysis), and those that did not."""
+    statements_missed: tuple[int, ...] = ()
+    branches_taken: tuple[tuple[int, int], ...] = ()
+    """Branches that start inside the region and that a test took (`missing_branches`: those none took)."""
     not_mutated: str | None = None
     """Why it has no mutants (a decorator, module level, every mutation dropped), if so."""
     unresolved_types: str | None = None
@@ -109,6 +116,8 @@ class GateResult:
     """Every test (node id) of the suite the baseline ran, whether it runs a region or not."""
     nothing_to_check: str | None = None
     """Why this run had nothing to check (a `--changed` run that no error-handling code is in), if so."""
+    run: dict[str, str] = field(default_factory=dict)
+    """Which run this is (`kind`: full or --changed, `commit`, `started`): every page says it."""
     error: str | None = None
     """The slug of the error that stopped the run before it reached a verdict of its own (its one
     finding says why), or None: such a result still tells CI, and `gate merge`, what happened."""
@@ -118,6 +127,36 @@ class GateResult:
 
     def count(self, status: MutantStatus) -> int:
         return sum(1 for m in self.mutants if m.status is status)
+
+
+def stamp(run: dict[str, str]) -> str:
+    """`full run at commit 1a2b3c4, 2026-11-26 15:00:00 UTC`: which run and commit a page shows."""
+    if not run:
+        return "run unknown"
+    return f"{run['kind']} at commit {run['commit']}, {run['started']}"
+
+
+def region_coverage(reports: Iterable[RegionReport]) -> dict[str, Any]:
+    """The regions' own coverage, what the gate measures: statements run and branches taken inside
+    error-handling regions (each line and branch once, however many regions nest around it), as
+    counts and percentages (None where there is nothing to count)."""
+    run: set[tuple[str, int]] = set()
+    missed: set[tuple[str, int]] = set()
+    taken: set[tuple[str, int, int]] = set()
+    untaken: set[tuple[str, int, int]] = set()
+    for report in reports:
+        file = report.region.file
+        run |= {(file, line) for line in report.statements_run}
+        missed |= {(file, line) for line in report.statements_missed}
+        taken |= {(file, a, b) for a, b in report.branches_taken}
+        untaken |= {(file, a, b) for a, b in report.missing_branches}
+    return {"statements": len(run | missed), "statements_run": len(run), "statements_percent": _percent(run, missed),
+            "branches": len(taken | untaken), "branches_taken": len(taken), "branches_percent": _percent(taken, untaken)}
+
+
+def _percent(done: set, not_done: set) -> float | None:
+    total = len(done | not_done)
+    return round(100 * len(done) / total, 1) if total else None
 
 
 RESULT_FORMAT = 3
@@ -153,6 +192,9 @@ def from_dict(data: dict) -> GateResult:
                            "unit_decorators": tuple(r["region"]["unit_decorators"])})
         regions.append(RegionReport(region=region, entered=r["entered"], tests=tuple(r["tests"]),
                                     missing_branches=tuple(tuple(b) for b in r["missing_branches"]),
+                                    statements_run=tuple(r["statements_run"]),
+                                    statements_missed=tuple(r["statements_missed"]),
+                                    branches_taken=tuple(tuple(b) for b in r["branches_taken"]),
                                     not_mutated=r["not_mutated"], unresolved_types=r["unresolved_types"],
                                     accepted=r["accepted"]))
     mutants = [MutantOutcome(**{**{k: v for k, v in m.items() if k != "fingerprint"},
@@ -164,7 +206,7 @@ def from_dict(data: dict) -> GateResult:
                       regions=tuple(regions), mutants=tuple(mutants), mutmut_total=data["mutmut_total"],
                       gate_total=data["gate_total"], timings=data["timings"], versions=data["versions"],
                       notes=tuple(data["notes"]), shard=tuple(data["shard"]) if data["shard"] else None,
-                      suite_tests=tuple(data["suite_tests"]), nothing_to_check=data["nothing_to_check"],
+                      suite_tests=tuple(data["suite_tests"]), run=data["run"], nothing_to_check=data["nothing_to_check"],
                       error=data["error"])
 
 

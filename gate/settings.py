@@ -64,6 +64,13 @@ class Settings:
     shard: tuple[int, int] | None = None
     """(k, n): run the k-th of n balanced shares of the selected mutants (1-based)."""
 
+    @property
+    def pages_dir(self) -> Path:
+        """Where this run's pages go: `reports/changed/` for a `--changed` run, which leaves the
+        last full run's pages in place; the reports folder for a full run. `summary.json` and
+        `gate-result.json`, which CI reads, are always in the reports folder, the latest run's."""
+        return self.reports_dir / "changed" if self.changed is not None else self.reports_dir
+
 
 def load_settings(root: Path, flags: Mapping[str, Any] | None = None) -> Settings:
     """Settings for the project at `root`: defaults < `[tool.gate]` < `flags` (None means: not given)."""

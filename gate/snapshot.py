@@ -63,6 +63,18 @@ def digest(root: Path, files: Iterable[str]) -> str:
     return h.hexdigest()
 
 
+def commit_of(root: Path) -> str | None:
+    """`1a2b3c4` (with ` plus uncommitted changes` when the tree differs from it), or None outside git."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True,
+                              check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                               capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return head + (" plus uncommitted changes" if dirty else "")
+
+
 def _git_files(root: Path) -> list[str] | None:
     try:
         out = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],

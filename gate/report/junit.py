@@ -7,11 +7,12 @@ from __future__ import annotations
 
 from junitparser import Failure, JUnitXml, Skipped, TestCase, TestSuite
 
-from gate.result import GateResult, MutantStatus
+from gate.result import GateResult, MutantStatus, stamp
 
 
 def render(result: GateResult) -> str:
     suite = TestSuite("gate: error-handling regions")
+    suite.add_property("gate run", stamp(result.run))  # which run and commit the cases are of
     for report in result.regions:
         region = report.region
         case = TestCase(f"{region.id} {region.label}", classname=region.file.removesuffix(".py").replace("/", "."))

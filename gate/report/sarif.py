@@ -19,7 +19,7 @@ from typing import Any
 
 from gate import __version__
 from gate.regions import RegionKind
-from gate.result import FAILING_REASONS, GateResult, MutantStatus, RegionReport, fingerprint
+from gate.result import FAILING_REASONS, GateResult, MutantStatus, RegionReport, fingerprint, stamp
 
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 FINGERPRINT = "gateFinding/v1"
@@ -64,7 +64,8 @@ def render(result: GateResult) -> str:
                                    fingerprint(region.file, region.function, rule, region.label, message)))
     driver = {"name": "gate", "version": __version__,
               "rules": [rules[rule] for rule in sorted(rules)]}
-    run: dict[str, Any] = {"tool": {"driver": driver}, "results": results}
+    run: dict[str, Any] = {"tool": {"driver": driver}, "results": results,
+                           "properties": {"gateRun": stamp(result.run)}}
     if "mutmut" in result.versions:
         run["tool"]["extensions"] = [{"name": "mutmut", "version": result.versions["mutmut"],
                                       "informationUri": MUTMUT_URI}]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 
-from gate.result import GateResult, MutantStatus
+from gate.result import GateResult, MutantStatus, region_coverage
 
 FORMAT_VERSION = 1
 
@@ -24,6 +24,7 @@ def render(result: GateResult) -> str:
             "id": report.region.id, "file": report.region.file, "start": report.region.start,
             "end": report.region.end, "kind": report.region.kind.value, "function": report.region.function,
             "label": report.region.label, "entered": report.entered, "tests": len(report.tests),
+            "coverage": region_coverage([report]),
             "not_mutated": report.not_mutated, "unresolved_types": report.unresolved_types,
             "accepted": report.accepted, "mutants": dict(counts),
         })
@@ -31,8 +32,10 @@ def render(result: GateResult) -> str:
         "format_version": FORMAT_VERSION,
         "verdict": "passed" if result.verdict.passed else "failed",
         "nothing_to_check": result.nothing_to_check,
+        "run": result.run,
         "exit_code": int(result.verdict.exit_code),
         "findings": [{"exit_code": int(f.exit_code), "message": f.message} for f in result.verdict.findings],
+        "coverage": region_coverage(result.regions),
         "counts": {"regions": len(result.regions), "mutants": len(result.mutants),
                    "tests": len(result.suite_tests),
                    "tests_in_no_region": len(set(result.suite_tests) - {t for r in result.regions for t in r.tests}),

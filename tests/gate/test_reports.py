@@ -203,9 +203,68 @@ def test_mutation_report_renders_the_mutants_and_their_statuses_offline(weakened
 def test_coverage_report_renders_offline(weakened, tmp_path):
     folder = weakened.project / "reports/coverage"
     index = dump_dom(folder / "index.html", tmp_path)
-    assert "Error-handling coverage (gate)" in index and "runner.py" in index
+    # coverage.py's own page says it is about whole files, and which run it shows
+    assert "Whole-file coverage of the guarded files (coverage.py), full run at commit" in index
+    assert "runner.py" in index
     [page] = folder.glob("*runner_py.html")
     source = dump_dom(page, tmp_path)
     # the handler's line, with the test that reached it among its contexts
     assert "out of memory on step %s" in html.unescape(source)
     assert "test_oom_is_counted_logged_released_and_returns_none" in source
+
+
+def test_the_front_page_is_the_regions_own_coverage_and_their_index(weakened):
+    page = (weakened.project / "reports/index.html").read_text()
+    coverage = weakened.summary["coverage"]
+    headline = page.split("<h1 id='headline'>", 1)[1].split("</h1>", 1)[0]
+    def pct(value):
+        return "n/a" if value is None else f"{value:.1f}%"
+
+    assert headline == (f"Error-handling coverage: {pct(coverage['statements_percent'])} of region statements "
+                        f"({coverage['statements_run']}/{coverage['statements']}), "
+                        f"{pct(coverage['branches_percent'])} of region branches "
+                        f"({coverage['branches_taken']}/{coverage['branches']})")
+    # the regions' statements: each region's, counted once where regions nest
+    per_region = {(r["region"]["file"], line)
+                  for r in json.loads((weakened.project / "reports/gate-result.json").read_text())["regions"]
+                  for line in r["statements_run"] + r["statements_missed"]}
+    assert coverage["statements"] == len(per_region) > 0
+    for region in weakened.summary["regions"]:
+        assert f">{region['id']}</a> {html.escape(region['label'])}" in page
+    assert "href='coverage/z_" in page and "runner_py.html#t38'" in page  # the release cleanup, line 38
+    assert "href='mutation/index.html#mutant/ops/runner.py'" in page
+    assert "1 mutant(s) not killed" in page
+    assert "full run at commit" in page
+
+
+@needs_browser
+def test_the_front_page_renders_its_headline_offline(weakened, tmp_path):
+    dom = dump_dom(weakened.project / "reports/index.html", tmp_path)
+    coverage = weakened.summary["coverage"]
+    assert f"Error-handling coverage: {coverage['statements_percent']:.1f}% of region statements" in dom
+
+
+def test_a_changed_run_writes_its_pages_apart_and_keeps_the_full_runs(tmp_path):
+    project = copy_fixture("operators", tmp_path)
+    for args in (["init", "-q"], ["add", "-A"], ["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "s"]):
+        subprocess.run(["git", *args], cwd=project, check=True, capture_output=True)
+    (project / ".gitignore").write_text("reports/\n.gate/\n")
+    full = run_gate(project)
+    assert full.exit_code == 0, full.stdout + full.stderr
+    full_page = (project / "reports/index.html").read_text()
+    runner = project / "ops/runner.py"
+    runner.write_text(runner.read_text().replace("self.released += 1", "self.released += 1  # once per call"))
+    subprocess.run(["git", "add", "ops/runner.py"], cwd=project, check=True)
+    changed = run_gate(project, "--changed")
+    assert changed.exit_code == 0, changed.stdout + changed.stderr
+    reports = project / "reports"
+    # the verdict files are the latest run's; the full run's pages stay, and say which run they show
+    assert changed.summary["run"]["kind"] == "--changed run (the staged changes)"
+    assert (reports / "index.html").read_text() == full_page and "full run at commit" in full_page
+    assert sorted(p.name for p in (reports / "changed").iterdir()) == [
+        "coverage", "coverage.json", "gate-junit.xml", "gate.sarif", "index.html", "mutation"]
+    assert "--changed run (the staged changes) at commit" in (reports / "changed/index.html").read_text()
+    assert "--changed run" in json.loads((reports / "changed/gate.sarif").read_text())["runs"][0]["properties"]["gateRun"]
+    # and the next full run replaces every page, the --changed run's too
+    assert run_gate(project).exit_code == 0
+    assert not (reports / "changed").exists()
