@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import shutil
 import signal
 import sys
 import tempfile
@@ -94,7 +95,7 @@ def merge_main(argv: Sequence[str]) -> int:
         result = merge(load(args.results), settings)
         clear_reports(settings.reports_dir)
         write_reports(result, settings)
-        sys.stdout.write(render(result))
+        sys.stdout.write(render(result, _terminal_width()))
         return int(result.verdict.exit_code)
     except BaseException as error:
         return _failed(error, lambda gate_error: _record_stopped(gate_error, early, lock=False))
@@ -156,8 +157,13 @@ def _run(settings: Settings, *, quiet: bool) -> int:
             raise
         _write_stopped(gate_error, settings.root, settings.shard, settings.reports_dir, settings.changed is not None)
         raise gate_error from None
-    sys.stdout.write(render(result))
+    sys.stdout.write(render(result, _terminal_width()))
     return int(result.verdict.exit_code)
+
+
+def _terminal_width() -> int | None:
+    """The terminal's width when stdout is one; None for piped output, which stays plain text."""
+    return shutil.get_terminal_size().columns if sys.stdout.isatty() else None
 
 
 @dataclass(frozen=True)

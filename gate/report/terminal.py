@@ -3,6 +3,7 @@ survivor with its name, place and diff, and the verdict with the reason for each
 
 from __future__ import annotations
 
+import io
 import sys
 from collections import Counter
 from typing import TextIO
@@ -49,17 +50,25 @@ class TerminalProgress:
         self.stream.flush()
 
 
-def render(result: GateResult) -> str:
+SHOWN_TESTS = 3
+
+
+def render(result: GateResult, width: int | None = None) -> str:
+    """What the terminal shows after a run. With `width` (a terminal's), the region table is drawn
+    to fit it (rich), labels wrapped rather than cut; without (piped output), plain text."""
     lines = [_headline(result), ""]
     if result.regions:
-        lines += _region_table(result) + [""]
+        lines += (_fitted_region_table(result, width) if width else _region_table(result)) + [""]
     failing = [m for m in result.mutants if m.failing]
     if failing:
         lines.append("Mutants that fail the gate (fix the suite, not the policy):")
         for m in failing:
             lines.append(f"  {m.name}  {m.file}:{m.start}  [{m.operator}] {FAILING_REASONS[m.status]}")
             if m.tests:
-                lines.append(f"    ran: {', '.join(m.tests[:3])}{' ...' if len(m.tests) > 3 else ''}")
+                more = len(m.tests) - SHOWN_TESTS
+                lines.append(f"    ran: {', '.join(m.tests[:SHOWN_TESTS])}"
+                             + (f" and {more} more (all in reports/gate-result.json and the mutation report)"
+                                if more > 0 else ""))
             lines += ["    " + d for d in m.diff.rstrip("\n").splitlines()]
         lines.append("")
     # every timeout and crash on a line of its own, with what stopped it, whether it counts or not
@@ -101,15 +110,39 @@ def _headline(result: GateResult) -> str:
     return "gate: " + "; ".join(parts)
 
 
-def _region_table(result: GateResult) -> list[str]:
-    header = ["region", "kind", "ran", "tests", *(SHORT[s] for s in COLUMNS)]
+HEADER = ["region", "kind", "ran", "tests", *(SHORT[s] for s in COLUMNS)]
+
+
+def _rows(result: GateResult) -> list[list[str]]:
     rows = []
     for report in result.regions:
         region = report.region
         counts = Counter(m.status for m in result.mutants_in(region.id))
         ran = "yes" if report.entered else "NO"
-        rows.append([f"{region.id} {region.label}"[:70], region.kind.value, ran, str(len(report.tests)),
+        rows.append([f"{region.id} {region.label}", region.kind.value, ran, str(len(report.tests)),
                      *(str(counts[s]) if counts[s] else "." for s in COLUMNS)])
+    return rows
+
+
+def _fitted_region_table(result: GateResult, width: int) -> list[str]:
+    """The region table for a terminal `width` columns wide: rich shrinks and wraps the columns."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(box=None, pad_edge=False, show_edge=False, expand=False)
+    table.add_column(HEADER[0], overflow="fold", ratio=1, min_width=24)  # wrapped, never cut
+    for name in HEADER[1:]:  # the counts keep their width; their headings wrap if they must
+        table.add_column(name, justify="right", overflow="fold")
+    for row in _rows(result):
+        table.add_row(*row)
+    console = Console(file=io.StringIO(), width=width, force_terminal=True, highlight=False)
+    with console.capture() as captured:
+        console.print(table)
+    return [line.rstrip() for line in captured.get().rstrip("\n").splitlines()]
+
+
+def _region_table(result: GateResult) -> list[str]:
+    header, rows = HEADER, _rows(result)
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     fmt = "  ".join(f"{{:<{w}}}" if i == 0 else f"{{:>{w}}}" for i, w in enumerate(widths))
     return [fmt.format(*header)] + [fmt.format(*row) for row in rows]

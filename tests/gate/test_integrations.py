@@ -4,6 +4,7 @@ by the `pre-commit` tool in a temporary repository that uses this one's `.pre-co
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -117,3 +118,46 @@ def test_commit_hook_fails_on_a_staged_change_that_weakens_a_test(hooked_project
     assert result.returncode == 1, result.stdout + result.stderr
     assert "error-handling gate (staged changes)" in result.stdout and "Failed" in result.stdout
     assert "survived: ops.runner.xǁRunnerǁrelease__mutmut_" in result.stdout
+
+
+# the gate on its own: no torch, no engine
+
+ENGINE_ONLY = {"torch", "numpy", "safetensors", "tokenizers"}
+
+
+def test_installing_the_gate_installs_no_engine_dependency():
+    import tomllib
+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    names = {re.split(r"[<>=!~\[; ]", requirement, maxsplit=1)[0].lower() for requirement in project["dependencies"]}
+    assert not names & ENGINE_ONLY
+    engine = {re.split(r"[<>=!~\[; ]", r, maxsplit=1)[0].lower() for r in project["optional-dependencies"]["engine"]}
+    assert engine == ENGINE_ONLY
+
+
+@pytest.mark.slow
+def test_the_gate_runs_where_torch_cannot_be_imported(tmp_path):
+    """A project that wants only the gate has no torch: the gate and mutmut must not need it."""
+    hidden = tmp_path / "no-torch"
+    for name in ENGINE_ONLY:
+        (hidden / name).mkdir(parents=True)
+        (hidden / name / "__init__.py").write_text(f"raise ImportError('{name} is not installed here')\n")
+    env = {"PYTHONPATH": str(hidden)}
+    probe = subprocess.run([sys.executable, "-c", "import torch"], env={**os.environ, **env}, capture_output=True)
+    assert probe.returncode == 1 and b"torch is not installed here" in probe.stderr
+    project = copy_fixture("strong", tmp_path)
+    run = run_gate(project, env=env)
+    assert run.exit_code == 0, run.stdout + run.stderr
+    assert run.summary["counts"]["by_status"] == {"killed": run.summary["counts"]["selected"]}
+
+
+@pytest.mark.slow
+def test_the_curated_suite_runs_quietly_under_unittest():
+    done = subprocess.run([sys.executable, "-m", "unittest", "discover", "-s", "tests/errors", "-t", "."],
+                          cwd=REPO, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-2000:]
+    # only unittest's own dots and summary: no slow-step reports of asyncio's debug mode, no engine log records
+    noise = [line for line in done.stderr.splitlines()
+             if "Executing <Task" in line or "Out of memory on" in line or "shardengine" in line]
+    assert noise == []
+    assert done.stderr.strip().splitlines()[-1].startswith("OK")
