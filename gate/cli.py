@@ -189,7 +189,8 @@ def _early_flags(argv: Sequence[str]) -> _EarlyFlags:
     try:
         known, _ = early.parse_known_args(argv)
     except SystemExit:  # a flag without its value, say: the defaults will do
-        return _EarlyFlags(Path("."), None, None, None, "--list-regions" in argv, "--changed" in argv)
+        return _EarlyFlags(Path("."), None, None, None, "--list-regions" in argv,
+                           any(a == "--changed" or a.startswith("--changed=") for a in argv))
     try:
         shard = _shard(known.shard) if known.shard else None
     except argparse.ArgumentTypeError:

@@ -40,8 +40,11 @@ class RegionCoverage:
     tests: tuple[str, ...]
     missing_branches: tuple[tuple[int, int], ...]
     """Branches that start inside the region and that no test took (coverage.py's arcs)."""
+    entering: tuple[str, ...] = ()
+    """The tests that ran its first statement."""
     statements_run: tuple[int, ...] = ()
-    """The statements inside the region that ran (their first lines), by coverage.py's analysis."""
+    """The statements inside the region that ran (their first lines), by coverage.py's analysis;
+    not an `except` clause's own line, which runs whenever an exception is checked against it."""
     statements_missed: tuple[int, ...] = ()
     branches_taken: tuple[tuple[int, int], ...] = ()
     """Branches that start inside the region and that a test took."""
@@ -220,9 +223,11 @@ def _region_coverage(region: Region, data: dict | None, tests: dict[int, frozens
         lines -= set(range(region.start, region.entry_line))
     reached = sorted(frozenset().union(*(tests.get(line, frozenset()) for line in lines)))
     missing = tuple((a, b) for a, b in data.get("missing_branches", []) if a in lines)
-    statements = lines & (executed | set(data.get("missing_lines", [])))
+    body = lines - set(range(region.start, region.entry_line)) if region.kind is RegionKind.EXCEPT else lines
+    statements = body & (executed | set(data.get("missing_lines", [])))
     taken = tuple((a, b) for a, b in data.get("executed_branches", []) if a in lines)
     return RegionCoverage(region, region.entry_line in executed, tuple(reached), missing,
+                          entering=tuple(sorted(tests.get(region.entry_line, frozenset()))),
                           statements_run=tuple(sorted(statements & executed)),
                           statements_missed=tuple(sorted(statements - executed)), branches_taken=taken)
 

@@ -20,7 +20,7 @@ from gate.cache import CachedResult, Fingerprints, ResultCache, file_digest
 from gate.errors import ConfigError, InfrastructureError
 from gate.operators import OPERATORS
 from gate.regions import Region, RegionKind, find_regions, iter_python_files, read_source
-from gate.result import GateResult, MutantOutcome, MutantStatus, RegionReport, stamp
+from gate.result import GateResult, MutantOutcome, MutantStatus, RegionReport, region_problems, stamp
 from gate.selection import Candidate, select
 from gate.settings import Settings
 from gate.verdict import ExitCode, Finding, decide
@@ -202,7 +202,7 @@ def run_info(settings: Settings) -> dict[str, str]:
     """Which run this is, for every page it writes: full or `--changed`, the commit, the time."""
     kind = ("full run" if settings.changed is None
             else "--changed run (the staged changes)" if settings.changed == "" else f"--changed run against {settings.changed}")
-    return {"kind": kind, "commit": snapshot.commit_of(settings.root) or "no git commit",
+    return {"kind": kind, "commit": snapshot.commit_of(settings.root, [settings.cache_dir, settings.reports_dir]) or "",
             "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())}
 
 
@@ -357,7 +357,8 @@ def _region_reports(coverage: coverage_step.CoverageResult, settings: Settings) 
         reason = mutation.unmutatable_reason(rc.region, settings.policy.safe_decorators)
         accepted = _accepted(rc.region, settings.policy.accept_unmutated) if reason else None
         reports.append(RegionReport(region=rc.region, entered=rc.entered, tests=rc.tests,
-                                    missing_branches=rc.missing_branches, statements_run=rc.statements_run,
+                                    missing_branches=rc.missing_branches, entering=rc.entering,
+                                    statements_run=rc.statements_run,
                                     statements_missed=rc.statements_missed, branches_taken=rc.branches_taken,
                                     not_mutated=reason, accepted=accepted))
     return reports
@@ -370,31 +371,11 @@ def _accepted(region: Region, accept: dict[str, str]) -> str | None:
     return None
 
 
-_NEVER_RAN = {
-    RegionKind.EXCEPT: "handler never entered",
-    RegionKind.FINALLY: "finally body never run",
-    RegionKind.RAISE: "raise never executed",
-    RegionKind.CLEANUP: "cleanup function never called",
-}
-
-
 def coverage_findings(reports: Iterable[RegionReport]) -> list[Finding]:
-    """What fails the gate about the regions themselves: never run, a branch never taken, no
-    mutant, caught types not resolved (the last three unless accepted). One finding per cause:
-    a module that cannot be imported is named once, not once per handler."""
-    findings = []
-    for report in reports:
-        region = report.region
-        if not report.entered:
-            findings.append(Finding(ExitCode.GATE_FAILED, f"{region.id} {_NEVER_RAN[region.kind]} ({region.label})"))
-        for source, target in report.missing_branches:
-            where = "exit" if target < 0 else f"line {target}"
-            findings.append(Finding(ExitCode.GATE_FAILED,
-                                    f"{region.file}:{source} branch to {where} never taken (in {region.label})"))
-        if report.not_mutated and not report.accepted:
-            findings.append(Finding(ExitCode.GATE_FAILED, f"{region.id} region not mutated: {report.not_mutated}"))
-        if report.unresolved_types and not report.accepted:
-            findings.append(Finding(ExitCode.INFRASTRUCTURE, report.unresolved_types))
+    """The findings of the regions themselves (`region_problems`); one per cause: a module that
+    cannot be imported is named once, not once per handler."""
+    findings = [Finding(ExitCode.INFRASTRUCTURE if p.infrastructure else ExitCode.GATE_FAILED, p.message)
+                for report in reports for p in region_problems(report)]
     return list(dict.fromkeys(findings))
 
 

@@ -68,6 +68,56 @@ class MutantOutcome:
         return fingerprint(self.file, self.unit, self.operator, self.original, self.replacement)
 
 
+_NEVER_RAN = {
+    "except": "handler never entered",
+    "finally": "finally body never run",
+    "raise": "raise never executed",
+    "cleanup": "cleanup function never called",
+}
+
+
+@dataclass(frozen=True)
+class RegionProblem:
+    """One way a region fails the gate, as the verdict, the terminal and every report word it."""
+
+    rule: str
+    """`uncovered-handler`, `uncovered-region`, `untaken-branch`, `region-not-mutated` or
+    `unresolved-exception-type` (SARIF's rule id)."""
+    message: str
+    start: int
+    end: int
+    infrastructure: bool
+    """An infrastructure failure (exit 4), not a gap in the tests (exit 1)."""
+    identity: tuple[str, ...]
+    """What names it whatever the line numbers: file, function, rule, label, offsets in the region."""
+
+
+def region_problems(report: RegionReport) -> list[RegionProblem]:
+    """Every way `report`'s region fails the gate: never run, a branch never taken, no mutant, its
+    caught types not resolved (the last two unless the policy accepts it). The one place that
+    decides them."""
+    region = report.region
+    base = (region.file, region.function, region.label)
+    problems = []
+    if not report.entered:
+        rule = "uncovered-handler" if region.kind.value == "except" else "uncovered-region"
+        problems.append(RegionProblem(rule, f"{region.id} {_NEVER_RAN[region.kind.value]} ({region.label})",
+                                      region.start, region.end, False, (*base, rule)))
+    for source, target in report.missing_branches:
+        where = "exit" if target < 0 else f"line {target}"
+        offsets = (str(source - region.start), "exit" if target < 0 else str(target - region.start))
+        problems.append(RegionProblem("untaken-branch",
+                                      f"{region.file}:{source} branch to {where} never taken (in {region.label})",
+                                      source, source, False, (*base, "untaken-branch", *offsets)))
+    if report.not_mutated and not report.accepted:
+        problems.append(RegionProblem("region-not-mutated", f"{region.id} region not mutated: {report.not_mutated}",
+                                      region.start, region.end, False, (*base, "region-not-mutated")))
+    if report.unresolved_types and not report.accepted:
+        problems.append(RegionProblem("unresolved-exception-type", report.unresolved_types, region.start,
+                                      region.end, True, (*base, "unresolved-exception-type")))
+    return problems
+
+
 def fingerprint(*parts: str) -> str:
     """A hash of `parts` with their whitespace runs collapsed: an edit elsewhere in the file that
     moves a line, or re-indents it, leaves it unchanged."""
@@ -83,8 +133,12 @@ class RegionReport:
     entered: bool
     tests: tuple[str, ...]
     missing_branches: tuple[tuple[int, int], ...]
+    entering: tuple[str, ...] = ()
+    """The tests that entered it: ran its first statement (`tests` also has those that only
+    reached an `except` clause to check it)."""
     statements_run: tuple[int, ...] = ()
-    """The region's statements that ran (coverage.py's analysis), and those that did not."""
+    """The region's statements that ran (coverage.py's analysis), and those that did not; an
+    `except` clause's own line is not one (it runs whenever an exception is checked against it)."""
     statements_missed: tuple[int, ...] = ()
     branches_taken: tuple[tuple[int, int], ...] = ()
     """Branches that start inside the region and that a test took (`missing_branches`: those none took)."""
@@ -122,6 +176,11 @@ class GateResult:
     """The slug of the error that stopped the run before it reached a verdict of its own (its one
     finding says why), or None: such a result still tells CI, and `gate merge`, what happened."""
 
+    @property
+    def whole_suite(self) -> bool:
+        """Whether the run measured the whole suite and every region (not a `--changed` subset)."""
+        return not self.run.get("kind", "").startswith("--changed")
+
     def mutants_in(self, region_id: str) -> list[MutantOutcome]:
         return [m for m in self.mutants if m.region_id == region_id]
 
@@ -133,7 +192,8 @@ def stamp(run: dict[str, str]) -> str:
     """`full run at commit 1a2b3c4, 2026-11-26 15:00:00 UTC`: which run and commit a page shows."""
     if not run:
         return "run unknown"
-    return f"{run['kind']} at commit {run['commit']}, {run['started']}"
+    where = f"at commit {run['commit']}" if run.get("commit") else "outside git"
+    return f"{run['kind']} {where}, {run['started']}"
 
 
 def region_coverage(reports: Iterable[RegionReport]) -> dict[str, Any]:
@@ -159,7 +219,7 @@ def _percent(done: set, not_done: set) -> float | None:
     return round(100 * len(done) / total, 1) if total else None
 
 
-RESULT_FORMAT = 3
+RESULT_FORMAT = 4
 
 
 def to_dict(result: GateResult) -> dict:
@@ -192,7 +252,7 @@ def from_dict(data: dict) -> GateResult:
                            "unit_decorators": tuple(r["region"]["unit_decorators"])})
         regions.append(RegionReport(region=region, entered=r["entered"], tests=tuple(r["tests"]),
                                     missing_branches=tuple(tuple(b) for b in r["missing_branches"]),
-                                    statements_run=tuple(r["statements_run"]),
+                                    entering=tuple(r["entering"]), statements_run=tuple(r["statements_run"]),
                                     statements_missed=tuple(r["statements_missed"]),
                                     branches_taken=tuple(tuple(b) for b in r["branches_taken"]),
                                     not_mutated=r["not_mutated"], unresolved_types=r["unresolved_types"],

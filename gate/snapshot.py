@@ -63,12 +63,15 @@ def digest(root: Path, files: Iterable[str]) -> str:
     return h.hexdigest()
 
 
-def commit_of(root: Path) -> str | None:
-    """`1a2b3c4` (with ` plus uncommitted changes` when the tree differs from it), or None outside git."""
+def commit_of(root: Path, own: Iterable[Path] = ()) -> str | None:
+    """`1a2b3c4`, with ` plus uncommitted changes` when the project's files (untracked ones too,
+    but not the gate's own folders `own`) differ from it; None outside git."""
+    excluded = [f":(exclude){p.resolve().relative_to(root.resolve()).as_posix()}" for p in own
+                if p.resolve().is_relative_to(root.resolve())]
     try:
         head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True,
                               check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", ".", *excluded], cwd=root,
                                capture_output=True, text=True, check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return None

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from junitparser import Failure, JUnitXml, Skipped, TestCase, TestSuite
 
-from gate.result import GateResult, MutantStatus, stamp
+from gate.result import GateResult, MutantStatus, region_problems, stamp
 
 
 def render(result: GateResult) -> str:
@@ -18,14 +18,7 @@ def render(result: GateResult) -> str:
         case = TestCase(f"{region.id} {region.label}", classname=region.file.removesuffix(".py").replace("/", "."))
         mutants = result.mutants_in(region.id)
         problems = [f"{m.status.value}: {m.name} ({m.operator})\n{m.diff}" for m in mutants if m.failing]
-        problems += [f"branch from line {source} to {'exit' if target < 0 else f'line {target}'} never taken"
-                     for source, target in report.missing_branches]
-        if not report.entered:
-            problems.insert(0, f"{region.label} is never run by the suite")
-        if report.not_mutated and not report.accepted:
-            problems.append(f"region not mutated: {report.not_mutated}")
-        if report.unresolved_types and not report.accepted:
-            problems.append(report.unresolved_types)
+        problems = [p.message for p in region_problems(report)] + problems
         case.time = round(sum(m.seconds for m in mutants), 3)
         if problems:
             failure = Failure(problems[0].splitlines()[0])

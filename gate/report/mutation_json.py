@@ -27,7 +27,8 @@ def report(result: GateResult, root: Path, sources: Path) -> dict:
     tests_by_file: dict[str, set[str]] = defaultdict(set)
     for test in result.suite_tests:  # every test of the suite: the viewer lists those no mutant ran as not covering
         tests_by_file[_test_file(test)].add(test)
-    in_regions = {test for report in result.regions for test in report.tests}
+    # a --changed run measured only its scope's regions: what the others' tests run, it cannot say
+    in_regions = {test for report in result.regions for test in report.tests} if result.whole_suite else None
     for m in result.mutants:
         if m.file not in files:
             files[m.file] = {"language": "python", "source": _read(sources / m.file), "mutants": []}
@@ -76,9 +77,10 @@ def _mutant(m: MutantOutcome, lines: list[str]) -> dict:
     return entry
 
 
-def _test_name(nodeid: str, in_regions: set[str]) -> str:
+def _test_name(nodeid: str, in_regions: set[str] | None) -> str:
+    """The test's name, marked when it runs no region (known only when every region was measured)."""
     name = nodeid.split("::", 1)[-1]
-    return name if nodeid in in_regions else f"{name} (runs no error-handling region)"
+    return name if in_regions is None or nodeid in in_regions else f"{name} (runs no error-handling region)"
 
 
 def _test_file(nodeid: str) -> str:

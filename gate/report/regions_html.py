@@ -7,12 +7,17 @@ the whole files around the regions."""
 from __future__ import annotations
 
 import html
+import posixpath
 from collections import Counter, defaultdict
+from urllib.parse import quote
 
 from coverage.files import flat_rootname  # how coverage.py names a file's HTML page
 
-from gate.result import GateResult, MutantStatus, RegionReport, region_coverage
+from gate.result import GateResult, MutantStatus, RegionReport, region_coverage, region_problems
 
+SHORT_PROBLEMS = {"uncovered-handler": "never entered", "uncovered-region": "never run",
+                  "untaken-branch": "a branch never taken", "region-not-mutated": "not mutated",
+                  "unresolved-exception-type": "caught types unresolved"}
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em; color: #222; }
 h1 { font-size: 1.5em; } .stamp { color: #666; }
@@ -28,6 +33,12 @@ def render(result: GateResult, stamp: str) -> str:
     by_file: dict[str, list[RegionReport]] = defaultdict(list)
     for report in result.regions:
         by_file[report.region.file].append(report)
+    if not result.regions:  # nothing was measured: no coverage pages to link to
+        why = result.nothing_to_check or "no region is in this run's scope"
+        return (f"<!doctype html><html><head><meta charset='utf-8'><title>Nothing to check</title>"
+                f"<style>{STYLE}</style></head><body><h1 id='headline'>Nothing to check: {html.escape(why)}</h1>"
+                f"<p class='stamp'>{html.escape(stamp)}</p></body></html>\n")
+    routes = _mutant_routes(result)
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'>",
         f"<title>Error-handling coverage: {_pct(total['statements_percent'])}</title><style>{STYLE}</style></head><body>",
@@ -37,7 +48,7 @@ def render(result: GateResult, stamp: str) -> str:
         f"<p class='stamp'>{html.escape(stamp)}</p>",
         "<p><a href='coverage/index.html'>Whole-file coverage of the guarded files (coverage.py)</a> · "
         "<a href='mutation/index.html'>Mutants (mutation-testing report)</a></p>",
-        "<h2>Per file</h2><table><tr><th>file</th><th>regions</th><th>statements</th><th>branches</th>"
+        "<h2>Per file</h2><table><tr><th>file</th><th>regions</th><th>statements</th><th>branches taken</th>"
         "<th>mutants killed</th></tr>",
     ]
     for file, reports in sorted(by_file.items()):
@@ -53,10 +64,11 @@ def render(result: GateResult, stamp: str) -> str:
         cov = region_coverage([report])
         problems = _problems(result, report)
         page = f"coverage/{flat_rootname(region.file)}.html#t{region.start}"
+        mutants = (f" (<a href='mutation/index.html#mutant/{html.escape(routes[region.file])}'>mutants</a>)"
+                   if region.file in routes else "")
         parts.append(
             f"<tr><td><a href='{html.escape(page)}'>{html.escape(region.id)}</a> {html.escape(region.label)}"
-            f" (<a href='mutation/index.html#mutant/{html.escape(region.file)}'>mutants</a>)</td>"
-            f"<td>{region.kind.value}</td><td class='n'>{len(report.tests)}</td>"
+            f"{mutants}</td><td>{region.kind.value}</td><td class='n'>{len(report.entering)}</td>"
             f"<td class='n'>{_ratio(cov['statements_run'], cov['statements'])}</td>"
             f"<td class='n'>{_ratio(cov['branches_taken'], cov['branches'])}</td>"
             f"<td class='n'>{_killed(result, [report])}</td>"
@@ -66,19 +78,21 @@ def render(result: GateResult, stamp: str) -> str:
 
 
 def _problems(result: GateResult, report: RegionReport) -> list[str]:
-    problems = []
-    if not report.entered:
-        problems.append("never run")
-    if report.missing_branches:
-        problems.append(f"{len(report.missing_branches)} branch(es) never taken")
-    if report.not_mutated and not report.accepted:
-        problems.append("not mutated")
-    if report.unresolved_types and not report.accepted:
-        problems.append("caught types unresolved")
+    problems = [SHORT_PROBLEMS[p.rule] for p in region_problems(report)]
     failing = sum(1 for m in result.mutants_in(report.region.id) if m.failing)
     if failing:
         problems.append(f"{failing} mutant(s) not killed")
     return problems
+
+
+def _mutant_routes(result: GateResult) -> dict[str, str]:
+    """The mutation report viewer's route to each file with mutants: its path without the folder
+    every file of the report shares (the viewer drops it), each part URL-encoded."""
+    files = sorted({m.file for m in result.mutants})
+    if not files:
+        return {}
+    shared = posixpath.dirname(files[0]) if len(files) == 1 else posixpath.commonpath(files)
+    return {f: "/".join(quote(part) for part in posixpath.relpath(f, shared or ".").split("/")) for f in files}
 
 
 def _killed(result: GateResult, reports: list[RegionReport]) -> str:

@@ -5,8 +5,9 @@ code-scanning tools annotate the line.
 The gate is the driver and mutmut an extension. Result paths are relative to the project root,
 with no absolute base (code-scanning uploads resolve them against the checkout), and each result
 carries a `partialFingerprints` entry that does not change while the finding does not (its file,
-function, operator and the mutated text; not its line), so an unchanged survivor stays one alert
-across runs. Each rule has help text; a mutant rule's comes with the mutant (its operator's
+function, operator and the mutated text, or a region's rule and label and offsets inside it; never
+a line number), so an unchanged survivor stays one alert across runs; two alike findings in one
+function are told apart by their order. Each rule has help text; a mutant rule's comes with the mutant (its operator's
 description), so this module needs no operator table of its own.
 
 Written as plain data: no maintained Python SARIF writer exists (sarif-om has not changed since
@@ -15,11 +16,11 @@ Written as plain data: no maintained Python SARIF writer exists (sarif-om has no
 from __future__ import annotations
 
 import json
+from collections import Counter
 from typing import Any
 
 from gate import __version__
-from gate.regions import RegionKind
-from gate.result import FAILING_REASONS, GateResult, MutantStatus, RegionReport, fingerprint, stamp
+from gate.result import FAILING_REASONS, GateResult, MutantStatus, fingerprint, region_problems, stamp
 
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 FINGERPRINT = "gateFinding/v1"
@@ -43,6 +44,14 @@ REGION_RULES = {
 def render(result: GateResult) -> str:
     rules: dict[str, dict[str, Any]] = {}
     results = []
+    seen: Counter[str] = Counter()
+
+    def stable(base: str) -> str:
+        """`base`, told apart from an identical finding earlier in the run (two alike `raise`
+        lines in one function) by its occurrence."""
+        seen[base] += 1
+        return base if seen[base] == 1 else fingerprint(base, str(seen[base]))
+
     for m in result.mutants:
         if not m.failing:
             continue
@@ -54,14 +63,13 @@ def render(result: GateResult) -> str:
         if m.detail and m.status is not MutantStatus.NO_TESTS:
             why += f" ({m.detail})"
         results.append(_result(m.operator, f"Error-handling mutant {m.name} {why}. Mutant:\n{m.diff}",
-                               m.file, m.start, m.end, m.fingerprint))
+                               m.file, m.start, m.end, stable(m.fingerprint)))
     for report in result.regions:
-        for rule, message, start, end in _region_findings(report):
-            short, help_text = REGION_RULES[rule]
-            rules[rule] = _rule(rule, short, short, help_text)
-            region = report.region
-            results.append(_result(rule, message, region.file, start, end,
-                                   fingerprint(region.file, region.function, rule, region.label, message)))
+        for problem in region_problems(report):
+            short, help_text = REGION_RULES[problem.rule]
+            rules[problem.rule] = _rule(problem.rule, short, short, help_text)
+            results.append(_result(problem.rule, problem.message, report.region.file, problem.start, problem.end,
+                                   stable(fingerprint(*problem.identity))))
     driver = {"name": "gate", "version": __version__,
               "rules": [rules[rule] for rule in sorted(rules)]}
     run: dict[str, Any] = {"tool": {"driver": driver}, "results": results,
@@ -71,23 +79,6 @@ def render(result: GateResult) -> str:
                                       "informationUri": MUTMUT_URI}]
     log = {"$schema": SCHEMA, "version": "2.1.0", "runs": [run]}
     return json.dumps(log, indent=1) + "\n"
-
-
-def _region_findings(report: RegionReport) -> list[tuple[str, str, int, int]]:
-    """(rule, message, first line, last line) of each way a region fails the gate."""
-    region = report.region
-    found = []
-    if not report.entered:
-        rule = "uncovered-handler" if region.kind is RegionKind.EXCEPT else "uncovered-region"
-        found.append((rule, f"{region.label} in {region.function} is never run by the suite", region.start, region.end))
-    for source, target in report.missing_branches:
-        found.append(("untaken-branch", f"branch from line {source} to {target} never taken (in {region.label})",
-                      source, source))
-    if report.not_mutated and not report.accepted:
-        found.append(("region-not-mutated", f"region not mutated: {report.not_mutated}", region.start, region.end))
-    if report.unresolved_types and not report.accepted:
-        found.append(("unresolved-exception-type", report.unresolved_types, region.start, region.end))
-    return found
 
 
 def _rule(rule_id: str, short: str, full: str, help_text: str) -> dict[str, Any]:

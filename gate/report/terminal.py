@@ -67,7 +67,7 @@ def render(result: GateResult, width: int | None = None) -> str:
             if m.tests:
                 more = len(m.tests) - SHOWN_TESTS
                 lines.append(f"    ran: {', '.join(m.tests[:SHOWN_TESTS])}"
-                             + (f" and {more} more (all in reports/gate-result.json and the mutation report)"
+                             + (f" and {more} more (all of them are in gate-result.json and the mutation report)"
                                 if more > 0 else ""))
             lines += ["    " + d for d in m.diff.rstrip("\n").splitlines()]
         lines.append("")
@@ -111,6 +111,8 @@ def _headline(result: GateResult) -> str:
 
 
 HEADER = ["region", "kind", "ran", "tests", *(SHORT[s] for s in COLUMNS)]
+FITTED = {MutantStatus.KILLED: "killed", MutantStatus.SURVIVED: "surv", MutantStatus.TIMEOUT: "t/o",
+          MutantStatus.CRASHED: "crash", MutantStatus.NO_TESTS: "untested", MutantStatus.SKIPPED: "skip"}
 
 
 def _rows(result: GateResult) -> list[list[str]]:
@@ -129,12 +131,19 @@ def _fitted_region_table(result: GateResult, width: int) -> list[str]:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(box=None, pad_edge=False, show_edge=False, expand=False)
-    table.add_column(HEADER[0], overflow="fold", ratio=1, min_width=24)  # wrapped, never cut
-    for name in HEADER[1:]:  # the counts keep their width; their headings wrap if they must
-        table.add_column(name, justify="right", overflow="fold")
-    for row in _rows(result):
-        table.add_row(*row)
+    # the label says the kind; the counts' headings are short, so the labels get the width
+    rows = [[row[0], *row[2:]] for row in _rows(result)]
+    header = ["region", "ran", "tests", *(FITTED[s] for s in COLUMNS)]
+    ids = max(len(report.region.id) for report in result.regions)
+    counts = sum(max(len(header[i]), *(len(row[i]) for row in rows)) + 1 for i in range(1, len(header)))
+    if counts + ids > width:  # too narrow for every column whole: the plain table, which is complete
+        return _region_table(result)
+    table = Table(box=None, pad_edge=False, show_edge=False, expand=False, collapse_padding=True)
+    table.add_column(header[0], overflow="fold", ratio=1, min_width=ids)  # the label wraps; the id stays whole
+    for name in header[1:]:
+        table.add_column(name, justify="right", no_wrap=True)
+    for report, row in zip(result.regions, rows):
+        table.add_row(f"{report.region.id}\n{report.region.label}", *row[1:])
     console = Console(file=io.StringIO(), width=width, force_terminal=True, highlight=False)
     with console.capture() as captured:
         console.print(table)

@@ -26,6 +26,10 @@ def test_fully_tested_project_passes(fixture_project):
     assert summary["counts"]["regions"] == 5
     assert summary["counts"]["by_status"] == {"killed": summary["counts"]["selected"]}
     assert summary["counts"]["selected"] > 20
+    # the handler's own statements (lines 25-27: count, log, raise), not its `except` line
+    [handler] = [r for r in summary["regions"] if r["id"] == f"{STORE}:24"]
+    assert (handler["coverage"]["statements_run"], handler["coverage"]["statements"]) == (3, 3)
+    assert summary["coverage"]["statements_percent"] == 100.0
     assert fingerprint(project) == before
 
 
@@ -51,6 +55,9 @@ def test_handler_no_test_enters_fails_the_gate(fixture_project):
     run = run_gate(project, "--only-coverage")
     assert run.exit_code == 1, run.stdout + run.stderr
     assert f"{STORE}:24 handler never entered (except OSError)" in run.stdout
+    # the `except` line ran (an exception was checked against it), but no statement of the handler did
+    [handler] = [r for r in run.summary["regions"] if r["id"] == f"{STORE}:24"]
+    assert (handler["coverage"]["statements_run"], handler["coverage"]["statements"]) == (0, 3)
     assert f"{STORE}:27 raise never executed (raise StoreError)" in run.stdout
 
 

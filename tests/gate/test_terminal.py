@@ -39,6 +39,21 @@ def test_a_terminal_100_columns_wide_gets_a_table_that_fits_with_the_label_whole
     assert all(char in rows for char in "".join(f"shardengine/engine.py:321 {LABEL}".split()))
 
 
+def test_an_80_column_terminal_gets_every_column_and_the_whole_region_id():
+    shown = render(result_with_a_long_label(), 80)
+    table = [ANSI.sub("", line) for line in shown.split("\n\n")[1].splitlines()]
+    assert max(len(line) for line in table) <= 80
+    assert table[0].split() == ["region", "ran", "tests", "killed", "surv", "t/o", "crash", "untested", "skip"]
+    assert "shardengine/engine.py:321" in table[1]
+
+
+def test_a_terminal_too_narrow_for_every_column_gets_the_plain_table_whole():
+    shown = render(result_with_a_long_label(), 40)
+    assert not ANSI.search(shown)
+    assert f"shardengine/engine.py:321 {LABEL}" in shown
+    assert "no tests" in shown and "skipped" in shown
+
+
 def test_piped_output_is_plain_text_with_the_label_on_one_line():
     shown = render(result_with_a_long_label())
     assert not ANSI.search(shown)
@@ -50,4 +65,4 @@ def test_a_survivor_names_its_first_tests_and_where_the_rest_are():
     assert ("    ran: tests/errors/test_out_of_memory.py::StepTests::test_0, "
             "tests/errors/test_out_of_memory.py::StepTests::test_1, "
             "tests/errors/test_out_of_memory.py::StepTests::test_2 and 2 more "
-            "(all in reports/gate-result.json and the mutation report)") in shown
+            "(all of them are in gate-result.json and the mutation report)") in shown
