@@ -39,12 +39,15 @@ def render(result: GateResult, stamp: str) -> str:
                 f"<style>{STYLE}</style></head><body><h1 id='headline'>Nothing to check: {html.escape(why)}</h1>"
                 f"<p class='stamp'>{html.escape(stamp)}</p></body></html>\n")
     routes = _mutant_routes(result)
+    # a region coverage.py excludes (`# pragma: no cover`) has no statement to count: its being
+    # never run shows here, not in the percentages
+    entered = sum(1 for report in result.regions if report.entered)
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'>",
         f"<title>Error-handling coverage: {_pct(total['statements_percent'])}</title><style>{STYLE}</style></head><body>",
         f"<h1 id='headline'>Error-handling coverage: {_pct(total['statements_percent'])} of region statements "
         f"({total['statements_run']}/{total['statements']}), {_pct(total['branches_percent'])} of region branches "
-        f"({total['branches_taken']}/{total['branches']})</h1>",
+        f"({total['branches_taken']}/{total['branches']}), {entered} of {len(result.regions)} regions entered</h1>",
         f"<p class='stamp'>{html.escape(stamp)}</p>",
         "<p><a href='coverage/index.html'>Whole-file coverage of the guarded files (coverage.py)</a> · "
         "<a href='mutation/index.html'>Mutants (mutation-testing report)</a></p>",

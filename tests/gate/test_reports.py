@@ -227,7 +227,9 @@ def test_the_front_page_is_the_regions_own_coverage_and_their_index(weakened):
     assert headline == (f"Error-handling coverage: {pct(coverage['statements_percent'])} of region statements "
                         f"({coverage['statements_run']}/{coverage['statements']}), "
                         f"{pct(coverage['branches_percent'])} of region branches "
-                        f"({coverage['branches_taken']}/{coverage['branches']})")
+                        f"({coverage['branches_taken']}/{coverage['branches']}), "
+                        f"{sum(r['entered'] for r in weakened.summary['regions'])} of "
+                        f"{weakened.summary['counts']['regions']} regions entered")
     # the regions' statements: each region's, counted once where regions nest
     per_region = {(r["region"]["file"], line)
                   for r in json.loads((weakened.project / "reports/gate-result.json").read_text())["regions"]
