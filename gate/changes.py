@@ -52,11 +52,11 @@ def _deleted_files(root: Path, ref: str) -> list[str]:
 def changed_lines(root: Path, ref: str) -> dict[str, set[int]]:
     """Lines of the working tree that differ from `ref`, for every changed file that still exists
     (a file whose change has no lines, a binary or a mode change, is there with none; an untracked
-    file, which the gate's snapshot holds, with all of its lines). For ''
-    (the staged changes, untracked files left out: they are no part of the commit) these are the lines of the staged files that differ from HEAD, as they
-    are in the working tree, which is what the gate tests: under pre-commit, which sets unstaged
-    changes aside, the staged changes themselves. A pure deletion marks the lines on both sides of
-    where the text was."""
+    file, which the gate's snapshot holds, with all of its lines). For '' (the staged changes;
+    untracked files are left out, being no part of the commit) these are the lines of the staged
+    files that differ from HEAD, as they are in the working tree, which is what the gate tests:
+    under pre-commit, which sets unstaged changes aside, the staged changes themselves. A pure
+    deletion marks the lines on both sides of where the text was."""
     if ref == "":
         changed = [f for f in _git_diff(root, "", "--name-only", "-z").split("\0") if f]
         if not changed:
