@@ -25,7 +25,7 @@ from pathlib import Path
 from gate.coverage_step import CoverageResult, UnitIndex
 from gate.errors import ConfigError
 from gate.regions import Region, read_source, unit_spans
-from gate.snapshot import is_documentation, is_test_module
+from gate.snapshot import is_documentation, is_test_module, is_within
 
 HUNK = re.compile(r"^@@ -\d+(?:,\d+)? \+(\d+)(?:,(\d+))? @@", re.M)
 
@@ -184,7 +184,7 @@ def plan(root: Path, tree: Path, ref: str, guarded: list[str], suite: list[str],
 
 
 def _inside(path: Path, folders: tuple[Path, ...]) -> bool:
-    return any(path.resolve().is_relative_to(folder.resolve()) for folder in folders)
+    return any(is_within(path, folder) for folder in folders)
 
 
 def _selectors(suite: list[str], tree: Path) -> list[str]:

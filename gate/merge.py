@@ -50,7 +50,8 @@ def merge(results: list[GateResult], settings: Settings) -> GateResult:
     timings = {f"shard {r.shard[0]}": r.timings.get("total", 0.0) for r in results if r.shard}
     timings["total"] = max(timings.values())
     return GateResult(project=first.project, guarded_paths=first.guarded_paths, verdict=decide(findings),
-                      regions=first.regions, suite_tests=first.suite_tests, mutants=tuple(mutants), run=first.run, mutmut_total=first.mutmut_total,
+                      regions=first.regions, suite_tests=first.suite_tests, mutants=tuple(mutants), run=first.run,
+                      mutmut_total=first.mutmut_total,
                       gate_total=first.gate_total, timings=timings, versions=first.versions,
                       notes=tuple(dict.fromkeys(note for r in results for note in r.notes)))
 

@@ -181,6 +181,14 @@ class GateResult:
         """Whether the run measured the whole suite and every region (not a `--changed` subset)."""
         return not self.run.get("kind", "").startswith("--changed")
 
+    @property
+    def tests_in_no_region(self) -> set[str] | None:
+        """The suite's tests that run no error-handling region; None for a `--changed` run, which
+        measured only its scope's regions and so cannot tell."""
+        if not self.whole_suite:
+            return None
+        return set(self.suite_tests) - {test for report in self.regions for test in report.tests}
+
     def mutants_in(self, region_id: str) -> list[MutantOutcome]:
         return [m for m in self.mutants if m.region_id == region_id]
 

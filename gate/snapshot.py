@@ -27,7 +27,7 @@ def project_files(root: Path, skip: Iterable[Path]) -> list[str]:
     if files is None:
         files = _walked_files(root)
     return sorted(f for f in files
-                  if (root / f).is_file() and not any(_is_within(root / f, s) for s in skip_abs)
+                  if (root / f).is_file() and not any(is_within(root / f, s) for s in skip_abs)
                   and not set(Path(f).parts) & _SKIP_DIRS)
 
 
@@ -96,12 +96,9 @@ def _walked_files(root: Path) -> list[str]:
     return found
 
 
-def _is_within(path: Path, folder: Path) -> bool:
-    try:
-        path.resolve().relative_to(folder)
-    except ValueError:
-        return False
-    return True
+def is_within(path: Path, folder: Path) -> bool:
+    """Whether `path` lies in `folder` (links resolved)."""
+    return path.resolve().is_relative_to(folder.resolve())
 
 
 def is_test_module(path: str | Path) -> bool:

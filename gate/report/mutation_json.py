@@ -27,8 +27,7 @@ def report(result: GateResult, root: Path, sources: Path) -> dict:
     tests_by_file: dict[str, set[str]] = defaultdict(set)
     for test in result.suite_tests:  # every test of the suite: the viewer lists those no mutant ran as not covering
         tests_by_file[_test_file(test)].add(test)
-    # a --changed run measured only its scope's regions: what the others' tests run, it cannot say
-    in_regions = {test for report in result.regions for test in report.tests} if result.whole_suite else None
+    in_no_region = result.tests_in_no_region or set()
     for m in result.mutants:
         if m.file not in files:
             files[m.file] = {"language": "python", "source": _read(sources / m.file), "mutants": []}
@@ -41,7 +40,7 @@ def report(result: GateResult, root: Path, sources: Path) -> dict:
         "thresholds": {"high": 100, "low": 100},
         "projectRoot": str(root),
         "files": files,
-        "testFiles": {f: {"tests": [{"id": t, "name": _test_name(t, in_regions)} for t in sorted(tests)]}
+        "testFiles": {f: {"tests": [{"id": t, "name": _test_name(t, in_no_region)} for t in sorted(tests)]}
                       for f, tests in sorted(tests_by_file.items())},
         "framework": {"name": "gate", "version": __version__,
                       "dependencies": {k: v for k, v in result.versions.items() if k != "gate"}},
@@ -77,10 +76,10 @@ def _mutant(m: MutantOutcome, lines: list[str]) -> dict:
     return entry
 
 
-def _test_name(nodeid: str, in_regions: set[str] | None) -> str:
+def _test_name(nodeid: str, in_no_region: set[str]) -> str:
     """The test's name, marked when it runs no region (known only when every region was measured)."""
     name = nodeid.split("::", 1)[-1]
-    return name if in_regions is None or nodeid in in_regions else f"{name} (runs no error-handling region)"
+    return f"{name} (runs no error-handling region)" if nodeid in in_no_region else name
 
 
 def _test_file(nodeid: str) -> str:

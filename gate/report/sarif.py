@@ -7,8 +7,8 @@ with no absolute base (code-scanning uploads resolve them against the checkout),
 carries a `partialFingerprints` entry that does not change while the finding does not (its file,
 function, operator and the mutated text, or a region's rule and label and offsets inside it; never
 a line number), so an unchanged survivor stays one alert across runs; two alike findings in one
-function are told apart by their order. Each rule has help text; a mutant rule's comes with the mutant (its operator's
-description), so this module needs no operator table of its own.
+function are told apart by their order. Each rule has help text; a mutant rule's comes with the
+mutant (its operator's description), so this module needs no operator table of its own.
 
 Written as plain data: no maintained Python SARIF writer exists (sarif-om has not changed since
 2019), and the tests validate the output against the published SARIF 2.1.0 schema instead."""

@@ -38,8 +38,7 @@ def render(result: GateResult) -> str:
         "coverage": region_coverage(result.regions),
         "counts": {"regions": len(result.regions), "mutants": len(result.mutants),
                    "tests": len(result.suite_tests),
-                   "tests_in_no_region": (len(set(result.suite_tests) - {t for r in result.regions for t in r.tests})
-                                          if result.whole_suite else None),
+                   "tests_in_no_region": None if result.tests_in_no_region is None else len(result.tests_in_no_region),
                    "mutmut_generated": result.mutmut_total, "gate_generated": result.gate_total,
                    "selected": sum(1 for m in result.mutants if m.status is not MutantStatus.NOT_RUN),
                    "cached": sum(1 for m in result.mutants if m.cached), "by_status": dict(by_status)},
