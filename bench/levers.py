@@ -7,7 +7,9 @@ Levers: `preload` (the fork server imports torch, the engine and the tests once,
 mutant's worker starts with them; off, each worker imports them itself), `freeze` (gc.freeze()
 in the fork server after it imported torch and the tests), `line-tests` (a mutant runs only the
 tests that executed its lines, not every test of its function), `killer-first` (a test that
-killed a function's other mutants runs first), workers.
+killed a function's other mutants runs first), `kept-session` (each worker runs its tests in the
+fork server's collected pytest session, not a `pytest.main` of its own), `baseline-shards` (the
+baseline is split across processes where that pays; on 2 cores it never does), workers.
 
     python bench/levers.py --only "without preload"   # one lever beside all levers on
 """
@@ -26,6 +28,8 @@ CONFIGS = [
     ("without freeze", {"GATE_LEVERS_OFF": "freeze"}, []),
     ("without line-tests", {"GATE_LEVERS_OFF": "line-tests"}, []),
     ("without killer-first", {"GATE_LEVERS_OFF": "killer-first"}, []),
+    ("without kept-session", {"GATE_LEVERS_OFF": "kept-session"}, []),
+    ("without baseline-shards", {"GATE_LEVERS_OFF": "baseline-shards"}, []),
     ("1 worker", {}, ["--max-workers", "1"]),
 ]
 

@@ -8,7 +8,10 @@ contexts from pytest-cov); nothing here re-implements it.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
+import math
+import os
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -19,7 +22,8 @@ from coverage.parser import PythonParser
 
 from gate import imports
 from gate.errors import ConfigError, InfrastructureError, RedBaselineError
-from gate.process import Child, run_python
+from gate.mutation import levers_off
+from gate.process import Child, Completed, tool_caches
 from gate.regions import Region, RegionKind, read_source, unit_spans
 
 COVERAGE_CONFIG_FILES = (".coveragerc", "setup.cfg", "tox.ini", "pyproject.toml")
@@ -31,6 +35,10 @@ class Baseline:
     """Seconds per test (setup + call + teardown), by pytest node id."""
     seconds: float
     cached: bool = False
+    imported: tuple[str, ...] = ()
+    """The project's module files the suite imported (relative paths)."""
+    shards: int = 1
+    """How many processes the suite was split across."""
 
 
 @dataclass(frozen=True)
@@ -68,7 +76,7 @@ class CoverageResult:
 
 def measure(work: Path, data_dir: Path, *, tests: Iterable[str], pytest_args: Iterable[str],
             guarded_files: list[str], regions: list[Region], report_dir: Path | None,
-            key: str, whole_suite: bool = True) -> CoverageResult:
+            key: str, whole_suite: bool = True, workers: int = 1) -> CoverageResult:
     """Run the suite in `work` under coverage; fail with the failing tests' names if it is red.
 
     The suite imports the snapshot's code, whatever the user installed (`gate.imports`); a run
@@ -77,13 +85,13 @@ def measure(work: Path, data_dir: Path, *, tests: Iterable[str], pytest_args: It
     the run depends on (the snapshot and where it lies, the arguments, the environment): a green
     run with the same key is not repeated, its data is reused."""
     data_dir.mkdir(parents=True, exist_ok=True)
-    data_file, report_log, meta = data_dir / ".coverage", data_dir / "baseline.jsonl", data_dir / "baseline.json"
+    data_file, meta = data_dir / ".coverage", data_dir / "baseline.json"
     baseline = _cached_baseline(meta, data_file, key)
     fresh = baseline is None
     if baseline is None:
-        for stale in (data_file, report_log, meta):
-            stale.unlink(missing_ok=True)
-        baseline = _run_baseline(work, data_dir, tests, pytest_args, guarded_files)
+        data_file.unlink(missing_ok=True)
+        baseline = _run_baseline(work, data_dir, tests, pytest_args, guarded_files, workers)
+        meta.unlink(missing_ok=True)
 
     json_path = (report_dir or data_dir) / "coverage.json"
     with contextlib.chdir(work):  # so that coverage.py reports paths relative to the project
@@ -96,7 +104,8 @@ def measure(work: Path, data_dir: Path, *, tests: Iterable[str], pytest_args: It
             f"the suite ran but measured none of the {len(guarded_files)} guarded files (first: "
             f"{guarded_files[0]}): the tests do not import them, or import them from another tree")
     if fresh and measured:  # nothing that measured nothing is cached
-        meta.write_text(json.dumps({"key": key, "durations": baseline.durations, "seconds": baseline.seconds}))
+        meta.write_text(json.dumps({"key": key, "durations": baseline.durations, "seconds": baseline.seconds,
+                                    "imported": baseline.imported, "shards": baseline.shards}))
     tests_by_line = {f: _tests_by_line(files[f]) for f in guarded_files if f in files}
     return CoverageResult(
         baseline=baseline,
@@ -106,32 +115,135 @@ def measure(work: Path, data_dir: Path, *, tests: Iterable[str], pytest_args: It
     )
 
 
+MIN_SHARD_SECONDS = 2.0
+MAX_SHARDS = 8
+BUSY_BESIDE = 2
+"""Cores the work beside the baseline keeps busy (type resolution, generation, the fork server's warm-up)."""
+
+
+def shard_count(workers: int, tests_seconds: float | None, start_seconds: float | None,
+                cores: int | None = None) -> int:
+    """How many processes the baseline is split across. Each process pays its own start (the
+    imports, the collection: `start_seconds`, as the last baseline measured it), so a split only
+    pays where each share of the tests (`tests_seconds` in all, by the last baseline's durations)
+    takes longer than that start. Never more than the workers, nor the cores left free by the work
+    beside the baseline (on 2 cores: one process), nor `MAX_SHARDS`; with no earlier baseline to
+    go by, one."""
+    if "baseline-shards" in levers_off() or tests_seconds is None or start_seconds is None:
+        return 1
+    free = (cores if cores is not None else os.cpu_count() or 1) - BUSY_BESIDE
+    by_time = math.floor(tests_seconds / max(MIN_SHARD_SECONDS, start_seconds))
+    return max(1, min(workers, MAX_SHARDS, free, by_time))
+
+
+@dataclass(frozen=True)
+class _Shard:
+    """One process of the baseline, and the files it writes."""
+
+    child: Child
+    log: Path
+    probe: Path
+    data: Path
+
+
 def _run_baseline(work: Path, data_dir: Path, tests: Iterable[str], pytest_args: Iterable[str],
-                  guarded_files: list[str]) -> Baseline:
-    """The suite under coverage, importing the snapshot's code; checks where it came from."""
-    data_file, report_log, probe = data_dir / ".coverage", data_dir / "baseline.jsonl", data_dir / "imports.json"
-    probe.unlink(missing_ok=True)
+                  guarded_files: list[str], workers: int) -> Baseline:
+    """The suite under coverage, importing the snapshot's code, split across up to `workers`
+    processes whose coverage data is combined; checks where the code came from."""
+    tests = list(tests)
+    previous, start_seconds = _previous_baseline(data_dir)
+    expected = None if previous is None else (
+        sum(previous.get(t, 0.0) for t in tests) if all("::" in t for t in tests) else sum(previous.values()))
+    count = shard_count(workers, expected, start_seconds)
+    split_env = {}
+    if count > 1:
+        durations_file = data_dir / "previous-durations.json"
+        durations_file.write_text(json.dumps(previous or {}))
+        split_env = {"GATE_SHARD_DURATIONS": str(durations_file)}
     sources = sorted({str(Path(f).parent) if Path(f).parent != Path(".") else "." for f in guarded_files})
-    args = ["-m", "pytest", *tests, *pytest_args, "-p", "no:cacheprovider", "-p", "gate.import_probe", "-q",
-            *(f"--cov={s}" for s in sources), "--cov-branch", "--cov-context=test", "--cov-report=",
-            f"--report-log={report_log}"]
-    modules = [imports.module_name(work, f) for f in guarded_files]
-    completed = run_python(args, cwd=work, env={
-        "COVERAGE_FILE": str(data_file),
-        "PYTHONPATH": imports.python_path(work, imports.import_roots(work, guarded_files)),
-        "GATE_PROBE_MODULES": json.dumps(modules), "GATE_PROBE_OUT": str(probe)})
-    baseline = _read_baseline(report_log, completed.returncode, completed.output, completed.seconds)
+    env = {**tool_caches(data_dir / "tools"),
+           "PYTHONPATH": imports.python_path(work, imports.import_roots(work, guarded_files)),
+           "GATE_PROBE_MODULES": json.dumps([imports.module_name(work, f) for f in guarded_files]), **split_env}
+    shards: list[_Shard] = []
     try:
-        imported = json.loads(probe.read_text())
-    except (OSError, ValueError):
-        raise InfrastructureError("the baseline did not say where it imported the guarded modules from "
-                                  "(the gate's pytest plugin gate.import_probe did not run)") from None
+        for k in range(1, count + 1):
+            log, probe, data = (data_dir / f"baseline-{k}.jsonl", data_dir / f"imports-{k}.json",
+                                data_dir / f".coverage.shard{k}")
+            for stale in (log, probe, data):
+                stale.unlink(missing_ok=True)
+            args = ["-m", "pytest", *tests, *pytest_args, "-p", "no:cacheprovider", "-p", "gate.import_probe",
+                    "-p", "gate.baseline_plugin", "-q", *(f"--cov={s}" for s in sources), "--cov-branch",
+                    "--cov-context=test", "--cov-report=", f"--report-log={log}"]
+            shard_env = {**env, "COVERAGE_FILE": str(data), "GATE_PROBE_OUT": str(probe),
+                         **({"GATE_SHARD": f"{k}/{count}"} if count > 1 else {})}
+            shards.append(_Shard(Child(args, cwd=work, env=shard_env), log, probe, data))
+        done = [shard.child.finish() for shard in shards]
+    except BaseException:
+        for shard in shards:
+            shard.child.stop()
+        raise
+    baseline = _read_baseline([s.log for s in shards], _combined_exit(done), "".join(d.output for d in done),
+                              max(d.seconds for d in done))
+    _combine(work, data_dir / ".coverage", [s.data for s in shards if s.data.exists()])
+    imported, files = _read_probes([s.probe for s in shards])
     stray = imports.outside(work, imported)
     if stray is not None:
         raise InfrastructureError(
             f"the suite imported {stray[0]} from {stray[1]}, outside the gate's snapshot {work}: an editable "
             "install, PYTHONPATH or a sys.path change in the tests points it at another tree")
-    return baseline
+    return dataclasses.replace(baseline, imported=tuple(sorted(files)), shards=count)
+
+
+def _read_probes(probes: list[Path]) -> tuple[dict[str, str | None], set[str]]:
+    """Where each shard imported each guarded module from, and the project files it imported."""
+    imported: dict[str, str | None] = {}
+    files: set[str] = set()
+    try:
+        for probe in probes:
+            probed = json.loads(probe.read_text())
+            imported.update(probed["guarded"])
+            files.update(probed["files"])
+    except (OSError, ValueError, KeyError, TypeError):
+        raise InfrastructureError("the baseline did not say where it imported the guarded modules from "
+                                  "(the gate's pytest plugin gate.import_probe did not run)") from None
+    return imported, files
+
+
+def _combined_exit(done: list[Completed]) -> int:
+    """One exit code for the shards: a usage error first, then failed tests, then no tests anywhere."""
+    codes = [d.returncode for d in done]
+    for code in (4, 1, 2, 3):
+        if code in codes:
+            return code
+    if all(code == 5 for code in codes):
+        return 5
+    return next((code for code in codes if code not in (0, 5)), 0)
+
+
+def _combine(work: Path, data_file: Path, shards: list[Path]) -> None:
+    """coverage.py's own combine of the shards' data (lines, arcs and test contexts) into `data_file`."""
+    data_file.unlink(missing_ok=True)
+    if not shards:
+        raise InfrastructureError("the baseline ran but wrote no coverage data (is pytest-cov installed?)")
+    if len(shards) == 1:
+        shards[0].replace(data_file)
+        return
+    with contextlib.chdir(work):
+        cov = coverage.Coverage(data_file=str(data_file), config_file=_config_file(work))
+        cov.combine([str(s) for s in shards], strict=True, keep=False)
+        cov.save()
+
+
+def _previous_baseline(data_dir: Path) -> tuple[dict[str, float] | None, float | None]:
+    """The last baseline's seconds per test, and what each of its processes spent on anything but
+    tests (its start), whatever it ran: a guide for the split, nothing more."""
+    try:
+        data = json.loads((data_dir / "baseline.json").read_text())
+        durations = {str(k): float(v) for k, v in data["durations"].items()}
+        start = float(data["seconds"]) - sum(durations.values()) / int(data.get("shards", 1))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, ZeroDivisionError):
+        return None, None
+    return durations, max(0.0, start)
 
 
 def _first_lines(path: Path) -> dict[int, int]:
@@ -177,15 +289,16 @@ def _cached_baseline(meta: Path, data_file: Path, key: str) -> Baseline | None:
         data = json.loads(meta.read_text())
     except (OSError, ValueError):
         return None
-    if data.get("key") != key or not data_file.exists():
+    if data.get("key") != key or "imported" not in data or not data_file.exists():  # an older gate's: re-run
         return None
-    return Baseline(durations=data["durations"], seconds=data["seconds"], cached=True)
+    return Baseline(durations=data["durations"], seconds=data["seconds"], cached=True,
+                    imported=tuple(data["imported"]), shards=data.get("shards", 1))
 
 
-def _read_baseline(report_log: Path, returncode: int, output: str, seconds: float) -> Baseline:
+def _read_baseline(report_logs: list[Path], returncode: int, output: str, seconds: float) -> Baseline:
     if returncode == 4:
         raise ConfigError(f"pytest rejected the test arguments: {_last_line(output)}")
-    reports = [json.loads(line) for line in report_log.read_text().splitlines()] if report_log.exists() else []
+    reports = [json.loads(line) for log in report_logs if log.exists() for line in log.read_text().splitlines()]
     durations: dict[str, float] = defaultdict(float)
     failed: list[str] = []
     for report in reports:

@@ -1,7 +1,8 @@
 """A pytest plugin for the baseline run (`-p gate.import_probe`): at the end of the session it
 writes where each guarded module was imported from, so that the gate can tell whether the suite
-ran the snapshot's code. `GATE_PROBE_MODULES` (a JSON list of module names) says which modules,
-`GATE_PROBE_OUT` where to write."""
+ran the snapshot's code, and every module file the suite imported from the working directory (the
+support files a cached result depends on). `GATE_PROBE_MODULES` (a JSON list of module names) says
+which guarded modules, `GATE_PROBE_OUT` where to write."""
 
 from __future__ import annotations
 
@@ -17,4 +18,7 @@ def pytest_sessionfinish(session, exitstatus) -> None:  # noqa: ARG001 (pytest's
         return
     names = json.loads(os.environ.get("GATE_PROBE_MODULES", "[]"))
     found = {name: getattr(sys.modules[name], "__file__", None) for name in names if name in sys.modules}
-    Path(out).write_text(json.dumps(found))
+    here = Path.cwd().resolve()
+    files = {Path(f).resolve() for m in list(sys.modules.values()) if isinstance(f := getattr(m, "__file__", None), str)}
+    local = sorted(f.relative_to(here).as_posix() for f in files if f.is_relative_to(here))
+    Path(out).write_text(json.dumps({"guarded": found, "files": local}))

@@ -36,7 +36,7 @@ from typing import Any
 
 from gate.errors import InfrastructureError, RedBaselineError
 from gate.imports import import_roots
-from gate.process import Child
+from gate.process import Child, tool_caches
 from gate.regions import Region
 from gate.result import MutantStatus
 
@@ -74,8 +74,9 @@ MUTMUT_OPERATORS = {
 def levers_off() -> set[str]:
     """Speed levers a benchmark switches off to measure what each buys (`GATE_LEVERS_OFF=a,b`):
     `preload` (the fork server imports torch, the code and the tests once), `freeze` (gc.freeze
-    in the fork server), `line-tests` (per-line test selection), `killer-first` (last killer
-    runs first)."""
+    in the fork server), `kept-session` (the fork server's collected pytest session, run by each
+    worker), `line-tests` (per-line test selection), `killer-first` (last killer runs first),
+    `baseline-shards` (the baseline split across the workers)."""
     return {name.strip() for name in os.environ.get("GATE_LEVERS_OFF", "").split(",") if name.strip()}
 
 
@@ -223,7 +224,10 @@ def _start_driver(work: Path, phase: str, spec: dict[str, Any], stdin: bool = Fa
     spec_path = work / "mutants" / f".gate-{phase}-spec.json"
     spec_path.parent.mkdir(parents=True, exist_ok=True)
     spec_path.write_text(json.dumps(spec))
-    return Child(["-P", "-m", "gate.mutation", phase, str(spec_path)], cwd=work, stdin=stdin)
+    # the workers' tool caches apart from the baseline's (cache/coverage/tools): a failing example
+    # a mutant made hypothesis save is never replayed against the unmutated code
+    return Child(["-P", "-m", "gate.mutation", phase, str(spec_path)], cwd=work, stdin=stdin,
+                 env=tool_caches(work / "mutants" / ".gate-tools"))
 
 
 def _finish_driver(driver: Child, phase: str,
@@ -417,11 +421,12 @@ def _gate_mutate_file_contents(spec: dict[str, Any]) -> Callable[..., Any]:
 
         seen: set[tuple[str, str]] = set()
         accepted, dropped = [], 0
+        printed: dict[Any, list[str]] = {}  # each function's own code, printed once for all its mutants
         for mutation, operator, origin in candidates:
             function = mutation.contained_by_top_level_function
             if function not in units:  # mutmut can only trampoline top-level functions and methods
                 continue
-            record = _describe(module, positions, function, mutation, fm.deep_replace)
+            record = _describe(module, positions, function, mutation, fm.deep_replace, printed)
             if record is None:  # a no-op: the mutant reads exactly like the original
                 continue
             if record.pop("invalid"):
@@ -498,12 +503,14 @@ def _ignored_lines(fm: Any, filename: str, code: str, wrapper: Any) -> set[int]:
 
 
 def _describe(module: Any, positions: Any, function: Any, mutation: Any,
-              deep_replace: Callable[..., Any]) -> dict[str, Any] | None:
+              deep_replace: Callable[..., Any], printed: dict[Any, list[str]]) -> dict[str, Any] | None:
     """The changed lines, replacement and diff of one mutation, in the original file's coordinates."""
     def_pos = positions[function]
     indent = " " * def_pos.start.column
     bare = function.with_changes(leading_lines=(), decorators=())
-    before = textwrap.indent(module.code_for_node(bare), indent).splitlines()
+    if function not in printed:
+        printed[function] = textwrap.indent(module.code_for_node(bare), indent).splitlines()
+    before = printed[function]
     mutated_function = deep_replace(bare, mutation.original_node, mutation.mutated_node)
     mutated_code = module.code_for_node(mutated_function)
     after = textwrap.indent(mutated_code, indent).splitlines()
@@ -551,6 +558,8 @@ def _gate_runner_class(results_dir: Path, memory_mb: int) -> type:
     from mutmut.runners.harness import BadTestExecutionCommandsException, PytestRunner
     from mutmut.utils.file_utils import change_cwd
 
+    from gate.kept_session import KeptSession
+
     class FirstFailure:
         """Who failed first, and with what (`MemoryError: ...`), for the reports."""
 
@@ -580,14 +589,21 @@ def _gate_runner_class(results_dir: Path, memory_mb: int) -> type:
     class GatePytestRunner(PytestRunner):
         collected: frozenset[str] | None = None
         """The node ids the fork server's warm-up collected; None without a warm-up."""
+        kept: KeptSession | None = None
+        """The fork server's collected session, which each worker runs its tests in; None where it
+        could not be kept (then each worker runs `pytest.main`)."""
+        recorder: FirstFailure | None = None
+        """The kept session's recorder: each worker gets its own copy through the fork."""
 
         def warm_up(self) -> None:
             if config().forkserver_warmup == ForkServerWarmup.COLLECT:
-                collector = Collected()
-                with change_cwd("mutants"):
-                    self.execute_pytest(["--collect-only", "-qqq", *self._pytest_add_cli_args_test_selection],
-                                        plugins=[collector])
-                self.collected = frozenset(collector.ids)
+                self._keep_session()
+                if self.kept is None:
+                    collector = Collected()
+                    with change_cwd("mutants"):
+                        self.execute_pytest(["--collect-only", "-qqq", *self._pytest_add_cli_args_test_selection],
+                                            plugins=[collector])
+                    self.collected = frozenset(collector.ids)
             else:
                 super().warm_up()
             # Everything the fork server imported (torch, the tests) is now permanent: each worker's
@@ -595,19 +611,38 @@ def _gate_runner_class(results_dir: Path, memory_mb: int) -> type:
             if "freeze" not in levers_off():
                 gc.freeze()
 
+        def _keep_session(self) -> None:
+            if "kept-session" in levers_off():
+                return
+            recorder = FirstFailure()
+            args = ["--rootdir=.", "--tb=native",
+                    *self._pytest_args_regular_run(self._pytest_add_cli_args_test_selection),
+                    *self._pytest_add_cli_args]
+            try:
+                with change_cwd("mutants"):
+                    self.kept = KeptSession(args, [recorder])
+            except Exception:  # pytest's internals moved, or the collection failed: pytest.main per worker
+                self.kept = None
+                return
+            self.recorder, self.collected = recorder, self.kept.ids
+
         def run_tests(self, *, mutant_name: str | None, tests: Any) -> int:
             if mutant_name is None:
                 return super().run_tests(mutant_name=None, tests=tests)
             _limit_address_space(memory_mb)
-            recorder = FirstFailure()
             started = time.monotonic()
             selection = stable_selection(list(tests), self.collected)
             if selection != list(tests):  # the time limit was set for the tests as given
                 (results_dir / f"{mutant_name}.widened").write_text(" ".join(selection))
+            items = self.kept.select(selection) if self.kept is not None else None
+            recorder = self.recorder if items is not None and self.recorder is not None else FirstFailure()
             errors = io.StringIO()
             try:
                 with change_cwd("mutants"), contextlib.redirect_stderr(errors):
-                    code = int(self.execute_pytest(self._pytest_args_regular_run(selection), plugins=[recorder]))
+                    if items is not None and self.kept is not None:
+                        code = self.kept.run(items)
+                    else:
+                        code = int(self.execute_pytest(self._pytest_args_regular_run(selection), plugins=[recorder]))
                 detail = ""
             except BadTestExecutionCommandsException:  # pytest refused its arguments: not the mutant's doing
                 code, detail = 4, selection_error(errors.getvalue(), selection, self.collected)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from gate import __version__, changes, coverage_step, exception_types, imports, mutation, process, snapshot
-from gate.cache import CachedResult, Fingerprints, ResultCache, file_digest
+from gate.cache import CachedResult, Fingerprints, ResultCache, build_fingerprints
 from gate.errors import ConfigError, InfrastructureError
 from gate.operators import OPERATORS
 from gate.regions import Region, RegionKind, find_regions, iter_python_files, read_source
@@ -117,7 +117,7 @@ def _run_gate(settings: Settings, progress: Progress, beside: contextlib.ExitSta
         coverage = coverage_step.measure(
             work, coverage_dir, tests=tests, pytest_args=settings.pytest_args,
             guarded_files=files, regions=regions, report_dir=settings.pages_dir, key=run_key,
-            whole_suite=subset is None)
+            whole_suite=subset is None, workers=settings.max_workers)
         if subset is None:
             coverage_step.write_unit_index(coverage_dir, coverage, {f: read_source(work / f) for f in files})
         stop()
@@ -163,7 +163,7 @@ def _run_gate(settings: Settings, progress: Progress, beside: contextlib.ExitSta
         reports = with_unmutated(reports, candidates, settings.policy.accept_unmutated)
         findings = coverage_findings(reports)
         outcomes, jobs = _plan_all(candidates, settings, coverage,
-                                   _fingerprints(settings, work, project, files, environment), cache)
+                                   _fingerprints(settings, work, project, files, environment, coverage), cache)
         stop = clock.measure("mutants")
         # whenever a mutant is judged without a cached result, the forced-failure check runs: also
         # when no mutant has tests (the suite may not import the mutated copy at all)
@@ -379,20 +379,23 @@ def coverage_findings(reports: Iterable[RegionReport]) -> list[Finding]:
     return list(dict.fromkeys(findings))
 
 
-def _fingerprints(settings: Settings, work: Path, project: list[str], files: list[str],
-                  environment: str) -> Fingerprints:
+def _fingerprints(settings: Settings, work: Path, project: list[str], files: list[str], environment: str,
+                  coverage: coverage_step.CoverageResult) -> Fingerprints:
     guarded = set(files)
     tests = {f for f in project if snapshot.is_test_module(f)}
-    support = [f for f in project if f not in guarded and f not in tests and not snapshot.is_documentation(f)]
+    test_roots = {Path(f).parts[0] for f in tests if len(Path(f).parts) > 1}
+    imported = set(coverage.baseline.imported)
+    suite_files = {t.split("::", 1)[0] for t in coverage.baseline.durations} & tests
+    # what the suite may read: the modules it imported, anything beside its tests, any data file
+    support = [f for f in project if f not in guarded and f not in tests and not snapshot.is_documentation(f)
+               and (not f.endswith(".py") or f in imported or Path(f).parts[0] in test_roots)]
     # everything else a mutant's outcome depends on: how its tests run, its limits, the environment
     settings_text = repr((settings.pytest_args, settings.tests, settings.worker_memory_mb, settings.timeout_multiplier,
                           settings.timeout_constant, __version__, environment))
-    return Fingerprints(
-        sources=snapshot.digest(work, files),
-        support=snapshot.digest(work, support),
-        test_files={f: file_digest(work / f) for f in tests},
-        settings=settings_text,
-    )
+    return build_fingerprints(
+        sources={f: read_source(work / f) for f in files}, tests_by_line=coverage.tests_by_line,
+        test_sources={f: read_source(work / f) for f in suite_files}, support=snapshot.digest(work, support),
+        settings=settings_text)
 
 
 Job = tuple[mutation.MutantJob, Candidate, str]
@@ -414,7 +417,8 @@ def _plan_all(candidates: list[Candidate], settings: Settings, coverage: coverag
         elif not candidate.tests:
             outcomes[name] = _outcome(candidate, MutantStatus.NO_TESTS, detail="no test executes these lines")
         else:
-            key = fingerprints.key(name, candidate.mutant.diff, candidate.tests)
+            m = candidate.mutant
+            key = fingerprints.key(name, m.file, m.unit, m.start, m.diff, candidate.tests)
             cached = cache.get(name, key)
             if cached is not None:
                 outcomes[name] = _outcome(candidate, MutantStatus(cached.status), killed_by=cached.killed_by,

@@ -94,6 +94,16 @@ class Child:
             pass
 
 
+def tool_caches(folder: Path) -> dict[str, str]:
+    """Environment that keeps the test tools' own caches in `folder`, which outlives the run, where
+    the user did not choose a place: hypothesis's (`.hypothesis/` by default, in the snapshot that
+    every run rebuilds, where it would parse the project's modules again for its constants each
+    time, seconds on a cold cache)."""
+    if os.environ.get("HYPOTHESIS_STORAGE_DIRECTORY"):
+        return {}
+    return {"HYPOTHESIS_STORAGE_DIRECTORY": str(folder / "hypothesis")}
+
+
 def run_python(args: Sequence[str], *, cwd: Path, env: dict[str, str] | None = None,
                on_line: Callable[[str], None] | None = None) -> Completed:
     """Run `python args...` in `cwd`; stream stdout lines to `on_line`, keep stderr+stdout as output."""

@@ -114,8 +114,10 @@ class EnginePropertyTestCase(unittest.TestCase):
 
     def setUp(self) -> None:
         pin_cpu(self)
-        self.runner = asyncio.Runner()
-        self.addCleanup(self.runner.close)
+        # one plain loop for all examples: asyncio.Runner.run swaps the SIGINT handler per call, and
+        # restoring it formats the finished task, with its numpy result, into a discarded error message
+        self.loop = asyncio.new_event_loop()
+        self.addCleanup(self.loop.close)
         self.model_dir = tiny_model_dir()
         self.engine = self.new_engine()
         self.shard = Shard(str(self.model_dir), self.shard_range[0], self.shard_range[1], 2)
@@ -129,7 +131,7 @@ class EnginePropertyTestCase(unittest.TestCase):
         return engine
 
     def run_async(self, coro):
-        return self.runner.run(coro)
+        return self.loop.run_until_complete(coro)
 
     def probe(self) -> np.ndarray:
         """One real call: the prompt on the first shard, a fixed hidden state on a later one."""

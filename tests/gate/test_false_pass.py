@@ -163,6 +163,7 @@ def test_the_hooks_run_on_every_commit_not_only_python_ones():
 
 # 3. A region that gets no mutants is a finding
 
+@pytest.mark.slow  # a gate run of seconds: .ci/run runs it
 def test_a_region_whose_mutants_were_all_dropped_fails_unless_accepted(fixture_project):
     project = fixture_project("strong", {STORE: [("            self.close()\n",
                                                   "            self.close()  # pragma: no mutate\n")]})
@@ -184,6 +185,7 @@ RETRYABLE = [("        self.handle = None\n\n    def load", "        self.handle
              ("except OSError as exc:", "except self.retryable as exc:")]
 
 
+@pytest.mark.slow  # a gate run of seconds: .ci/run runs it
 def test_a_caught_type_that_cannot_be_resolved_fails_the_run(fixture_project):
     project = fixture_project("strong", {STORE: RETRYABLE})
     run = run_gate(project)
@@ -197,6 +199,7 @@ def test_a_caught_type_that_cannot_be_resolved_fails_the_run(fixture_project):
     assert run.exit_code == 0, run.stdout + run.stderr
 
 
+@pytest.mark.slow  # a gate run of seconds: .ci/run runs it
 def test_the_merge_keeps_each_shards_unresolved_types(fixture_project):
     project = fixture_project("strong", {STORE: RETRYABLE})
     for k in (1, 2):
@@ -208,6 +211,7 @@ def test_the_merge_keeps_each_shards_unresolved_types(fixture_project):
     assert f"FAIL [4] {STORE}:25 cannot resolve the caught type self.retryable in vault.store" in done.stdout
 
 
+@pytest.mark.slow  # a gate run of seconds: .ci/run runs it
 def test_a_guarded_module_that_cannot_be_imported_fails_the_run(fixture_project):
     project = fixture_project("strong", {STORE: [
         ("import logging\n", "import logging\nimport os\n\nif os.environ.get('VAULT_READY') != '1':\n"
@@ -239,6 +243,7 @@ def test_an_unknown_setting_in_the_policy_is_a_config_error(fixture_project):
 
 # 7. Shards: each writes its result whatever stopped it, and the merge names each one's cause
 
+@pytest.mark.slow  # a gate run of seconds: .ci/run runs it
 def test_the_merge_reports_each_shards_own_exit_code_and_reason(fixture_project, tmp_path):
     red = fixture_project("strong", {TESTS: [('assert store.load("k") == "v"', 'assert store.load("k") == "w"')]})
     first = run_gate(red, "--shard", "1/2")
@@ -285,6 +290,7 @@ def src_layout(fixture_project) -> Path:
     return project
 
 
+@pytest.mark.slow  # a gate run of seconds: .ci/run runs it
 def test_an_editable_src_layout_install_measures_the_snapshot(fixture_project, tmp_path):
     project = src_layout(fixture_project)
     python = editable_python(tmp_path, project / "src")
@@ -313,6 +319,7 @@ def test_a_guarded_module_imported_from_outside_the_snapshot_fails_the_run(fixtu
 
 # 9. The cache is keyed on what changes imports
 
+@pytest.mark.slow  # a gate run of seconds: .ci/run runs it
 def test_a_changed_pythonpath_is_not_served_from_the_cache(fixture_project, tmp_path):
     project = fixture_project("strong", {TESTS: [("def test_close_twice_is_harmless():\n",
                                                   "def test_close_twice_is_harmless():\n    import flag\n"
@@ -328,6 +335,7 @@ def test_a_changed_pythonpath_is_not_served_from_the_cache(fixture_project, tmp_
 
 # 10. A mutant on a continuation line is reached by the tests that run its statement
 
+@pytest.mark.slow  # a gate run of seconds: .ci/run runs it
 def test_a_mutant_on_a_continuation_line_is_tested(fixture_project):
     # coverage.py records the statement under its first line; the second part of an implicitly
     # concatenated string has no line event of its own
@@ -343,6 +351,7 @@ def test_a_mutant_on_a_continuation_line_is_tested(fixture_project):
 
 # 11. Test ids that change between runs
 
+@pytest.mark.slow  # a gate run of seconds: .ci/run runs it
 def test_test_ids_that_change_between_runs_still_run(fixture_project):
     project = fixture_project("strong", {TESTS: [
         ("import logging\n", "import datetime\nimport logging\n"),
@@ -356,6 +365,7 @@ def test_test_ids_that_change_between_runs_still_run(fixture_project):
 
 # 12. A moved project (or a restored cache) is valid or rebuilt, never misread
 
+@pytest.mark.slow  # a gate run of seconds: .ci/run runs it
 def test_a_moved_project_passes_against_its_own_cache(fixture_project, tmp_path):
     project = fixture_project("strong")
     first = run_gate(project)

@@ -98,6 +98,7 @@ def path_without_mutmut(tmp_path: Path) -> str:
     return os.pathsep.join(entries)
 
 
+@pytest.mark.slow  # a gate run of seconds: .ci/run runs it
 def test_mutmut_missing_fails_closed(fixture_project, tmp_path):
     project = fixture_project("strong")
     before = fingerprint(project)
@@ -109,6 +110,7 @@ def test_mutmut_missing_fails_closed(fixture_project, tmp_path):
     assert run_gate(project).exit_code == 0
 
 
+@pytest.mark.slow  # a gate run of seconds: .ci/run runs it
 def test_mutmut_crashing_fails_closed(fixture_project, tmp_path):
     broken = tmp_path / "broken-mutmut" / "mutmut"
     broken.mkdir(parents=True)
@@ -203,6 +205,7 @@ def loops_and_allocations(tmp_path_factory):
     return project, before, run, code, out, err
 
 
+@pytest.mark.slow  # a gate run of seconds: .ci/run runs it
 def test_looping_mutant_is_stopped_at_a_timeout_from_the_baseline(loops_and_allocations):
     project, before, run, code, out, err = loops_and_allocations
     assert code == 1, out + err  # the policy here counts a timeout as a survivor
@@ -245,6 +248,7 @@ def test_unbounded_allocation_hits_the_worker_memory_limit(loops_and_allocations
 
 @pytest.mark.parametrize("fault, how", [("exit", "exited with 0 before pytest finished"),
                                         ("sigkill", "killed by SIGKILL")])
+@pytest.mark.slow  # a gate run of seconds: .ci/run runs it
 def test_worker_that_kills_itself_is_reported_as_a_crash(fixture_project, tmp_path, fault, how):
     project, env = faults_project(fixture_project, tmp_path)
     before = fingerprint(project)
@@ -264,6 +268,7 @@ def test_worker_that_kills_itself_is_reported_as_a_crash(fixture_project, tmp_pa
 
 # 8b. a mutant whose test run ends in one of pytest's own errors (exit 2, interrupted): not a kill
 
+@pytest.mark.slow  # a gate run of seconds: .ci/run runs it
 def test_a_mutant_that_interrupts_pytest_is_an_error_not_a_kill(fixture_project, tmp_path):
     project, env = faults_project(fixture_project, tmp_path)
     run = Watched(project, *STOP_ONLY, env={**env, "FAULT": "interrupt"})
@@ -279,12 +284,13 @@ def test_a_mutant_that_interrupts_pytest_is_an_error_not_a_kill(fixture_project,
 
 # 9. Ctrl-C mid-run
 
+@pytest.mark.slow  # a gate run of seconds: .ci/run runs it
 def test_ctrl_c_exits_130_leaves_nothing_running_and_the_next_run_resumes(fixture_project, tmp_path):
     project, env = faults_project(fixture_project, tmp_path)
     fault_dir = Path(env["FAULT_DIR"])
     before = fingerprint(project)
     # two workers, whatever the core count: a fourth mutant started means two have finished
-    run = Watched(project, *STOP_ONLY, "--max-workers", "2", env={**env, "FAULT": "slow"})
+    run = Watched(project, *STOP_ONLY, "--max-workers", "2", env={**env, "FAULT": "slow-then-hold"})
     wait_for(lambda: len(list(fault_dir.glob("*.pid"))) >= 4)  # some mutants done, others running
     run.process.send_signal(signal.SIGINT)
     code, out, err = run.wait()
@@ -300,6 +306,7 @@ def test_ctrl_c_exits_130_leaves_nothing_running_and_the_next_run_resumes(fixtur
     assert 1 <= counts["cached"] < counts["selected"]
 
 
+@pytest.mark.slow  # a gate run of seconds: .ci/run runs it
 def test_sigterm_stops_the_run_like_ctrl_c_and_leaves_its_verdict(fixture_project, tmp_path):
     # a CI job that is cancelled or times out gets SIGTERM: the shard still says what stopped it
     project, env = faults_project(fixture_project, tmp_path)
@@ -317,6 +324,7 @@ def test_sigterm_stops_the_run_like_ctrl_c_and_leaves_its_verdict(fixture_projec
 
 # 10. two gate runs at once in one repository
 
+@pytest.mark.slow  # a gate run of seconds: .ci/run runs it
 def test_second_concurrent_run_stops_with_a_clear_message(fixture_project, tmp_path):
     project, env = faults_project(fixture_project, tmp_path)
     fault_dir = Path(env["FAULT_DIR"])

@@ -129,6 +129,7 @@ def test_hook_that_raises_is_a_config_error(fixture_project, body, raised):
            in run.stderr
 
 
+@pytest.mark.slow  # a gate run of seconds: .ci/run runs it
 def test_policy_hook_that_skips_a_mutant_is_honoured(fixture_project):
     # without the failures assertion the `+= -> =` mutant survives; the hook skips it with a reason
     project = fixture_project("strong", {TESTS: [("    assert store.failures == 2\n", "")]})
@@ -203,6 +204,7 @@ def test_safe_decorator_is_mutated_through(fixture_project):
     assert {m["status"] for m in run.mutants()} == {"killed"}
 
 
+@pytest.mark.slow  # a gate run of seconds: .ci/run runs it
 def test_policy_chooses_the_gate_operators(fixture_project):
     project = fixture_project("strong")
     policy = "guarded_paths = ['vault']\ncleanup_functions = ['close']\noperators = ['swallow']\n"
@@ -219,6 +221,7 @@ def test_policy_chooses_the_gate_operators(fixture_project):
     assert any(m["origin"] == "mutmut" for m in run.mutants())
 
 
+@pytest.mark.slow  # a gate run of seconds: .ci/run runs it
 def test_src_layout_project_passes(fixture_project):
     project = fixture_project("strong")
     (project / "src").mkdir()

@@ -100,6 +100,7 @@ def hooked_project(tmp_path):
     return project
 
 
+@pytest.mark.slow  # a gate run of seconds: .ci/run runs it
 @needs_pre_commit
 def test_both_hooks_pass_on_a_clean_checkout(hooked_project, tmp_path):
     commit_stage = pre_commit(hooked_project, tmp_path, "--all-files")

@@ -141,6 +141,7 @@ def test_the_checked_codes_own_error_propagates_unchanged(keep):
     assert raised.value is error
 
 
+@pytest.mark.slow  # a gate run of seconds: .ci/run runs it
 def test_async_functions_are_checked():
     async def main(keep):
         @no_leaks

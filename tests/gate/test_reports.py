@@ -84,6 +84,7 @@ def test_sarif_is_valid_sarif_2_1_0_with_one_result_per_survivor(weakened):
     assert result["partialFingerprints"]["gateFinding/v1"] == survivors(weakened)[0]["fingerprint"]
 
 
+@pytest.mark.slow  # a gate run of seconds: .ci/run runs it
 def test_a_survivors_fingerprint_survives_an_unrelated_edit_above_it(weakened, tmp_path):
     """The same survivor, two lines lower after an edit elsewhere in the file: the same alert."""
     project = copy_fixture("operators", tmp_path, {
@@ -253,6 +254,7 @@ def test_the_front_page_renders_its_headline_offline(weakened, tmp_path):
     assert f"Error-handling coverage: {coverage['statements_percent']:.1f}% of region statements" in dom
 
 
+@pytest.mark.slow  # a gate run of seconds: .ci/run runs it
 def test_a_changed_run_writes_its_pages_apart_and_keeps_the_full_runs(tmp_path):
     project = copy_fixture("operators", tmp_path)
     for args in (["init", "-q"], ["add", "-A"], ["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "s"]):

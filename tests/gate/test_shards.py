@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import json
 import subprocess
 import sys
@@ -13,6 +15,7 @@ from tests.gate.conftest import copy_fixture, run_gate
 WEAKENED = {"tests/test_strong.py": [("    assert runner.released == 2\n", "    assert runner.released in (1, 2)\n")]}
 
 
+@pytest.mark.slow  # a gate run of seconds: .ci/run runs it
 def test_three_shards_merged_equal_one_run(tmp_path):
     single = run_gate(copy_fixture("operators", tmp_path / "single", WEAKENED))
     assert single.exit_code == 1, single.stdout + single.stderr
@@ -42,6 +45,7 @@ def test_three_shards_merged_equal_one_run(tmp_path):
         (m["name"], m["status"]) for m in single.mutants())
 
 
+@pytest.mark.slow  # a gate run of seconds: .ci/run runs it
 def test_merge_refuses_an_incomplete_set_of_shards(tmp_path):
     shard = run_gate(copy_fixture("operators", tmp_path / "shard1"), "--shard", "1/3")
     done = subprocess.run([sys.executable, "-m", "gate", "merge", str(shard.project / "reports/gate-result.json"),

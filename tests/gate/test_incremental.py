@@ -1,0 +1,138 @@
+"""Cached results are keyed on what can change them (`gate.cache`): a rerun after a small change
+tests exactly the mutants whose inputs changed, and never reuses a result it should not."""
+
+from __future__ import annotations
+
+import pytest
+
+from gate.cache import build_fingerprints
+from tests.gate.conftest import run_gate
+
+BOOK, TESTS = "ledger/book.py", "tests/test_book.py"
+
+
+def edit(project, rel, old, new):
+    path = project / rel
+    text = path.read_text()
+    assert old in text, f"{old!r} is not in {rel}"
+    path.write_text(text.replace(old, new, 1))
+
+
+def rerun(project):
+    """The names of the mutants the gate tested (not taken from its cache), after a passing run."""
+    run = run_gate(project)
+    assert run.exit_code == 0, run.stdout + run.stderr
+    return {m["name"] for m in run.mutants() if not m["cached"]}, run
+
+
+def of(mutants, *units):
+    return {m["name"] for m in mutants if m["unit"] in units}
+
+
+@pytest.mark.slow  # eight gate runs; .ci/run runs it
+def test_a_rerun_tests_exactly_the_mutants_whose_inputs_changed(fixture_project):
+    project = fixture_project("incremental")
+    cold = run_gate(project)
+    assert cold.exit_code == 0, cold.stdout + cold.stderr
+    mutants = cold.mutants()
+    assert not any(m["cached"] for m in mutants)
+    assert {m["unit"] for m in mutants} == {"parse_amount", "post", "close_book"}
+
+    # a function no other function's tests execute: its own mutants, and none of the others
+    edit(project, BOOK, 'book["open"] = False', 'book["open"] = False  # closed, whatever happened')
+    tested, run = rerun(project)
+    assert tested == of(run.mutants(), "close_book")
+    assert run.summary["counts"]["cached"] == len(run.mutants()) - len(tested) == len(of(mutants, "parse_amount", "post"))
+
+    # a function that `post` calls: its mutants and post's (post's tests execute it); close_book's
+    # stay cached although a line added above them moved them down
+    edit(project, BOOK, "    try:\n        return int(text)", "    # digits only\n    try:\n        return int(text)")
+    tested, run = rerun(project)
+    assert tested == of(run.mutants(), "parse_amount", "post")
+
+    # a test: exactly the mutants it covers
+    edit(project, TESTS, "    assert sink.written == [0]\n", "    assert sink.written == [0], sink.written\n")
+    tested, run = rerun(project)
+    covering = {m["name"] for m in run.mutants() if "tests/test_book.py::test_close_book_writes_the_total" in m["tests"]}
+    assert covering and tested == covering
+
+    # a module the suite never imports, and documentation: nothing
+    edit(project, "tools/export.py", '"csv"', '"tsv"')
+    (project / "NOTES.md").write_text("notes\n")
+    tested, _ = rerun(project)
+    assert tested == set()
+
+    # the module-level code of a guarded file, or a data file the tests may read: everything
+    edit(project, BOOK, "class LedgerError(Exception):\n    pass", "class LedgerError(Exception):\n    code = 1")
+    tested, run = rerun(project)
+    assert tested == {m["name"] for m in run.mutants()}
+    (project / "tests" / "amounts.txt").write_text("5\n")
+    tested, run = rerun(project)
+    assert tested == {m["name"] for m in run.mutants()}
+
+
+SOURCE = """def helper(x):
+    return x + 1
+
+
+def guarded(x):
+    try:
+        return helper(x)
+    except TypeError:
+        raise ValueError(x)
+
+
+def other():
+    return 2
+"""
+TEST = """def make():
+    return 1
+
+
+def test_guarded():
+    assert make()
+
+
+def test_other():
+    assert True
+"""
+EXECUTED = {"m.py": {2: ["t.py::test_guarded"], 6: ["t.py::test_guarded"], 7: ["t.py::test_guarded"],
+                     13: ["t.py::test_other"]}}
+
+
+def key(source=SOURCE, test=TEST, support="s"):
+    """The key of a mutant of `guarded`'s handler, whose one covering test is test_guarded (the
+    lines each test executed follow the source when lines are added above)."""
+    shift = source.splitlines().index("def helper(x):")
+    executed = {"m.py": {line + shift: tests for line, tests in EXECUTED["m.py"].items()}}
+    fingerprints = build_fingerprints({"m.py": source}, executed, {"t.py": test}, support, "settings")
+    start = source.splitlines().index("    except TypeError:") + 1
+    return fingerprints.key("m.x_guarded__mutmut_1", "m.py", "guarded", start,
+                            "@@ -8,2 +8,2 @@\n-    except TypeError:\n+    except Exception:\n",
+                            ["t.py::test_guarded"])
+
+
+@pytest.mark.parametrize("changed, why", [
+    (lambda s, t: (s.replace("x + 1", "x + 2"), t), "a function the covering test executes"),
+    (lambda s, t: (s.replace("raise ValueError(x)", "raise ValueError(x) from None"), t), "the mutant's own function"),
+    (lambda s, t: (s + "LIMIT = 3\n", t), "module-level code"),
+    (lambda s, t: (s, t.replace("assert make()", "assert make() == 1")), "the covering test itself"),
+    (lambda s, t: (s, t.replace("return 1", "return 2")), "a helper in the covering test's file"),
+])
+def test_the_key_changes_with_what_the_mutant_depends_on(changed, why):
+    source, test = changed(SOURCE, TEST)
+    assert key(source, test) != key(), why
+
+
+@pytest.mark.parametrize("changed, why", [
+    (lambda s, t: (s.replace("return 2", "return 3"), t), "a function no covering test executes"),
+    (lambda s, t: ("# a comment above everything\n\n" + s, t), "lines added above the function"),
+    (lambda s, t: (s, t.replace("assert True", "assert 1")), "another test of the same file"),
+])
+def test_the_key_stays_when_nothing_it_depends_on_changed(changed, why):
+    source, test = changed(SOURCE, TEST)
+    assert key(source, test) == key(), why
+
+
+def test_the_key_changes_with_the_support_files():
+    assert key(support="other") != key()
