@@ -1,24 +1,29 @@
 """Cached mutant results: a result is reused only while everything it depends on is unchanged.
 
-A mutant's key hashes what can change its outcome, and nothing else:
+A mutant's key hashes what can change its outcome:
 - the mutant itself: its function, operator and change, without its line numbers (a line added
   above the function does not change it);
 - the source of every guarded function its covering tests executed in the baseline (coverage.py's
   per-test contexts: when `clear_model` calls `model.clear_cache`, a change to either re-runs the
-  other's mutants), and the module-level code of every guarded file (it runs at import, for every
-  test);
-- the covering tests: their node ids, their own source, and everything in their files that is not
-  another test (module-level code, fixtures, helpers; a test whose function cannot be found, one
-  inherited from another file, say, counts with its whole file);
+  other's mutants), of every guarded function its own function calls by name (the mutant may
+  reach a call the baseline never made), and of every guarded function run outside a test's own
+  call (at collection, in a fixture's setup or teardown: a shared fixture runs for whichever test
+  comes first, and for each mutant's run again);
+- the module-level code of every guarded file (it runs at import, for every test);
+- the covering tests: their node ids and their own source; everything in the suite's test modules
+  that is not a test standing alone (module code, fixtures, helpers, base classes: any test may use
+  them); a test whose own source cannot be told apart (inherited, or of a class deriving from a
+  test class of the suite) counts with all of the suite's test modules;
 - the support files the suite may read: every project module it imported, every file under the
   folders that hold its tests, and every other file that is not Python or documentation;
 - the settings that decide how the tests run, the gate's version and the environment.
 
-A changed function re-runs the mutants whose covering tests execute it, a changed test re-runs the
-mutants it covers, and a weakened test cannot hide behind a cached kill. A function that no
-covering test executed in the baseline is not part of the key: only the mutant could make the
-tests reach it, and its own function (always part of the key) is where that path starts.
+A changed function re-runs the mutants whose covering tests execute or whose functions call it, a
+changed test re-runs the mutants it covers, and a weakened test cannot hide behind a cached kill.
+What is not part of the key: a guarded function that neither the covering tests executed nor the
+mutant's own function calls (reached only through a call the baseline never made, two calls deep).
 """
+
 
 from __future__ import annotations
 
@@ -30,7 +35,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from gate.regions import unit_spans
+from gate.regions import UnitShape, unit_shapes
 
 CACHE_VERSION = 2
 
@@ -84,17 +89,29 @@ class Fingerprints:
     """Hashes of what results depend on, computed once per run."""
 
     common: str
-    """The settings, the environment, the support files and the module-level code of every guarded file."""
+    """The settings, the environment, the support files, the module-level code of every guarded
+    file, and everything in the suite's test modules that is not a test of its own."""
     units: Mapping[Unit, str]
     """Each guarded function's source, hashed."""
     unit_starts: Mapping[Unit, int]
     units_by_test: Mapping[str, frozenset[Unit]]
     """The guarded functions each test executed in the baseline."""
+    always: frozenset[Unit]
+    """Guarded functions run outside any one test's own call (at collection, in a fixture's setup
+    or teardown, which a shared fixture does for whichever test comes first): every key has them."""
+    callees: Mapping[Unit, frozenset[Unit]]
+    """The guarded functions each guarded function calls by name (whether the baseline ran the call or not)."""
     test_files: Mapping[str, SuiteModule]
+    all_tests: str
+    """All the suite's test modules, hashed: for a test whose own source cannot be told apart."""
 
     def depends_on(self, file: str, unit: str, tests: Iterable[str]) -> set[Unit]:
-        """The guarded functions a mutant of `file`'s `unit` with these covering tests depends on."""
-        return {(file, unit)}.union(*(self.units_by_test.get(t, frozenset()) for t in tests))
+        """The guarded functions a mutant of `file`'s `unit` with these covering tests depends on:
+        those its tests executed, those run for every test, and those its own function calls (the
+        mutant may reach a call the baseline never made)."""
+        own = (file, unit)
+        return {own, *self.always, *self.callees.get(own, ())}.union(
+            *(self.units_by_test.get(t, frozenset()) for t in tests))
 
     def key(self, name: str, file: str, unit: str, start: int, diff: str, tests: Iterable[str]) -> str:
         tests = sorted(tests)
@@ -107,41 +124,42 @@ class Fingerprints:
 
     def _test_digest(self, nodeid: str) -> str:
         file, _, rest = nodeid.partition("::")
-        found = self.test_files.get(file)
-        if found is None:
-            return ""
         unit = ".".join(part.split("[", 1)[0] for part in rest.split("::"))
-        own = found.tests.get(unit)
-        return f"{found.shared}:{own}" if own is not None else found.whole
+        found = self.test_files.get(file)
+        own = found.tests.get(unit) if found is not None else None
+        return own if own is not None else self.all_tests
 
 
 @dataclass(frozen=True)
 class SuiteModule:
-    """A test module's source, hashed in parts: each test function (or test method of a top-level
-    class) alone, and everything else together."""
+    """A test module's source, hashed in parts: each of its collected tests that stands alone (a
+    function, or a method of a class that derives from no test class of the suite) by itself, and
+    everything else together."""
 
-    whole: str
     shared: str
     tests: Mapping[str, str]
 
     @classmethod
-    def of(cls, source: str) -> SuiteModule:
-        tests, shared = _split(source, lambda name: name.rsplit(".", 1)[-1].startswith("test"))
-        return cls(whole=_digest(source), shared=shared, tests={name: part[1] for name, part in tests.items()})
+    def of(cls, source: str, collected: set[str], test_classes: set[str]) -> SuiteModule:
+        def alone(shape: UnitShape) -> bool:
+            return shape.name in collected and not set(shape.bases) & test_classes
+
+        tests, shared = _split(source, alone)
+        return cls(shared=shared, tests={name: digest for name, digest in tests.items()})
 
 
-def _split(source: str, separate: Callable[[str], bool] = lambda name: True
-           ) -> tuple[dict[str, tuple[int, str, int]], str]:
-    """The units (`unit_spans`) that `separate` picks, each as (first line, hash of its lines, last
-    line), and a hash of every other line together but blank and comment-only ones (so that a
-    comment or a blank line added between functions moves them without changing anything)."""
+def _split(source: str, separate: Callable[[UnitShape], bool] = lambda shape: True) -> tuple[dict[str, str], str]:
+    """A hash of each unit `separate` picks (of all units of that name, should there be several),
+    and one of every other line together but blank and comment-only ones (so that a comment or a
+    blank line added between functions moves them without changing anything)."""
     lines = source.splitlines()
-    parts: dict[str, tuple[int, str, int]] = {}
+    parts: dict[str, str] = {}
     rest = set(range(1, len(lines) + 1))
-    for name, start, end in unit_spans(source):
-        if separate(name):
-            parts[name] = (start, _digest("\n".join(lines[start - 1:end])), end)
-            rest -= set(range(start, end + 1))
+    for shape in unit_shapes(source):
+        if separate(shape):
+            text = "\n".join(lines[shape.start - 1:shape.end])
+            parts[shape.name] = _digest(parts.get(shape.name, "") + text)
+            rest -= set(range(shape.start, shape.end + 1))
     code = [lines[i - 1] for i in sorted(rest) if lines[i - 1].strip() and not lines[i - 1].lstrip().startswith("#")]
     return parts, _digest("\n".join(code))
 
@@ -154,27 +172,46 @@ HUNK_HEADER = re.compile(r"^@@ [^@]* @@", re.M)
 
 
 def build_fingerprints(sources: Mapping[str, str], tests_by_line: Mapping[str, Mapping[int, Iterable[str]]],
-                       test_sources: Mapping[str, str], support: str, settings: str) -> Fingerprints:
+                       shared_lines: Mapping[str, Iterable[int]], test_sources: Mapping[str, str],
+                       collected: Iterable[str], support: str, settings: str) -> Fingerprints:
     """The fingerprints of a run: `sources` are the guarded files' texts, `tests_by_line` the
-    baseline's per-line tests (file -> line -> node ids), `test_sources` the test modules' texts,
-    `support` a digest of the support files."""
+    baseline's per-line tests (file -> line -> node ids), `shared_lines` the lines it ran outside
+    any test's own call, `test_sources` the suite's test modules' texts, `collected` the baseline's
+    node ids, `support` a digest of the support files."""
     units: dict[Unit, str] = {}
     starts: dict[Unit, int] = {}
     module_code = hashlib.sha256()
     units_by_test: dict[str, set[Unit]] = {}
+    always: set[Unit] = set()
+    calls: dict[Unit, frozenset[str]] = {}
+    by_name: dict[str, set[Unit]] = {}
     for file in sorted(sources):
         parts, rest = _split(sources[file])
         module_code.update(f"{file}\0{rest}\0".encode())
-        unit_of_line: dict[int, Unit] = {}
-        for name, (start, digest, end) in parts.items():
-            units[(file, name)], starts[(file, name)] = digest, start
-            unit_of_line.update((line, (file, name)) for line in range(start, end + 1))
+        body_of_line: dict[int, Unit] = {}
+        for shape in unit_shapes(sources[file]):
+            unit = (file, shape.name)
+            units[unit], starts[unit], calls[unit] = parts[shape.name], shape.start, shape.calls
+            by_name.setdefault(shape.name.rsplit(".", 1)[-1], set()).add(unit)
+            # a function's body: its `def` and decorator lines run at import, for every test
+            body_of_line.update((line, unit) for line in range(shape.body, shape.end + 1))
         for line, tests in tests_by_line.get(file, {}).items():
-            if line in unit_of_line:
+            if line in body_of_line:
                 for test in tests:
-                    units_by_test.setdefault(test, set()).add(unit_of_line[line])
-    common = hashlib.sha256("\0".join([settings, support, module_code.hexdigest()]).encode()).hexdigest()
-    return Fingerprints(common=common, units=units, unit_starts=starts,
-                        units_by_test={t: frozenset(u) for t, u in units_by_test.items()},
-                        test_files={f: SuiteModule.of(text) for f, text in test_sources.items()})
+                    units_by_test.setdefault(test, set()).add(body_of_line[line])
+        always.update(body_of_line[line] for line in shared_lines.get(file, ()) if line in body_of_line)
+    callees = {unit: frozenset().union(*(by_name.get(name, set()) for name in names)) for unit, names in calls.items()}
 
+    tests_of: dict[str, set[str]] = {}
+    for nodeid in collected:
+        file, _, rest = nodeid.partition("::")
+        tests_of.setdefault(file, set()).add(".".join(part.split("[", 1)[0] for part in rest.split("::")))
+    test_classes = {shape.name.split(".", 1)[0] for text in test_sources.values() for shape in unit_shapes(text)
+                    if "." in shape.name}
+    suite = {f: SuiteModule.of(text, tests_of.get(f, set()), test_classes) for f, text in test_sources.items()}
+    shared_tests = _digest("\0".join(f"{f}={m.shared}" for f, m in sorted(suite.items())))
+    all_tests = _digest("\0".join(f"{f}={_digest(text)}" for f, text in sorted(test_sources.items())))
+    common = _digest("\0".join([settings, support, module_code.hexdigest(), shared_tests]))
+    return Fingerprints(common=common, units=units, unit_starts=starts,
+                        units_by_test={t: frozenset(u) for t, u in units_by_test.items()}, always=frozenset(always),
+                        callees=callees, test_files=suite, all_tests=all_tests)

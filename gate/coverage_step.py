@@ -66,6 +66,9 @@ class CoverageResult:
     """file -> line -> node ids of the tests that executed it."""
     first_lines: dict[str, dict[int, int]] = field(default_factory=dict)
     """file -> line of a multi-line statement -> its first line, under which coverage.py records it."""
+    shared_lines: dict[str, frozenset[int]] = field(default_factory=dict)
+    """file -> the lines run outside any one test's own call: at collection (no context), or in a
+    fixture's setup or teardown (which a shared fixture runs for whichever test comes first)."""
 
     def tests_for(self, file: str, start: int, end: int) -> frozenset[str]:
         by_line = self.tests_by_line.get(file, {})
@@ -112,6 +115,7 @@ def measure(work: Path, data_dir: Path, *, tests: Iterable[str], pytest_args: It
         regions=tuple(_region_coverage(r, files.get(r.file), tests_by_line.get(r.file, {})) for r in regions),
         tests_by_line=tests_by_line,
         first_lines={f: _first_lines(work / f) for f in guarded_files},
+        shared_lines={f: _shared_lines(files[f]) for f in guarded_files if f in files},
     )
 
 
@@ -175,7 +179,7 @@ def _run_baseline(work: Path, data_dir: Path, tests: Iterable[str], pytest_args:
                     "-p", "gate.baseline_plugin", "-q", *(f"--cov={s}" for s in sources), "--cov-branch",
                     "--cov-context=test", "--cov-report=", f"--report-log={log}"]
             shard_env = {**env, "COVERAGE_FILE": str(data), "GATE_PROBE_OUT": str(probe),
-                         **({"GATE_SHARD": f"{k}/{count}"} if count > 1 else {})}
+                         "GATE_SHARD": f"{k}/{count}" if count > 1 else ""}
             shards.append(_Shard(Child(args, cwd=work, env=shard_env), log, probe, data))
         done = [shard.child.finish() for shard in shards]
     except BaseException:
@@ -186,7 +190,7 @@ def _run_baseline(work: Path, data_dir: Path, tests: Iterable[str], pytest_args:
                               max(d.seconds for d in done))
     _combine(work, data_dir / ".coverage", [s.data for s in shards if s.data.exists()])
     imported, files = _read_probes([s.probe for s in shards])
-    stray = imports.outside(work, imported)
+    stray = next((found for each in imported if (found := imports.outside(work, each)) is not None), None)
     if stray is not None:
         raise InfrastructureError(
             f"the suite imported {stray[0]} from {stray[1]}, outside the gate's snapshot {work}: an editable "
@@ -194,14 +198,14 @@ def _run_baseline(work: Path, data_dir: Path, tests: Iterable[str], pytest_args:
     return dataclasses.replace(baseline, imported=tuple(sorted(files)), shards=count)
 
 
-def _read_probes(probes: list[Path]) -> tuple[dict[str, str | None], set[str]]:
-    """Where each shard imported each guarded module from, and the project files it imported."""
-    imported: dict[str, str | None] = {}
+def _read_probes(probes: list[Path]) -> tuple[list[dict[str, str | None]], set[str]]:
+    """Where each shard imported each guarded module from, and the project files they imported."""
+    imported: list[dict[str, str | None]] = []
     files: set[str] = set()
     try:
         for probe in probes:
             probed = json.loads(probe.read_text())
-            imported.update(probed["guarded"])
+            imported.append(dict(probed["guarded"]))
             files.update(probed["files"])
     except (OSError, ValueError, KeyError, TypeError):
         raise InfrastructureError("the baseline did not say where it imported the guarded modules from "
@@ -343,6 +347,11 @@ def _region_coverage(region: Region, data: dict | None, tests: dict[int, frozens
                           entering=tuple(sorted(tests.get(region.entry_line, frozenset()))),
                           statements_run=tuple(sorted(statements & executed)),
                           statements_missed=tuple(sorted(statements - executed)), branches_taken=taken)
+
+
+def _shared_lines(data: dict) -> frozenset[int]:
+    return frozenset(int(line) for line, contexts in data.get("contexts", {}).items()
+                     if any(c == "" or c.endswith(("|setup", "|teardown")) for c in contexts))
 
 
 def _tests_by_line(data: dict) -> dict[int, frozenset[str]]:

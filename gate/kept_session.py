@@ -90,8 +90,9 @@ class KeptSession:
         `pytest.main` would return it (its `wrap_session`, from the run loop on)."""
         from _pytest.outcomes import Exit
 
-        if self._capture is not None:
+        if self._capture is not None:  # started and suspended, as a session is between its tests
             self._capture.start_global_capturing()
+            self._capture.suspend_global_capture()
         session = self.session
         session.items = items
         session.testscollected = len(items)
@@ -111,14 +112,15 @@ class KeptSession:
             status = pytest.ExitCode.INTERNAL_ERROR
             with contextlib.suppress(BaseException):
                 self.config.notify_exception(pytest.ExceptionInfo.from_current(), self.config.option)
+        session.exitstatus = status  # the terminal reporter and any plugin read (and may set) it
         try:
-            self.config.hook.pytest_sessionfinish(session=session, exitstatus=status)
+            self.config.hook.pytest_sessionfinish(session=session, exitstatus=session.exitstatus)
         except Exit as exc:
             if exc.returncode is not None:
-                status = exc.returncode
+                session.exitstatus = exc.returncode
         finally:
             self.config._ensure_unconfigure()
-        return int(status)
+        return int(session.exitstatus)
 
 
 class CollectionFailed(Exception):

@@ -394,8 +394,8 @@ def _fingerprints(settings: Settings, work: Path, project: list[str], files: lis
                           settings.timeout_constant, __version__, environment))
     return build_fingerprints(
         sources={f: read_source(work / f) for f in files}, tests_by_line=coverage.tests_by_line,
-        test_sources={f: read_source(work / f) for f in suite_files}, support=snapshot.digest(work, support),
-        settings=settings_text)
+        shared_lines=coverage.shared_lines, test_sources={f: read_source(work / f) for f in suite_files},
+        collected=coverage.baseline.durations, support=snapshot.digest(work, support), settings=settings_text)
 
 
 Job = tuple[mutation.MutantJob, Candidate, str]

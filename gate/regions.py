@@ -243,5 +243,39 @@ def unit_spans(source: str) -> Iterator[tuple[str, int, int]]:
         yield name, _def_start(node), node.end_lineno or node.lineno
 
 
+@dataclass(frozen=True)
+class UnitShape:
+    """What the result cache needs of a unit: where it lies, where its body starts (the lines
+    before run at import), the names it calls, and its class's base classes."""
+
+    name: str
+    start: int
+    body: int
+    end: int
+    calls: frozenset[str]
+    """The last part of each name it calls (`helper`, `self.clear_cache` -> `clear_cache`)."""
+    bases: tuple[str, ...]
+
+
+def unit_shapes(source: str) -> list[UnitShape]:
+    module = ast.parse(source)
+    bases = {node.name: tuple(_last_name(b) for b in node.bases) for node in module.body
+             if isinstance(node, ast.ClassDef)}
+    shapes = []
+    for name, node in _unit_nodes(module):
+        calls = frozenset(filter(None, (_last_name(n.func) for n in ast.walk(node) if isinstance(n, ast.Call))))
+        shapes.append(UnitShape(name, _def_start(node), node.body[0].lineno, node.end_lineno or node.lineno, calls,
+                                bases.get(name.split(".", 1)[0], ()) if "." in name else ()))
+    return shapes
+
+
+def _last_name(node: ast.expr) -> str:
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        return node.attr
+    return ""
+
+
 def _def_start(node: ast.FunctionDef | ast.AsyncFunctionDef) -> int:
     return min([node.lineno, *(d.lineno for d in node.decorator_list)])

@@ -79,45 +79,81 @@ def guarded(x):
     try:
         return helper(x)
     except TypeError:
-        raise ValueError(x)
+        raise ValueError(fallback(x))
 
 
 def other():
     return 2
+
+
+def fallback(x):
+    return repr(x)
+
+
+def opened():
+    return 3
 """
-TEST = """def make():
+TEST = """import pytest
+
+
+def make():
     return 1
 
 
-def test_guarded():
-    assert make()
+@pytest.fixture
+def testdata():
+    return 1
+
+
+class TestBase:
+    def test_base(self):
+        assert True
+
+
+class TestDerived(TestBase):
+    def test_derived(self):
+        assert True
+
+
+def test_guarded(testdata):
+    assert make() == testdata
 
 
 def test_other():
     assert True
 """
+COLLECTED = ["t.py::test_guarded", "t.py::test_other", "t.py::TestBase::test_base",
+             "t.py::TestDerived::test_derived", "t.py::TestDerived::test_base"]
 EXECUTED = {"m.py": {2: ["t.py::test_guarded"], 6: ["t.py::test_guarded"], 7: ["t.py::test_guarded"],
                      13: ["t.py::test_other"]}}
+SHARED = {"m.py": [21]}  # opened() runs in a fixture's setup
 
 
-def key(source=SOURCE, test=TEST, support="s"):
-    """The key of a mutant of `guarded`'s handler, whose one covering test is test_guarded (the
-    lines each test executed follow the source when lines are added above)."""
+def key(source=SOURCE, test=TEST, support="s", tests=("t.py::test_guarded",)):
+    """The key of a mutant of `guarded`'s handler, whose covering test is test_guarded (the lines
+    each test executed follow the source when lines are added above)."""
     shift = source.splitlines().index("def helper(x):")
     executed = {"m.py": {line + shift: tests for line, tests in EXECUTED["m.py"].items()}}
-    fingerprints = build_fingerprints({"m.py": source}, executed, {"t.py": test}, support, "settings")
+    shared = {"m.py": [line + shift for line in SHARED["m.py"]]}
+    fingerprints = build_fingerprints({"m.py": source}, executed, shared, {"t.py": test}, COLLECTED, support,
+                                      "settings")
     start = source.splitlines().index("    except TypeError:") + 1
     return fingerprints.key("m.x_guarded__mutmut_1", "m.py", "guarded", start,
                             "@@ -8,2 +8,2 @@\n-    except TypeError:\n+    except Exception:\n",
-                            ["t.py::test_guarded"])
+                            list(tests))
 
 
 @pytest.mark.parametrize("changed, why", [
     (lambda s, t: (s.replace("x + 1", "x + 2"), t), "a function the covering test executes"),
-    (lambda s, t: (s.replace("raise ValueError(x)", "raise ValueError(x) from None"), t), "the mutant's own function"),
+    (lambda s, t: (s.replace("raise ValueError(fallback(x))", "raise ValueError(fallback(x)) from None"), t),
+     "the mutant's own function"),
     (lambda s, t: (s + "LIMIT = 3\n", t), "module-level code"),
     (lambda s, t: (s, t.replace("assert make()", "assert make() == 1")), "the covering test itself"),
-    (lambda s, t: (s, t.replace("return 1", "return 2")), "a helper in the covering test's file"),
+    (lambda s, t: (s, t.replace("    return 1\n\n\n@", "    return 2\n\n\n@")), "a helper in the covering test's file"),
+    (lambda s, t: (s.replace("repr(x)", "str(x)"), t), "a function the mutant's own function calls, never run"),
+    (lambda s, t: (s.replace("return 3", "return 4"), t), "a function run in a fixture's setup"),
+    (lambda s, t: (s, t.replace("def testdata():\n    return 1", "def testdata():\n    return 2")),
+     "a fixture whose name starts with test"),
 ])
 def test_the_key_changes_with_what_the_mutant_depends_on(changed, why):
     source, test = changed(SOURCE, TEST)
@@ -127,7 +163,8 @@ def test_the_key_changes_with_what_the_mutant_depends_on(changed, why):
 @pytest.mark.parametrize("changed, why", [
     (lambda s, t: (s.replace("return 2", "return 3"), t), "a function no covering test executes"),
     (lambda s, t: ("# a comment above everything\n\n" + s, t), "lines added above the function"),
-    (lambda s, t: (s, t.replace("assert True", "assert 1")), "another test of the same file"),
+    (lambda s, t: (s, t.replace("def test_other():\n    assert True", "def test_other():\n    assert 1")),
+     "another test of the same file"),
 ])
 def test_the_key_stays_when_nothing_it_depends_on_changed(changed, why):
     source, test = changed(SOURCE, TEST)
@@ -136,3 +173,26 @@ def test_the_key_stays_when_nothing_it_depends_on_changed(changed, why):
 
 def test_the_key_changes_with_the_support_files():
     assert key(support="other") != key()
+
+
+def test_an_inherited_test_or_one_of_a_derived_class_counts_with_all_test_modules():
+    for covering in (("t.py::TestDerived::test_base",), ("t.py::TestDerived::test_derived",)):
+        changed = TEST.replace("    def test_base(self):\n        assert True", "    def test_base(self):\n        assert 1")
+        assert key(test=changed, tests=covering) != key(tests=covering)
+
+
+def test_every_definition_of_a_repeated_name_counts():
+    source = SOURCE + """
+
+class Box:
+    @property
+    def size(self):
+        return 1
+
+    @size.setter
+    def size(self, value):
+        pass
+"""
+    changed = source.replace("        return 1\n\n    @size.setter", "        return 2\n\n    @size.setter")
+    fingerprints = [build_fingerprints({"m.py": text}, {}, {}, {}, [], "s", "x") for text in (source, changed)]
+    assert fingerprints[0].units[("m.py", "Box.size")] != fingerprints[1].units[("m.py", "Box.size")]
