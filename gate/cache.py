@@ -36,6 +36,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from gate.regions import UnitShape, unit_shapes
+from gate.snapshot import test_unit
 
 CACHE_VERSION = 2
 
@@ -123,8 +124,7 @@ class Fingerprints:
         return hashlib.sha256("\0".join(parts).encode()).hexdigest()
 
     def _test_digest(self, nodeid: str) -> str:
-        file, _, rest = nodeid.partition("::")
-        unit = ".".join(part.split("[", 1)[0] for part in rest.split("::"))
+        file, unit = test_unit(nodeid)
         found = self.test_files.get(file)
         own = found.tests.get(unit) if found is not None else None
         return own if own is not None else self.all_tests
@@ -140,22 +140,24 @@ class SuiteModule:
     tests: Mapping[str, str]
 
     @classmethod
-    def of(cls, source: str, collected: set[str], test_classes: set[str]) -> SuiteModule:
+    def of(cls, source: str, shapes: list[UnitShape], collected: set[str], test_classes: set[str]) -> SuiteModule:
         def alone(shape: UnitShape) -> bool:
             return shape.name in collected and not set(shape.bases) & test_classes
 
-        tests, shared = _split(source, alone)
-        return cls(shared=shared, tests={name: digest for name, digest in tests.items()})
+        tests, shared = _split(source, shapes, alone)
+        return cls(shared=shared, tests=tests)
 
 
-def _split(source: str, separate: Callable[[UnitShape], bool] = lambda shape: True) -> tuple[dict[str, str], str]:
-    """A hash of each unit `separate` picks (of all units of that name, should there be several),
+def _split(source: str, shapes: list[UnitShape], separate: Callable[[UnitShape], bool] = lambda shape: True
+           ) -> tuple[dict[str, str], str]:
+    """A hash of each of `shapes` (the source's units) that `separate` picks (of all units of that
+    name, should there be several),
     and one of every other line together but blank and comment-only ones (so that a comment or a
     blank line added between functions moves them without changing anything)."""
     lines = source.splitlines()
     parts: dict[str, str] = {}
     rest = set(range(1, len(lines) + 1))
-    for shape in unit_shapes(source):
+    for shape in shapes:
         if separate(shape):
             text = "\n".join(lines[shape.start - 1:shape.end])
             parts[shape.name] = _digest(parts.get(shape.name, "") + text)
@@ -186,10 +188,11 @@ def build_fingerprints(sources: Mapping[str, str], tests_by_line: Mapping[str, M
     calls: dict[Unit, frozenset[str]] = {}
     by_name: dict[str, set[Unit]] = {}
     for file in sorted(sources):
-        parts, rest = _split(sources[file])
+        shapes = unit_shapes(sources[file])
+        parts, rest = _split(sources[file], shapes)
         module_code.update(f"{file}\0{rest}\0".encode())
         body_of_line: dict[int, Unit] = {}
-        for shape in unit_shapes(sources[file]):
+        for shape in shapes:
             unit = (file, shape.name)
             units[unit], starts[unit], calls[unit] = parts[shape.name], shape.start, shape.calls
             by_name.setdefault(shape.name.rsplit(".", 1)[-1], set()).add(unit)
@@ -204,11 +207,13 @@ def build_fingerprints(sources: Mapping[str, str], tests_by_line: Mapping[str, M
 
     tests_of: dict[str, set[str]] = {}
     for nodeid in collected:
-        file, _, rest = nodeid.partition("::")
-        tests_of.setdefault(file, set()).add(".".join(part.split("[", 1)[0] for part in rest.split("::")))
-    test_classes = {shape.name.split(".", 1)[0] for text in test_sources.values() for shape in unit_shapes(text)
+        file, unit = test_unit(nodeid)
+        tests_of.setdefault(file, set()).add(unit)
+    test_shapes = {f: unit_shapes(text) for f, text in test_sources.items()}
+    test_classes = {shape.name.split(".", 1)[0] for shapes in test_shapes.values() for shape in shapes
                     if "." in shape.name}
-    suite = {f: SuiteModule.of(text, tests_of.get(f, set()), test_classes) for f, text in test_sources.items()}
+    suite = {f: SuiteModule.of(text, test_shapes[f], tests_of.get(f, set()), test_classes)
+             for f, text in test_sources.items()}
     shared_tests = _digest("\0".join(f"{f}={m.shared}" for f, m in sorted(suite.items())))
     all_tests = _digest("\0".join(f"{f}={_digest(text)}" for f, text in sorted(test_sources.items())))
     common = _digest("\0".join([settings, support, module_code.hexdigest(), shared_tests]))

@@ -25,7 +25,7 @@ from pathlib import Path
 from gate.coverage_step import CoverageResult, UnitIndex
 from gate.errors import ConfigError
 from gate.regions import Region, read_source, unit_spans
-from gate.snapshot import is_documentation, is_test_module, is_within
+from gate.snapshot import is_documentation, is_test_module, is_within, test_unit
 
 HUNK = re.compile(r"^@@ -\d+(?:,\d+)? \+(\d+)(?:,(\d+))? @@", re.M)
 
@@ -157,7 +157,7 @@ class ChangePlan:
             # module code, a fixture or a helper method changed: any test of the file may behave differently
             shared = any(unit is None or not unit.rsplit(".", 1)[-1].startswith("test") for unit in touched)
             for test in (t for t in coverage.baseline.durations if t.split("::", 1)[0] == file):
-                qualname = ".".join(part.split("[", 1)[0] for part in test.split("::")[1:])
+                qualname = test_unit(test)[1]
                 if shared or qualname in touched:
                     picked.add(test)
         return picked

@@ -100,6 +100,7 @@ def _run_gate(settings: Settings, progress: Progress, beside: contextlib.ExitSta
     if subset == ():  # nothing guarded changed and no test did: nothing to check
         return _empty_result(settings, versions, clock, NOTHING_CHANGED, this_run)
     tests = settings.tests if subset is None else subset
+    sources = {f: read_source(work / f) for f in files}
     # everything a baseline depends on: the whole snapshot and where it lies (coverage.py's data
     # holds absolute paths: a moved cache is rebuilt, never misread), what it measures, how the
     # suite runs, the environment
@@ -119,7 +120,7 @@ def _run_gate(settings: Settings, progress: Progress, beside: contextlib.ExitSta
             guarded_files=files, regions=regions, report_dir=settings.pages_dir, key=run_key,
             whole_suite=subset is None, workers=settings.max_workers)
         if subset is None:
-            coverage_step.write_unit_index(coverage_dir, coverage, {f: read_source(work / f) for f in files})
+            coverage_step.write_unit_index(coverage_dir, coverage, sources)
         stop()
         in_scope = {r.id for r in regions} if change is None else change.scope(regions, coverage)
         all_reports = _region_reports(coverage, settings)
@@ -155,7 +156,7 @@ def _run_gate(settings: Settings, progress: Progress, beside: contextlib.ExitSta
                 f"no mutants were generated in {len(mutable)} error-handling regions that mutmut can mutate")
 
         cache = ResultCache(settings.cache_dir / "results.json").load()
-        source_lines = {f: read_source(work / f).splitlines() for f in files}
+        source_lines = {f: text.splitlines() for f, text in sources.items()}
         candidates = select(generation.mutants, [r.region for r in reports], coverage, settings.policy,
                             source_lines, cache.entries)
         # a region the suite can reach and mutmut can mutate, but that no mutant was kept for, is not
@@ -163,7 +164,7 @@ def _run_gate(settings: Settings, progress: Progress, beside: contextlib.ExitSta
         reports = with_unmutated(reports, candidates, settings.policy.accept_unmutated)
         findings = coverage_findings(reports)
         outcomes, jobs = _plan_all(candidates, settings, coverage,
-                                   _fingerprints(settings, work, project, files, environment, coverage), cache)
+                                   _fingerprints(settings, work, project, sources, environment, coverage), cache)
         stop = clock.measure("mutants")
         # whenever a mutant is judged without a cached result, the forced-failure check runs: also
         # when no mutant has tests (the suite may not import the mutated copy at all)
@@ -379,9 +380,9 @@ def coverage_findings(reports: Iterable[RegionReport]) -> list[Finding]:
     return list(dict.fromkeys(findings))
 
 
-def _fingerprints(settings: Settings, work: Path, project: list[str], files: list[str], environment: str,
+def _fingerprints(settings: Settings, work: Path, project: list[str], sources: dict[str, str], environment: str,
                   coverage: coverage_step.CoverageResult) -> Fingerprints:
-    guarded = set(files)
+    guarded = set(sources)
     tests = {f for f in project if snapshot.is_test_module(f)}
     test_roots = {Path(f).parts[0] for f in tests if len(Path(f).parts) > 1}
     imported = set(coverage.baseline.imported)
@@ -393,7 +394,7 @@ def _fingerprints(settings: Settings, work: Path, project: list[str], files: lis
     settings_text = repr((settings.pytest_args, settings.tests, settings.worker_memory_mb, settings.timeout_multiplier,
                           settings.timeout_constant, __version__, environment))
     return build_fingerprints(
-        sources={f: read_source(work / f) for f in files}, tests_by_line=coverage.tests_by_line,
+        sources=sources, tests_by_line=coverage.tests_by_line,
         shared_lines=coverage.shared_lines, test_sources={f: read_source(work / f) for f in suite_files},
         collected=coverage.baseline.durations, support=snapshot.digest(work, support), settings=settings_text)
 

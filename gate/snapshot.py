@@ -107,6 +107,12 @@ def is_test_module(path: str | Path) -> bool:
     return p.suffix == ".py" and (p.name.startswith("test_") or p.name.endswith("_test.py"))
 
 
+def test_unit(nodeid: str) -> tuple[str, str]:
+    """The file and the test function (`Class.test_x`, parametrize ids dropped) of a pytest node id."""
+    file, _, rest = nodeid.partition("::")
+    return file, ".".join(part.split("[", 1)[0] for part in rest.split("::"))
+
+
 DOCUMENTATION_SUFFIXES = (".md", ".rst")
 
 
