@@ -156,6 +156,8 @@ class MutantJob:
     estimated: float
     group: str = ""
     """Mutants of one function share a group: a test that killed one is tried first on the others."""
+    first: str | None = None
+    """The test that killed this very mutant last time: tried before this run's killers of the group."""
 
 
 @dataclass(frozen=True)
@@ -780,12 +782,13 @@ class _RunState:
         self.clean_checks = 0
 
     def ordered_tests(self, job: MutantJob) -> list[str]:
-        """This mutant's tests, those that killed its function's other mutants in this run first."""
+        """This mutant's tests: its own last killer, then those that killed its function's other
+        mutants in this run, then the gate's order."""
         self.started[job.name] = time.monotonic()
         if "killer-first" in levers_off():
             return list(job.tests)
         kills = self.killers.get(job.group, {})
-        return sorted(job.tests, key=lambda t: -kills.get(t, 0))  # stable: the gate's order otherwise
+        return sorted(job.tests, key=lambda t: (t != job.first, -kills.get(t, 0)))  # stable sort
 
     def collect(self, result: Any) -> None:
         name = result.mutant_name

@@ -426,8 +426,9 @@ def _plan_all(candidates: list[Candidate], settings: Settings, coverage: coverag
                                           seconds=cached.seconds, detail=cached.detail, cached=True)
             else:
                 estimated = sum(coverage.baseline.durations.get(t, 0.0) for t in candidate.tests)
+                last = cache.entries.get(name)
                 job = mutation.MutantJob(name, candidate.tests, _cpu_limit(estimated, settings), estimated,
-                                         group=f"{candidate.mutant.file}:{candidate.mutant.unit}")
+                                         group=f"{m.file}:{m.unit}", first=last.killed_by if last else None)
                 jobs.append((job, candidate, key))
     return outcomes, jobs
 
