@@ -8,7 +8,7 @@ test of the suite in one of three ways.
 - `pytest.main`: the child runs `pytest.main` on the test's node id (what each worker did
   before the kept session: configure pytest, load its plugins, collect the test's file, run,
   report);
-- `kept session`: the child runs the test in the parent's collected session (`gate.kept_session`),
+- `kept session`: the child runs the test in the parent's collected session (`gate.mutmut_adapter.kept_session`),
   what the gate's workers do now;
 - `the test itself`: the test's own setup, call and teardown, as pytest timed them in the child.
 
@@ -23,7 +23,6 @@ import os
 import statistics
 import sys
 import time
-from pathlib import Path
 
 from common import REPO, report
 
@@ -71,7 +70,7 @@ def main() -> None:
 
     import pytest
 
-    from gate.kept_session import KeptSession
+    from gate.mutmut_adapter.kept_session import KeptSession
 
     durations = Durations()
     kept = KeptSession([*ARGS, SUITE], [durations])

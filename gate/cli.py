@@ -1,33 +1,25 @@
-"""`python -m gate`: flags -> Settings -> run_gate() -> reports -> exit code.
+"""`python -m gate`: flags -> Settings -> a run and its reports (`gate.publish`) -> exit code.
 
-Beyond that it only makes sure that every run, whatever stops it, ends in one line naming its
-cause, its exit code, and its own verdict in the reports folder (the flags' or a readable
-setting's, when the settings themselves are broken)."""
+Whatever stops a run, it ends in one line naming its cause and its exit code; when the settings
+themselves are broken, the flags say where that verdict is recorded."""
 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import os
+import functools
 import shutil
 import signal
 import sys
-import tempfile
 import threading
-import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
 
 from gate import __version__
-from gate.errors import GateError, InfrastructureError, Interrupted, LockedError, UsageError
-from gate.lock import exclusive
-from gate.pipeline import list_regions, run_gate
-from gate.report import clear_reports, write_reports, write_stopped_reports
+from gate.errors import GateError, Terminated, UsageError, as_gate_error
 from gate.report.terminal import TerminalProgress, render
-from gate.result import stopped_result
-from gate.settings import OPTIONS, Settings, fallback_folder, load_settings
+from gate.settings import OPTIONS, fallback_folder, load_settings
 from gate.verdict import ExitCode, exit_code_help
 
 
@@ -87,18 +79,18 @@ def merge_parser() -> argparse.ArgumentParser:
 
 def merge_main(argv: Sequence[str]) -> int:
     from gate.merge import load, merge
+    from gate.publish import replace_reports
 
     early = _early_flags(argv)
     try:
         args = merge_parser().parse_args(argv)
         settings = load_settings(args.project, {"reports_dir": args.reports_dir})
         result = merge(load(args.results), settings)
-        clear_reports(settings.reports_dir)
-        write_reports(result, settings)
+        replace_reports(result, settings)
         sys.stdout.write(render(result, _terminal_width()))
         return int(result.verdict.exit_code)
     except BaseException as error:
-        return _failed(error, lambda gate_error: _record_stopped(gate_error, early, lock=False))
+        return _failed(error, functools.partial(_record_unloaded, early=early, lock=False))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -118,45 +110,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             "reports_dir": args.reports_dir, "cache_dir": args.cache_dir,
         })
     except BaseException as error:  # before the run could start: its verdict is still this error
-        if early.list_regions:  # a listing is no run: it has no verdict to record
-            return _failed(error)
-        return _failed(error, lambda gate_error: _record_stopped(gate_error, early, lock=True))
-    if settings.list_regions:
-        try:
+        # (a listing is no run: it has no verdict to record)
+        return _failed(error, None if early.list_regions else functools.partial(_record_unloaded, early=early))
+    try:
+        if settings.list_regions:
+            from gate.run import list_regions
+
             for region in list_regions(settings):
                 print(f"{region.id}-{region.end}\t{region.kind.value}\t{region.function}\t{region.label}")
             return ExitCode.OK
-        except BaseException as error:
-            return _failed(error)
-    # one run at a time, reports included: a second run never touches the first one's reports
-    held = contextlib.ExitStack()
-    try:
-        held.enter_context(exclusive(settings.cache_dir, settings.lock_timeout))
-    except LockedError as error:  # another run's reports are its own
-        return _failed(error)
-    except BaseException as error:  # the cache folder cannot hold a lock: still this run's verdict
-        return _failed(error, lambda gate_error: _write_stopped(gate_error, settings.root, settings.shard,
-                                                                settings.reports_dir, settings.changed is not None))
-    with held:
-        try:
-            return _run(settings, quiet=args.quiet)
-        except BaseException as error:
-            return _failed(error)
+        from gate.publish import run_and_publish
 
-
-def _run(settings: Settings, *, quiet: bool) -> int:
-    """Run the gate and write its reports, replacing every report of the last run; a run that
-    stops early leaves only its `summary.json` and `gate-result.json`, which CI reads like any other."""
-    clear_reports(settings.reports_dir, changed=settings.changed is not None)
-    try:
-        result = run_gate(settings, TerminalProgress(quiet=quiet))
-        write_reports(result, settings, sources=settings.cache_dir / "work")
+        result = run_and_publish(settings, TerminalProgress(quiet=args.quiet))
     except BaseException as error:
-        gate_error = _as_gate_error(error)
-        if gate_error is None:
-            raise
-        _write_stopped(gate_error, settings.root, settings.shard, settings.reports_dir, settings.changed is not None)
-        raise gate_error from None
+        return _failed(error)
     sys.stdout.write(render(result, _terminal_width()))
     return int(result.verdict.exit_code)
 
@@ -199,36 +166,20 @@ def _early_flags(argv: Sequence[str]) -> _EarlyFlags:
                        known.changed is not None)
 
 
-def _record_stopped(error: GateError, early: _EarlyFlags, *, lock: bool) -> None:
-    """Replace the last run's reports with this run's error, in the folder the flags or the
-    readable part of the settings name. Only in a project (a folder with a `pyproject.toml` or a
-    policy file), not while another run holds its cache (its reports are its own), and never at
-    the cost of the message. No cache folder is made for it: where there is none, no run holds it."""
+def _record_unloaded(error: GateError, *, early: _EarlyFlags, lock: bool = True) -> None:
+    """This run's error as its verdict, in the folders the flags or the readable part of the settings name."""
+    from gate.publish import record_unloaded
+
     root = early.project.resolve()
-    if not ((root / "pyproject.toml").is_file() or (root / "mutmut_config.py").is_file()):
-        return
-    reports = fallback_folder(root, "reports_dir", early.reports_dir)
-    cache = fallback_folder(root, "cache_dir", early.cache_dir)
-    try:
-        with exclusive(cache, 0) if lock and cache.is_dir() else contextlib.nullcontext():
-            _write_stopped(error, root, early.shard, reports, early.changed)
-    except LockedError:
-        pass
-
-
-def _write_stopped(error: GateError, root: Path, shard: tuple[int, int] | None, reports: Path,
-                   changed: bool) -> None:
-    """This run's error as its verdict; a `--changed` run leaves the last full run's pages."""
-    result = stopped_result(str(root), int(error.exit_code), error.slug, str(error), shard,
-                            {"gate": __version__, "python": sys.version.split()[0]})
-    with contextlib.suppress(OSError):  # the message on stderr still says why
-        write_stopped_reports(result, reports, changed=changed)
+    flags = {"reports_dir": early.reports_dir, "cache_dir": early.cache_dir}
+    record_unloaded(error, root, lambda name: fallback_folder(root, name, flags[name]), early.shard, early.changed,
+                    lock=lock)
 
 
 def _failed(error: BaseException, record: Callable[[GateError], None] | None = None) -> int:
     """Every error ends the same way: one line naming its cause, and its exit code; `record`
     writes it down as the run's verdict first."""
-    gate_error = _as_gate_error(error)
+    gate_error = as_gate_error(error)
     if gate_error is None:
         raise error
     if record is not None:
@@ -237,32 +188,5 @@ def _failed(error: BaseException, record: Callable[[GateError], None] | None = N
     return int(gate_error.exit_code)
 
 
-class _Terminated(KeyboardInterrupt):
-    """SIGTERM (a CI job cancelled or timed out): stopped like Ctrl-C, children and all."""
-
-
 def _on_sigterm(signum: int, frame: object) -> None:
-    raise _Terminated
-
-
-def _as_gate_error(error: BaseException) -> GateError | None:
-    """The gate's error for any exception: Ctrl-C is exit 130; an error the gate did not foresee
-    (a bug, an odd environment) still fails closed, exit 4, with its traceback in a file rather
-    than over the verdict. None for SystemExit and the like, which are not ours to translate."""
-    if isinstance(error, GateError):
-        return error
-    if isinstance(error, _Terminated):
-        return Interrupted("stopped by SIGTERM; finished results are cached")
-    if isinstance(error, KeyboardInterrupt):
-        return Interrupted("interrupted by Ctrl-C; finished results are cached")
-    if not isinstance(error, Exception):
-        return None
-    trace = Path(tempfile.gettempdir()) / f"gate-error-{os.getpid()}.txt"
-    try:
-        trace.write_text("".join(traceback.format_exception(error)))
-        where = f" (traceback in {trace})"
-    except OSError:
-        where = ""
-    internal = InfrastructureError(f"unexpected {type(error).__name__}: {error}{where}")
-    internal.slug = "internal"
-    return internal
+    raise Terminated

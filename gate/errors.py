@@ -56,3 +56,39 @@ class Interrupted(GateError):
 
     slug = "interrupted"
     exit_code = ExitCode.INTERRUPTED
+
+
+class InternalError(InfrastructureError):
+    """An error the gate did not foresee (a bug, an odd environment): it still fails closed."""
+
+    slug = "internal"
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a CI job cancelled or timed out): stopped like Ctrl-C, children and all."""
+
+
+def as_gate_error(error: BaseException) -> GateError | None:
+    """The gate's error for any exception: Ctrl-C is exit 130; an error the gate did not foresee
+    still fails closed, exit 4, with its traceback in a file rather than over the verdict. None
+    for SystemExit and the like, which are not ours to translate."""
+    import os
+    import tempfile
+    import traceback
+    from pathlib import Path
+
+    if isinstance(error, GateError):
+        return error
+    if isinstance(error, Terminated):
+        return Interrupted("stopped by SIGTERM; finished results are cached")
+    if isinstance(error, KeyboardInterrupt):
+        return Interrupted("interrupted by Ctrl-C; finished results are cached")
+    if not isinstance(error, Exception):
+        return None
+    trace = Path(tempfile.gettempdir()) / f"gate-error-{os.getpid()}.txt"
+    try:
+        trace.write_text("".join(traceback.format_exception(error)))
+        where = f" (traceback in {trace})"
+    except OSError:
+        where = ""
+    return InternalError(f"unexpected {type(error).__name__}: {error}{where}")

@@ -7,10 +7,10 @@ import json
 from pathlib import Path
 
 from gate.errors import ConfigError, InfrastructureError
-from gate.pipeline import ANOTHER_SHARD, coverage_findings, judge_mutants
-from gate.result import GateResult, MutantStatus, from_dict
+from gate.result import ANOTHER_SHARD, GateResult, MutantStatus, from_dict, stopped_result
 from gate.settings import Settings
-from gate.verdict import Finding, decide
+from gate.steps.judgement import About, Checked, judged
+from gate.verdict import Finding
 
 
 def load(paths: list[Path]) -> list[GateResult]:
@@ -45,15 +45,15 @@ def merge(results: list[GateResult], settings: Settings) -> GateResult:
         if not tested:
             raise InfrastructureError(f"no shard tested {name}")
         mutants.append(tested[0])
-    mutants, failures = judge_mutants(mutants, settings)
-    findings = coverage_findings(first.regions) + failures
     timings = {f"shard {r.shard[0]}": r.timings.get("total", 0.0) for r in results if r.shard}
     timings["total"] = max(timings.values())
-    return GateResult(project=first.project, guarded_paths=first.guarded_paths, verdict=decide(findings),
-                      regions=first.regions, suite_tests=first.suite_tests, mutants=tuple(mutants), run=first.run,
-                      mutmut_total=first.mutmut_total,
-                      gate_total=first.gate_total, timings=timings, versions=first.versions,
-                      notes=tuple(dict.fromkeys(note for r in results for note in r.notes)))
+    checked = Checked(regions=first.regions, mutants=tuple(mutants), suite_tests=first.suite_tests,
+                      mutmut_total=first.mutmut_total, gate_total=first.gate_total,
+                      notes=tuple(dict.fromkeys(note for r in results for note in r.notes)),
+                      sources={f: text for r in results for f, text in r.sources.items()})
+    about = About(project=first.project, guarded_paths=first.guarded_paths, shard=None, run=first.run,
+                  versions=first.versions)
+    return judged(checked, settings.policy, about, timings)
 
 
 def _stopped_shards(results: list[GateResult], stopped: list[GateResult]) -> GateResult:
@@ -65,5 +65,5 @@ def _stopped_shards(results: list[GateResult], stopped: list[GateResult]) -> Gat
     notes = tuple(f"shard {r.shard[0]}/{r.shard[1]}: exit {int(r.verdict.exit_code)}"
                   for r in sorted(results, key=lambda r: r.shard or (0, 0)) if r.shard)
     first = stopped[0]
-    return GateResult(project=first.project, guarded_paths=first.guarded_paths, verdict=decide(findings),
-                      versions=first.versions, notes=notes, run=first.run, error="shard-stopped")
+    return stopped_result(first.project, findings, "shard-stopped", versions=first.versions, notes=notes,
+                          run=first.run, guarded_paths=first.guarded_paths)

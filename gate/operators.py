@@ -3,9 +3,9 @@
 mutmut 3 cannot delete a statement, drop a `raise` or change what an `except` catches, so it is
 blind to the faults that matter most on error paths. Each operator here proposes
 (original node, mutated node) pairs, only inside the error-handling regions it is given;
-`gate.mutation` turns them into mutmut mutants (its trampolines, its cache, its runner).
+`gate.mutmut_adapter.mutate` turns them into mutmut mutants (its trampolines, its cache, its runner).
 
-Operators that change a caught type need the exception hierarchy, which `gate.exception_types`
+Operators that change a caught type need the exception hierarchy, which `gate.steps.exception_types`
 resolves by importing the module; without it they stay silent rather than guess, because a
 mutant that cannot change behaviour is a survivor no test can kill.
 """
@@ -56,7 +56,7 @@ class TypeInfo:
 
 
 class Hierarchy:
-    """The exception classes one module sees, from `gate.exception_types` (empty if unresolved)."""
+    """The exception classes one module sees, from `gate.steps.exception_types` (empty if unresolved)."""
 
     def __init__(self, data: dict[str, Any] | None) -> None:
         data = data or {}

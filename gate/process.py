@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from gate.errors import Interrupted
 
@@ -94,6 +95,12 @@ class Child:
             pass
 
 
+def last_line(output: str) -> str:
+    """The last non-blank line of a child's output: what a one-line error quotes of it."""
+    lines = [line for line in output.strip().splitlines() if line.strip()]
+    return lines[-1] if lines else "(no output)"
+
+
 def tool_caches(folder: Path) -> dict[str, str]:
     """Environment that keeps the test tools' own caches in `folder`, which outlives the run, where
     the user did not choose a place: hypothesis's (`.hypothesis/` by default, in the snapshot that
@@ -134,3 +141,24 @@ def _env(extra: dict[str, str] | None) -> dict[str, str]:
     env["PYTHONUNBUFFERED"] = "1"
     env.update(extra or {})
     return env
+
+
+class Background:
+    """One function run on a thread while the caller does something else; if the run is
+    abandoned, its child processes are stopped with the others."""
+
+    def __init__(self, fn: Callable[..., object], *args: object) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="gate")
+        self._future = self._pool.submit(fn, *args)
+
+    def result(self) -> Any:
+        value = self._future.result()  # on an error or Ctrl-C here, the caller abandons the run
+        self._pool.shutdown()
+        return value
+
+    def abandon(self) -> None:
+        # children stopped, the thread let finish (it may start none), and whatever it started stopped
+        with abandoning():
+            self._pool.shutdown(wait=True)

@@ -1,14 +1,57 @@
-"""The result of one gate run: the one object every reporter renders."""
+"""The types of one gate run's result: what the steps fill in and every reporter renders.
+
+Nothing here decides: `gate.rules` says which regions and mutants fail the gate, once, and
+stores its answer in these types (`RegionReport.problems`, `MutantOutcome.failing`)."""
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from gate.regions import Region
-from gate.verdict import Verdict
+from gate.verdict import Finding, Verdict
+
+
+class RegionKind(str, enum.Enum):
+    EXCEPT = "except"
+    FINALLY = "finally"
+    RAISE = "raise"
+    CLEANUP = "cleanup"
+
+
+@dataclass(frozen=True)
+class Region:
+    file: str
+    """Path relative to the project root, with forward slashes."""
+    start: int
+    end: int
+    kind: RegionKind
+    function: str
+    """Qualified name of the enclosing function (`Class.method`), or `<module>`."""
+    label: str
+    """What a reader calls it: `except torch.OutOfMemoryError`, `raise InvalidPromptError`, `finally`."""
+    entry_line: int
+    """The line whose execution means the region ran: a handler's first body statement, say."""
+    unit: str | None
+    """The top-level function or method of a top-level class it lies in, or None (module or class body)."""
+    unit_decorators: tuple[str, ...]
+    """Source of that unit's decorators, outermost first."""
+    unit_problem: str | None = None
+    """Why mutmut does not copy that unit (a class nested in a class, a function defined in an
+    `if` block), or None."""
+
+    @property
+    def id(self) -> str:
+        return f"{self.file}:{self.start}"
+
+    @property
+    def lines(self) -> range:
+        return range(self.start, self.end + 1)
+
+    def contains(self, start: int, end: int) -> bool:
+        return self.start <= start and end <= self.end
 
 
 class MutantStatus(str, enum.Enum):
@@ -26,6 +69,10 @@ class MutantStatus(str, enum.Enum):
     """Tested by another `--shard`."""
 
 
+ANOTHER_SHARD = "tested by another shard"
+"""The detail of a mutant this shard left to another (`MutantStatus.NOT_RUN`)."""
+
+
 # Why a mutant with that status fails the gate, as every report words it.
 FAILING_REASONS = {
     MutantStatus.SURVIVED: "survived: no test failed",
@@ -37,18 +84,30 @@ FAILING_REASONS = {
 
 
 @dataclass(frozen=True)
-class MutantOutcome:
+class Mutant:
+    """One error-handling mutant, as generated."""
+
     name: str
+    """mutmut's name: `package.module.xǁClassǁmethod__mutmut_3`."""
     file: str
     unit: str
-    region_id: str
+    """The function mutmut copied (`Class.method`)."""
     operator: str
     origin: str
+    """`mutmut` or `gate`."""
     start: int
     end: int
+    """The original lines the mutant changes (1-based, inclusive)."""
     original: str
     replacement: str
     diff: str
+
+
+@dataclass(frozen=True)
+class MutantOutcome(Mutant):
+    """A mutant, where it lies, and what testing it showed."""
+
+    region_id: str
     status: MutantStatus
     tests: tuple[str, ...] = ()
     killed_by: str | None = None
@@ -56,24 +115,19 @@ class MutantOutcome:
     detail: str = ""
     cached: bool = False
     failing: bool = False
-    """It fails the gate under the policy (a survivor, an untested mutant, a timeout counted as a
-    survivor, a crash counted as an error...): what every report flags."""
+    """It fails the gate under the policy (`gate.rules`): what every report flags."""
     operator_description: str = ""
     """What the operator does (`the handler body becomes pass`), for the reports' help texts."""
+
+    @classmethod
+    def of(cls, mutant: Mutant, **fields: Any) -> MutantOutcome:
+        return cls(**{f.name: getattr(mutant, f.name) for f in dataclasses.fields(Mutant)}, **fields)
 
     @property
     def fingerprint(self) -> str:
         """Stable while the finding is: its file, function, operator and the mutated text, not
         its line (SARIF's `partialFingerprints`)."""
         return fingerprint(self.file, self.unit, self.operator, self.original, self.replacement)
-
-
-_NEVER_RAN = {
-    "except": "handler never entered",
-    "finally": "finally body never run",
-    "raise": "raise never executed",
-    "cleanup": "cleanup function never called",
-}
 
 
 @dataclass(frozen=True)
@@ -90,32 +144,6 @@ class RegionProblem:
     """An infrastructure failure (exit 4), not a gap in the tests (exit 1)."""
     identity: tuple[str, ...]
     """What names it whatever the line numbers: file, function, rule, label, offsets in the region."""
-
-
-def region_problems(report: RegionReport) -> list[RegionProblem]:
-    """Every way `report`'s region fails the gate: never run, a branch never taken, no mutant, its
-    caught types not resolved (the last two unless the policy accepts it). The one place that
-    decides them."""
-    region = report.region
-    base = (region.file, region.function, region.label)
-    problems = []
-    if not report.entered:
-        rule = "uncovered-handler" if region.kind.value == "except" else "uncovered-region"
-        problems.append(RegionProblem(rule, f"{region.id} {_NEVER_RAN[region.kind.value]} ({region.label})",
-                                      region.start, region.end, False, (*base, rule)))
-    for source, target in report.missing_branches:
-        where = "exit" if target < 0 else f"line {target}"
-        offsets = (str(source - region.start), "exit" if target < 0 else str(target - region.start))
-        problems.append(RegionProblem("untaken-branch",
-                                      f"{region.file}:{source} branch to {where} never taken (in {region.label})",
-                                      source, source, False, (*base, "untaken-branch", *offsets)))
-    if report.not_mutated and not report.accepted:
-        problems.append(RegionProblem("region-not-mutated", f"{region.id} region not mutated: {report.not_mutated}",
-                                      region.start, region.end, False, (*base, "region-not-mutated")))
-    if report.unresolved_types and not report.accepted:
-        problems.append(RegionProblem("unresolved-exception-type", report.unresolved_types, region.start,
-                                      region.end, True, (*base, "unresolved-exception-type")))
-    return problems
 
 
 def fingerprint(*parts: str) -> str:
@@ -149,6 +177,8 @@ class RegionReport:
     mutant of it), if so."""
     accepted: str | None = None
     """The policy's reason for accepting either, if it does."""
+    problems: tuple[RegionProblem, ...] = ()
+    """Every way it fails the gate (`gate.rules`)."""
 
 
 @dataclass(frozen=True)
@@ -175,6 +205,8 @@ class GateResult:
     error: str | None = None
     """The slug of the error that stopped the run before it reached a verdict of its own (its one
     finding says why), or None: such a result still tells CI, and `gate merge`, what happened."""
+    sources: dict[str, str] = field(default_factory=dict)
+    """The source each mutant was made from, by file, as the snapshot held it."""
 
     @property
     def whole_suite(self) -> bool:
@@ -227,7 +259,7 @@ def _percent(done: set, not_done: set) -> float | None:
     return round(100 * len(done) / total, 1) if total else None
 
 
-RESULT_FORMAT = 4
+RESULT_FORMAT = 5
 
 
 def to_dict(result: GateResult) -> dict:
@@ -248,8 +280,7 @@ def to_dict(result: GateResult) -> dict:
 
 
 def from_dict(data: dict) -> GateResult:
-    from gate.regions import Region, RegionKind
-    from gate.verdict import ExitCode, Finding, Verdict
+    from gate.verdict import ExitCode, Finding
 
     if data.get("format_version") != RESULT_FORMAT:
         raise ValueError(f"written by another version of the gate (result format {data.get('format_version')!r}; "
@@ -264,7 +295,9 @@ def from_dict(data: dict) -> GateResult:
                                     statements_missed=tuple(r["statements_missed"]),
                                     branches_taken=tuple(tuple(b) for b in r["branches_taken"]),
                                     not_mutated=r["not_mutated"], unresolved_types=r["unresolved_types"],
-                                    accepted=r["accepted"]))
+                                    accepted=r["accepted"],
+                                    problems=tuple(RegionProblem(**{**p, "identity": tuple(p["identity"])})
+                                                   for p in r["problems"])))
     mutants = [MutantOutcome(**{**{k: v for k, v in m.items() if k != "fingerprint"},
                                 "status": MutantStatus(m["status"]), "tests": tuple(m["tests"])})
                for m in data["mutants"]]
@@ -275,14 +308,15 @@ def from_dict(data: dict) -> GateResult:
                       gate_total=data["gate_total"], timings=data["timings"], versions=data["versions"],
                       notes=tuple(data["notes"]), shard=tuple(data["shard"]) if data["shard"] else None,
                       suite_tests=tuple(data["suite_tests"]), run=data["run"], nothing_to_check=data["nothing_to_check"],
-                      error=data["error"])
+                      error=data["error"], sources=data["sources"])
 
 
-def stopped_result(project: str, exit_code: int, slug: str, message: str, shard: tuple[int, int] | None,
-                   versions: dict[str, str] | None = None) -> GateResult:
-    """The result of a run that an error stopped before its verdict: that error is its one finding."""
-    from gate.verdict import ExitCode, Finding, decide
+def stopped_result(project: str, findings: list[Finding], error: str, *, shard: tuple[int, int] | None = None,
+                   versions: dict[str, str] | None = None, notes: tuple[str, ...] = (),
+                   run: dict[str, str] | None = None, guarded_paths: tuple[str, ...] = ()) -> GateResult:
+    """The result of a run that an error stopped before its verdict (`error`: its slug): its
+    findings say why. The one place such a result is built."""
+    from gate.verdict import decide
 
-    finding = Finding(ExitCode(exit_code), f"[{slug}] {message}")
-    return GateResult(project=project, guarded_paths=(), verdict=decide([finding]), shard=shard,
-                      versions=dict(versions or {}), error=slug)
+    return GateResult(project=project, guarded_paths=guarded_paths, verdict=decide(findings), shard=shard,
+                      versions=dict(versions or {}), notes=notes, run=dict(run or {}), error=error)

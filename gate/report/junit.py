@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from junitparser import Failure, JUnitXml, Skipped, TestCase, TestSuite
 
-from gate.result import GateResult, MutantStatus, region_problems, stamp
+from gate.result import GateResult, MutantStatus, stamp
 
 
 def render(result: GateResult) -> str:
@@ -18,7 +18,7 @@ def render(result: GateResult) -> str:
         case = TestCase(f"{region.id} {region.label}", classname=region.file.removesuffix(".py").replace("/", "."))
         mutants = result.mutants_in(region.id)
         problems = [f"{m.status.value}: {m.name} ({m.operator})\n{m.diff}" for m in mutants if m.failing]
-        problems = [p.message for p in region_problems(report)] + problems
+        problems = [p.message for p in report.problems] + problems
         case.time = round(sum(m.seconds for m in mutants), 3)
         if problems:
             failure = Failure(problems[0].splitlines()[0])

@@ -4,9 +4,7 @@ report reads like Stryker's. Only error-handling mutants are in it: the gate mak
 from __future__ import annotations
 
 from collections import defaultdict
-from pathlib import Path
 
-from gate import __version__
 from gate.result import GateResult, MutantOutcome, MutantStatus
 
 SCHEMA_STATUS = {
@@ -21,8 +19,8 @@ SCHEMA_STATUS = {
 }
 
 
-def report(result: GateResult, root: Path, sources: Path) -> dict:
-    """The report of `result` for the project in `root`, with the source read from `sources`."""
+def report(result: GateResult) -> dict:
+    """The report of `result`, with the source its mutants were made from."""
     files: dict[str, dict] = {}
     tests_by_file: dict[str, set[str]] = defaultdict(set)
     for test in result.suite_tests:  # every test of the suite: the viewer lists those no mutant ran as not covering
@@ -30,7 +28,7 @@ def report(result: GateResult, root: Path, sources: Path) -> dict:
     in_no_region = result.tests_in_no_region or set()
     for m in result.mutants:
         if m.file not in files:
-            files[m.file] = {"language": "python", "source": _read(sources / m.file), "mutants": []}
+            files[m.file] = {"language": "python", "source": result.sources.get(m.file, ""), "mutants": []}
         files[m.file]["mutants"].append(_mutant(m, files[m.file]["source"].splitlines()))
         for test in (*m.tests, *([m.killed_by] if m.killed_by else [])):
             tests_by_file[_test_file(test)].add(test)
@@ -38,11 +36,11 @@ def report(result: GateResult, root: Path, sources: Path) -> dict:
         "$schema": "https://git.io/mutation-testing-schema",
         "schemaVersion": "2",
         "thresholds": {"high": 100, "low": 100},
-        "projectRoot": str(root),
+        "projectRoot": result.project,
         "files": files,
         "testFiles": {f: {"tests": [{"id": t, "name": _test_name(t, in_no_region)} for t in sorted(tests)]}
                       for f, tests in sorted(tests_by_file.items())},
-        "framework": {"name": "gate", "version": __version__,
+        "framework": {"name": "gate", "version": result.versions.get("gate", ""),
                       "dependencies": {k: v for k, v in result.versions.items() if k != "gate"}},
         "performance": {"setup": _ms(result.timings.get("snapshot", 0) + result.timings.get("generate", 0)),
                         "initialRun": _ms(result.timings.get("coverage", 0)),
@@ -84,13 +82,6 @@ def _test_name(nodeid: str, in_no_region: set[str]) -> str:
 
 def _test_file(nodeid: str) -> str:
     return nodeid.split("::", 1)[0]
-
-
-def _read(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except OSError:
-        return ""
 
 
 def _ms(seconds: float) -> float:

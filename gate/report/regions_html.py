@@ -13,7 +13,7 @@ from urllib.parse import quote
 
 from coverage.files import flat_rootname  # how coverage.py names a file's HTML page
 
-from gate.result import GateResult, MutantStatus, RegionReport, region_coverage, region_problems
+from gate.result import GateResult, MutantStatus, RegionReport, region_coverage
 
 SHORT_PROBLEMS = {"uncovered-handler": "never entered", "uncovered-region": "never run",
                   "untaken-branch": "a branch never taken", "region-not-mutated": "not mutated",
@@ -81,7 +81,7 @@ def render(result: GateResult, stamp: str) -> str:
 
 
 def _problems(result: GateResult, report: RegionReport) -> list[str]:
-    problems = [SHORT_PROBLEMS[p.rule] for p in region_problems(report)]
+    problems = [SHORT_PROBLEMS[p.rule] for p in report.problems]
     failing = sum(1 for m in result.mutants_in(report.region.id) if m.failing)
     if failing:
         problems.append(f"{failing} mutant(s) not killed")

@@ -19,8 +19,7 @@ import json
 from collections import Counter
 from typing import Any
 
-from gate import __version__
-from gate.result import FAILING_REASONS, GateResult, MutantStatus, fingerprint, region_problems, stamp
+from gate.result import FAILING_REASONS, GateResult, MutantStatus, fingerprint, stamp
 
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 FINGERPRINT = "gateFinding/v1"
@@ -65,12 +64,12 @@ def render(result: GateResult) -> str:
         results.append(_result(m.operator, f"Error-handling mutant {m.name} {why}. Mutant:\n{m.diff}",
                                m.file, m.start, m.end, stable(m.fingerprint)))
     for report in result.regions:
-        for problem in region_problems(report):
+        for problem in report.problems:
             short, help_text = REGION_RULES[problem.rule]
             rules[problem.rule] = _rule(problem.rule, short, short, help_text)
             results.append(_result(problem.rule, problem.message, report.region.file, problem.start, problem.end,
                                    stable(fingerprint(*problem.identity))))
-    driver = {"name": "gate", "version": __version__,
+    driver = {"name": "gate", "version": result.versions.get("gate", ""),
               "rules": [rules[rule] for rule in sorted(rules)]}
     run: dict[str, Any] = {"tool": {"driver": driver}, "results": results,
                            "properties": {"gateRun": stamp(result.run)}}

@@ -1,6 +1,6 @@
 """The engine under load and faults: many concurrent calls with real CPU OOMs among them,
 cancellation and timeouts of calls in flight or queued, and no leak after many OOM-and-recover
-cycles (checked with the gate's leak oracle, `gate.leaks.no_leaks`).
+cycles (checked with the gate's leak oracle, `gate.testing.leaks.no_leaks`).
 
 Real OOMs come from a second model directory whose `max_position_embeddings` makes a KV cache of
 petabytes (the allocation fails inside `generate`); calls alternate between it and the ordinary
@@ -25,7 +25,7 @@ from unittest import mock
 import numpy as np
 import pytest
 
-from gate.leaks import no_leaks
+from gate.testing.leaks import no_leaks
 from shardengine.engine import ShardedGeneralModel, load_shard_weights
 from shardengine.errors import InvalidInputError
 from tests.support.engines import PROMPT, EngineTestCase, full_shard

@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 import torch
 
-from gate.leaks import no_leaks
+from gate.testing.leaks import no_leaks
 from shardengine.errors import CPU_OOM_MARKER, InvalidInputError, classify_oom
 from shardengine.model import ShardedGeneralModel
 from shardengine.state import ShardInferenceState
@@ -475,7 +475,7 @@ class ClearModelTests(EngineTestCase):
 
 class LeakFreeRecoveryTests(OomTestCase):
     """Real CPU OOMs and recoveries leave nothing behind, checked by the gate's leak oracle
-    (`gate.leaks.no_leaks`: threads, file descriptors, gc-tracked tensors, CUDA memory); the 100
+    (`gate.testing.leaks.no_leaks`: threads, file descriptors, gc-tracked tensors, CUDA memory); the 100
     cycles live in `tests/engine/test_load.py`."""
 
     async def asyncSetUp(self) -> None:

@@ -1,12 +1,12 @@
-"""The baseline split across processes (`gate.coverage_step`, `gate.baseline_plugin`): how many,
+"""The baseline split across processes (`gate.steps.baseline`, `gate.steps.baseline_plugin`): how many,
 and that the combined data says exactly what one process says."""
 
 from __future__ import annotations
 
 import pytest
 
-from gate import coverage_step
-from gate.regions import find_regions, iter_python_files
+from gate.steps import baseline as baseline_step
+from gate.steps.regions import find_regions, iter_python_files
 from tests.gate.conftest import copy_fixture
 
 
@@ -21,14 +21,14 @@ from tests.gate.conftest import copy_fixture
     (16, None, None, 16, 1),  # no earlier baseline to go by
 ])
 def test_the_number_of_shards(workers, tests, start, cores, shards):
-    assert coverage_step.shard_count(workers, tests, start, cores=cores) == shards
+    assert baseline_step.shard_count(workers, tests, start, cores=cores) == shards
 
 
 def measured(project, data_dir, monkeypatch, shards):
-    monkeypatch.setattr(coverage_step, "shard_count", lambda *args, **kwargs: shards)
+    monkeypatch.setattr(baseline_step, "shard_count", lambda *args, **kwargs: shards)
     files = list(iter_python_files(project, ["vault"]))
     regions = find_regions(project, files, ["close"])
-    return coverage_step.measure(project, data_dir, tests=["tests"], pytest_args=[], guarded_files=files,
+    return baseline_step.measure(project, data_dir, tests=["tests"], pytest_args=[], guarded_files=files,
                                  regions=regions, report_dir=None, key=f"split-{shards}")
 
 

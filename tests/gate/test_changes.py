@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from gate.changes import changed_lines, plan
-from gate.coverage_step import UnitIndex
+from gate.steps.scope import UnitIndex, changed_lines, plan
 
 MODULE = '''\
 def load(key):

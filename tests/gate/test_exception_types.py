@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from gate.exception_types import _type_key, resolve
+from gate.steps.exception_types import _type_key, resolve
 
 HANDLERS = "from pkg.errors import LoadError\n\ndef load():\n    try:\n        pass\n    except LoadError:\n        raise\n"
 

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from gate import pipeline
 from gate.errors import InfrastructureError
+from gate.steps import regions
 from tests.gate.conftest import fingerprint, run_gate
 
 REPO = Path(__file__).resolve().parents[2]
@@ -163,12 +163,13 @@ def test_worker_killed_mid_run_is_a_crash_not_a_kill(fixture_project, tmp_path):
 
 # 4. no regions in guarded files that do handle errors
 
-def test_no_regions_found_in_files_that_use_except_fails_closed(tmp_path):
+def test_no_regions_found_in_files_that_use_except_fails_closed(tmp_path, monkeypatch):
     # The finder and this check read the same files two ways (ast and tokens); the check guards
-    # against a finder that misses code. It is called here on a finder result of nothing.
+    # against a finder that misses code. Here the finder is made to find nothing.
+    monkeypatch.setattr(regions, "find_regions", lambda *args: [])
     (tmp_path / "handlers.py").write_text("def f():\n    try:\n        pass\n    except OSError:\n        pass\n")
     with pytest.raises(InfrastructureError) as info:
-        pipeline._check_regions_found(tmp_path, ["handlers.py"], [])
+        regions.find_all(tmp_path, ["handlers.py"], [])
     assert str(info.value) == ("no error-handling regions found in 1 guarded files that use "
                                "except/finally/raise (first: handlers.py)")
 

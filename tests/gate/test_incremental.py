@@ -1,11 +1,11 @@
-"""Cached results are keyed on what can change them (`gate.cache`): a rerun after a small change
+"""Cached results are keyed on what can change them (`gate.steps.cache`): a rerun after a small change
 tests exactly the mutants whose inputs changed, and never reuses a result it should not."""
 
 from __future__ import annotations
 
 import pytest
 
-from gate.cache import build_fingerprints
+from gate.steps.cache import build_fingerprints
 from tests.gate.conftest import run_gate
 
 BOOK, TESTS = "ledger/book.py", "tests/test_book.py"

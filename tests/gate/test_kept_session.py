@@ -1,4 +1,4 @@
-"""The fork server's collected pytest session (`gate.kept_session`): each worker runs its tests in
+"""The fork server's collected pytest session (`gate.mutmut_adapter.kept_session`): each worker runs its tests in
 it and gets the exit code `pytest.main` would have given, and the gate's verdicts do not depend on
 which of the two ran them."""
 
@@ -12,7 +12,7 @@ import textwrap
 
 import pytest
 
-from gate.kept_session import KeptSession
+from gate.mutmut_adapter.kept_session import KeptSession
 from tests.gate.conftest import run_gate
 
 TESTS = '''

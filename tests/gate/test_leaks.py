@@ -1,4 +1,4 @@
-"""The leak-check oracle `gate.leaks.no_leaks`: each resource leaked for real fails the check with a
+"""The leak-check oracle `gate.testing.leaks.no_leaks`: each resource leaked for real fails the check with a
 message that names it and its size; released resources, tolerances and async functions pass."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from gate.leaks import LeakCheck, no_leaks
+from gate.testing.leaks import LeakCheck, no_leaks
 
 
 @pytest.fixture
@@ -222,7 +222,7 @@ def test_the_gate_does_not_import_torch(tmp_path):
     """Without torch imported, threads and descriptors are still checked and no tensor is counted."""
     script = (
         "import os, sys\n"
-        "from gate.leaks import no_leaks, take_snapshot\n"
+        "from gate.testing.leaks import no_leaks, take_snapshot\n"
         "assert 'torch' not in sys.modules\n"
         "assert take_snapshot().tensors is None\n"
         "kept = []\n"

@@ -3,7 +3,7 @@ files to it, so a test module or conftest.py deleted from the project would stil
 
 from __future__ import annotations
 
-from gate.mutation import _prune_stale_mutants
+from gate.mutmut_adapter.mutate import _prune_stale_mutants
 
 
 def test_a_file_deleted_from_the_project_is_deleted_from_mutmuts_copy(tmp_path, monkeypatch):

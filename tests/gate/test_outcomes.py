@@ -7,15 +7,16 @@ from types import SimpleNamespace
 
 import pytest
 
-from gate import pipeline
-from gate.cache import ResultCache
-from gate.coverage_step import Baseline
 from gate.errors import InfrastructureError
-from gate.mutation import (GeneratedMutant, MutantJob, RawOutcome, _RunState, classify, selection_error,
-                           stable_selection)
-from gate.regions import Region, RegionKind
-from gate.result import MutantStatus
-from gate.selection import Candidate
+from gate.mutmut_adapter.protocol import MutantJob, RawOutcome
+from gate.mutmut_adapter.run_state import RunState, classify
+from gate.mutmut_adapter.runner import selection_error, stable_selection
+from gate.result import Mutant, MutantStatus, Region, RegionKind
+from gate.steps import mutants
+from gate.steps.baseline import Baseline
+from gate.steps.cache import ResultCache
+from gate.steps.plan import Job
+from gate.steps.selection import Candidate
 
 
 def test_only_a_failing_test_is_a_kill():
@@ -40,7 +41,7 @@ def test_the_suites_own_arguments_pass_unchanged():
 
 
 def test_a_timeout_after_the_tests_were_widened_is_no_verdict(tmp_path):
-    run = _RunState(tmp_path, [MutantJob("m.x_f__mutmut_1", ("t.py::test_a[1]",), 2, 0.1)])
+    run = RunState(tmp_path, [MutantJob("m.x_f__mutmut_1", ("t.py::test_a[1]",), 2, 0.1)])
     run.ordered_tests(run.jobs["m.x_f__mutmut_1"])
     run.started["m.x_f__mutmut_1"] -= 5  # it ran past its 1 s wall limit
     (tmp_path / "m.x_f__mutmut_1.widened").write_text("t.py")
@@ -56,12 +57,12 @@ def test_a_selection_pytest_cannot_make_is_named_in_one_line():
     assert selection_error("", ["t.py", "t.py::test_x"], frozenset({"t.py::test_y"})) == "not found: t.py::test_x"
 
 
-def _job(name: str) -> pipeline.Job:
+def _job(name: str) -> Job:
     region = Region(file="m.py", start=3, end=4, kind=RegionKind.EXCEPT, function="f", label="except E",
                     entry_line=4, unit="f", unit_decorators=())
-    mutant = GeneratedMutant(name=name, file="m.py", unit="f", operator="swallow", origin="gate", start=4, end=4,
-                             original="x", replacement="pass", diff="")
-    return MutantJob(name, ("t.py::test_a",), 10, 0.1), Candidate(mutant, region, ("t.py::test_a",), None), "key"
+    mutant = Mutant(name=name, file="m.py", unit="f", operator="swallow", origin="gate", start=4, end=4,
+                    original="x", replacement="pass", diff="")
+    return Job(MutantJob(name, ("t.py::test_a",), 10, 0.1), Candidate(mutant, region, ("t.py::test_a",), None), "key")
 
 
 class _Run:
@@ -75,12 +76,12 @@ class _Run:
             on_outcome(RawOutcome(name, MutantStatus.KILLED, "t.py::test_a", 0.1, ""))
 
 
-def _run_jobs(run: _Run, jobs: list[pipeline.Job], tmp_path) -> dict:
+def _run_jobs(run: _Run, jobs: list[Job], tmp_path) -> dict:
     settings = SimpleNamespace(timeout_constant=1.0, timeout_multiplier=2.0)
     coverage = SimpleNamespace(baseline=Baseline(durations={"t.py::test_a": 0.1}, seconds=0.1))
     outcomes: dict = {}
     progress = SimpleNamespace(mutant=lambda *args: None)
-    pipeline._run_jobs(run, jobs, settings, coverage, ResultCache(tmp_path / "r.json"), outcomes, progress)
+    mutants.run_jobs(run, jobs, settings, coverage, ResultCache(tmp_path / "r.json"), outcomes, progress)
     return outcomes
 
 

@@ -3,8 +3,8 @@ does not copy is reported as not mutated, never silently left without mutants.""
 
 from __future__ import annotations
 
-from gate.mutation import unmutatable_reason
-from gate.regions import regions_of_source, unit_spans
+from gate.mutmut_adapter.client import unmutatable_reason
+from gate.steps.regions import regions_of_source, unit_spans
 
 SOURCE = '''\
 import sys

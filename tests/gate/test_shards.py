@@ -3,12 +3,12 @@
 
 from __future__ import annotations
 
-import pytest
-
 import json
 import subprocess
 import sys
 from collections import Counter
+
+import pytest
 
 from tests.gate.conftest import copy_fixture, run_gate
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import re
 
-from gate.regions import Region, RegionKind
 from gate.report.terminal import render
-from gate.result import GateResult, MutantOutcome, MutantStatus, RegionReport
+from gate.result import GateResult, MutantOutcome, MutantStatus, Region, RegionKind, RegionReport
 from gate.verdict import ExitCode, Finding, decide
 
 LABEL = "except (torch.OutOfMemoryError, torch.cuda.OutOfMemoryError, MemoryError, asyncio.CancelledError)"

@@ -7,53 +7,39 @@ statement, or a whole function the policy names as cleanup.
 from __future__ import annotations
 
 import ast
-import enum
 import tokenize
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from gate.errors import SourceSyntaxError
+from gate.errors import ConfigError, InfrastructureError, SourceSyntaxError
+from gate.result import Region, RegionKind
 
 
-class RegionKind(str, enum.Enum):
-    EXCEPT = "except"
-    FINALLY = "finally"
-    RAISE = "raise"
-    CLEANUP = "cleanup"
+def guarded_files(root: Path, paths: Iterable[str]) -> list[str]:
+    """The Python files under the guarded `paths`; none is a configuration error."""
+    files = list(iter_python_files(root, paths))
+    if not files:
+        raise ConfigError(f"the guarded paths {', '.join(paths)} hold no Python files")
+    return files
 
 
-@dataclass(frozen=True)
-class Region:
-    file: str
-    """Path relative to the project root, with forward slashes."""
-    start: int
-    end: int
-    kind: RegionKind
-    function: str
-    """Qualified name of the enclosing function (`Class.method`), or `<module>`."""
-    label: str
-    """What a reader calls it: `except torch.OutOfMemoryError`, `raise InvalidPromptError`, `finally`."""
-    entry_line: int
-    """The line whose execution means the region ran: a handler's first body statement, say."""
-    unit: str | None
-    """The top-level function or method of a top-level class it lies in, or None (module or class body)."""
-    unit_decorators: tuple[str, ...]
-    """Source of that unit's decorators, outermost first."""
-    unit_problem: str | None = None
-    """Why mutmut does not copy that unit (a class nested in a class, a function defined in an
-    `if` block), or None."""
-
-    @property
-    def id(self) -> str:
-        return f"{self.file}:{self.start}"
-
-    @property
-    def lines(self) -> range:
-        return range(self.start, self.end + 1)
-
-    def contains(self, start: int, end: int) -> bool:
-        return self.start <= start and end <= self.end
+def find_all(root: Path, files: list[str], cleanup_names: Iterable[str]) -> list[Region]:
+    """`find_regions`, failing closed when it finds nothing in files that do handle errors (a
+    second, independent reading: the tokens)."""
+    regions = find_regions(root, files, cleanup_names)
+    if regions:
+        return regions
+    keywords = {"except", "finally", "raise"}
+    holding = []
+    for rel in files:
+        with open(root / rel, "rb") as handle:
+            if any(t.type == tokenize.NAME and t.string in keywords for t in tokenize.tokenize(handle.readline)):
+                holding.append(rel)
+    if holding:
+        raise InfrastructureError(f"no error-handling regions found in {len(holding)} guarded files that use "
+                                  f"except/finally/raise (first: {holding[0]})")
+    return regions
 
 
 def find_regions(root: Path, files: Iterable[str], cleanup_names: Iterable[str]) -> list[Region]:
@@ -235,6 +221,12 @@ def _unit_nodes(module: ast.Module) -> Iterator[tuple[str, ast.FunctionDef | ast
             for item in node.body:
                 if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)):
                     yield f"{node.name}.{item.name}", item
+
+
+def unit_def_lines(source: str) -> dict[int, str]:
+    """The line of each unit's `def` keyword (after its decorators) -> its name: how the mutmut
+    adapter finds the same units among libcst's nodes."""
+    return {node.lineno: name for name, node in _unit_nodes(ast.parse(source))}
 
 
 def unit_spans(source: str) -> Iterator[tuple[str, int, int]]:

@@ -3,7 +3,7 @@
 The type-changing operators need facts that only the running module knows: that
 `torch.cuda.OutOfMemoryError` *is* `torch.OutOfMemoryError` (so no equivalent mutant is made),
 and that it subclasses `RuntimeError`. The import runs in a child process in the snapshot
-(`python -m gate.exception_types FILE...`), never in the gate, so the gate stays light.
+(`python -m gate.steps.exception_types FILE...`), never in the gate, so the gate stays light.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from typing import Any
 
 from gate.errors import InfrastructureError
 from gate.imports import module_name, python_path
-from gate.process import run_python
+from gate.process import last_line, run_python
 
 FACTS_FORMAT = 2
 """The shape of the facts the child reports (2: with `unresolved`); part of the cache key."""
@@ -48,13 +48,13 @@ def resolve(work: Path, files: list[str], cache: Path, key: str,
             return cached["resolved"], cached["failed"]
     except (OSError, ValueError, KeyError):
         pass
-    completed = run_python(["-P", "-m", "gate.exception_types", *files], cwd=work,
+    completed = run_python(["-P", "-m", "gate.steps.exception_types", *files], cwd=work,
                            env={"PYTHONPATH": python_path(work, [*import_roots, "."])})
     marker = "@@gate-types "
     lines = [line for line in completed.output.splitlines() if line.startswith(marker)]
     if completed.returncode != 0 or len(lines) != 1:  # the import ended the process, or worse
         raise InfrastructureError(f"resolving the caught exception types of {', '.join(files)} failed "
-                                  f"(exit {completed.returncode}): {_last(completed.output)}")
+                                  f"(exit {completed.returncode}): {last_line(completed.output)}")
     data = json.loads(lines[0][len(marker):])
     if not data["failed"]:  # an import that failed may work next time
         cache.write_text(json.dumps({"key": key, "files": files, **data}))
@@ -84,11 +84,6 @@ def _type_key(work: Path, files: list[str], modules: list[str], environment_key:
             caught, raised = _type_exprs_of(tree)
             parts += sorted(set(caught)) + sorted(set(raised))
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()
-
-
-def _last(output: str) -> str:
-    lines = [line for line in output.strip().splitlines() if line.strip()]
-    return lines[-1] if lines else "no output"
 
 
 def _class_id(cls: type) -> str:

@@ -12,11 +12,28 @@ import os
 import shutil
 import subprocess
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 # Never copied: the gate's and mutmut's own output, VCS data, environments and caches.
 _SKIP_DIRS = {".git", ".hg", ".svn", "__pycache__", ".pytest_cache", ".hypothesis", ".mypy_cache",
               ".ruff_cache", ".tox", ".nox", "mutants", "node_modules", ".venv", "venv"}
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    work: Path
+    """The copy's folder."""
+    files: list[str]
+    """The project's files it holds, relative paths."""
+
+
+def take(root: Path, work: Path, own: Iterable[Path]) -> Snapshot:
+    """Copy the project in `root` to `work` (only what changed since the last copy); the folders in
+    `own` (the gate's cache and reports) are never part of it."""
+    files = project_files(root, own)
+    sync(root, work, files)
+    return Snapshot(work, files)
 
 
 def project_files(root: Path, skip: Iterable[Path]) -> list[str]:

@@ -16,16 +16,17 @@ for a function it does not know, it runs the whole suite.
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from gate.coverage_step import CoverageResult, UnitIndex
 from gate.errors import ConfigError
-from gate.regions import Region, read_source, unit_spans
-from gate.snapshot import is_documentation, is_test_module, is_within, test_unit
+from gate.result import RegionReport
+from gate.steps.regions import read_source, unit_spans
+from gate.steps.snapshot import is_documentation, is_test_module, is_within, test_unit
 
 HUNK = re.compile(r"^@@ -\d+(?:,\d+)? \+(\d+)(?:,(\d+))? @@", re.M)
 
@@ -106,6 +107,32 @@ def _head_or_empty_tree(root: Path) -> str:
 
 
 @dataclass(frozen=True)
+class UnitIndex:
+    """Which tests reached each function in the last full-suite run: what lets `--changed` run
+    only the tests of the functions a change touched."""
+
+    tests_by_unit: dict[tuple[str, str], frozenset[str]]
+
+
+def write_unit_index(data_dir: Path, tests_for: Callable[[str, int, int], Iterable[str]],
+                     sources: dict[str, str]) -> None:
+    """The index of a full run: `tests_for(file, first line, last line)` gives the tests that ran those lines."""
+    units = {}
+    for file, source in sources.items():
+        for name, start, end in unit_spans(source):
+            units[f"{file}::{name}"] = sorted(tests_for(file, start, end))
+    (data_dir / "units.json").write_text(json.dumps(units))
+
+
+def load_unit_index(data_dir: Path) -> UnitIndex | None:
+    try:
+        units = json.loads((data_dir / "units.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return UnitIndex({tuple(key.split("::", 1)): frozenset(tests) for key, tests in units.items()})
+
+
+@dataclass(frozen=True)
 class ChangePlan:
     widened: tuple[str, ...]
     """Why every region is in scope (`shop/rates.py changed`), if something the plan cannot map to
@@ -139,24 +166,32 @@ class ChangePlan:
             return None
         return (*self.options, *sorted(tests))
 
-    def scope(self, regions: list[Region], coverage: CoverageResult) -> set[str]:
-        """The ids of the regions this change touches, once coverage has run."""
+    def in_scope(self, reports: Iterable[RegionReport], suite_tests: Iterable[str]) -> list[RegionReport]:
+        """The regions this change touches, once coverage has run (`suite_tests`: the baseline's tests)."""
         if self.everything:
-            return {r.id for r in regions}
+            return list(reports)
         whole_files = {f for f, unit in self.units if unit is None}
-        changed_tests = self._changed_tests(coverage)
-        return {report.region.id for report in coverage.regions
+        changed_tests = self._changed_tests(suite_tests)
+        return [report for report in reports
                 if report.region.file in whole_files or (report.region.file, report.region.unit) in self.units
-                or changed_tests & set(report.tests)}
+                or changed_tests & set(report.tests)]
 
-    def _changed_tests(self, coverage: CoverageResult) -> set[str]:
+    def notes(self, outside: int) -> list[str]:
+        """What a reader should know about this run's scope, with `outside` regions left out of it."""
+        if self.widened:
+            shown = "; ".join(self.widened[:5])
+            more = f" and {len(self.widened) - 5} more" if len(self.widened) > 5 else ""
+            return [f"--changed widened to every region: {shown}{more}"]
+        return [f"{outside} regions outside this run's scope (--changed)"]
+
+    def _changed_tests(self, suite_tests: Iterable[str]) -> set[str]:
         """Node ids of the tests whose code changed; every test of a file whose shared code changed."""
         picked = set()
         for file in self.test_files:
             touched = _units_touched(self.tree / file, self.lines[file])
             # module code, a fixture or a helper method changed: any test of the file may behave differently
             shared = any(unit is None or not unit.rsplit(".", 1)[-1].startswith("test") for unit in touched)
-            for test in (t for t in coverage.baseline.durations if t.split("::", 1)[0] == file):
+            for test in (t for t in suite_tests if t.split("::", 1)[0] == file):
                 qualname = test_unit(test)[1]
                 if shared or qualname in touched:
                     picked.add(test)

@@ -2,27 +2,30 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from gate.cache import CachedResult
-from gate.coverage_step import CoverageResult
-from gate.mutation import GeneratedMutant, levers_off
+from gate import rules
+from gate.levers import levers_off
 from gate.policy import MutationContext, Policy, ask_pre_mutation
-from gate.regions import Region, innermost, unit_spans
+from gate.result import Mutant, Region, RegionReport
+from gate.steps.baseline import CoverageResult
+from gate.steps.cache import CachedResult
+from gate.steps.regions import innermost, unit_spans
 
 
 @dataclass(frozen=True)
 class Candidate:
-    mutant: GeneratedMutant
+    mutant: Mutant
     region: Region
     tests: tuple[str, ...]
     """The tests that execute the mutated lines, the likeliest killers first."""
     skip_reason: str | None
 
 
-def region_of(regions: Iterable[Region], mutant: GeneratedMutant) -> Region | None:
+def region_of(regions: Iterable[Region], mutant: Mutant) -> Region | None:
     """The innermost region holding all the changed lines; for a change that spans two adjacent
     regions (two handlers swapped), the region of its first line, provided every line is in one."""
     regions = list(regions)
@@ -34,7 +37,7 @@ def region_of(regions: Iterable[Region], mutant: GeneratedMutant) -> Region | No
     return None
 
 
-def select(mutants: Iterable[GeneratedMutant], regions: list[Region], coverage: CoverageResult,
+def select(mutants: Iterable[Mutant], regions: list[Region], coverage: CoverageResult,
            policy: Policy, source_lines: Mapping[str, list[str]],
            previous: Mapping[str, CachedResult]) -> list[Candidate]:
     """Every in-region mutant, with the policy's verdict and its tests, in a stable order."""
@@ -69,3 +72,19 @@ def select(mutants: Iterable[GeneratedMutant], regions: list[Region], coverage: 
                                                coverage.baseline.durations.get(t, 0.0), t))
         candidates.append(Candidate(mutant, region, tuple(ordered), skip))
     return candidates
+
+
+def with_unmutated(reports: Iterable[RegionReport], candidates: Iterable[Candidate], accept: dict[str, str]
+                   ) -> list[RegionReport]:
+    """The reports, with every region that mutmut can mutate but that got no mutant marked as not
+    mutated (and accepted where the policy says so)."""
+    with_mutants = {c.region.id for c in candidates}
+    marked = []
+    for report in reports:
+        if report.not_mutated is None and report.region.id not in with_mutants:
+            report = dataclasses.replace(
+                report, accepted=rules.accepted(report.region, accept),
+                not_mutated=(f"no mutant of {report.region.label} was kept: each mutation was a no-op, did not "
+                             "compile or is under `# pragma: no mutate`, or no enabled operator applies"))
+        marked.append(report)
+    return marked

@@ -1,4 +1,4 @@
-"""The gate's pytest plugin for the baseline run (`-p gate.baseline_plugin`).
+"""The gate's pytest plugin for the baseline run (`-p gate.steps.baseline_plugin`).
 
 It runs the suite the way mutmut's workers will: once the collection is done, whatever it
 imported (torch, the code, the tests) is frozen out of the garbage collector (`gc.freeze`), as

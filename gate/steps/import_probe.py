@@ -1,4 +1,4 @@
-"""A pytest plugin for the baseline run (`-p gate.import_probe`): at the end of the session it
+"""A pytest plugin for the baseline run (`-p gate.steps.import_probe`): at the end of the session it
 writes where each guarded module was imported from, so that the gate can tell whether the suite
 ran the snapshot's code, and every module file the suite imported from the working directory (the
 support files a cached result depends on). `GATE_PROBE_MODULES` (a JSON list of module names) says

@@ -22,9 +22,10 @@ from coverage.parser import PythonParser
 
 from gate import imports
 from gate.errors import ConfigError, InfrastructureError, RedBaselineError
-from gate.mutation import levers_off
-from gate.process import Child, Completed, tool_caches
-from gate.regions import Region, RegionKind, read_source, unit_spans
+from gate.levers import levers_off
+from gate.process import Child, Completed, last_line, tool_caches
+from gate.result import Region, RegionKind, RegionReport
+from gate.steps.regions import read_source
 
 COVERAGE_CONFIG_FILES = (".coveragerc", "setup.cfg", "tox.ini", "pyproject.toml")
 
@@ -42,26 +43,9 @@ class Baseline:
 
 
 @dataclass(frozen=True)
-class RegionCoverage:
-    region: Region
-    entered: bool
-    tests: tuple[str, ...]
-    missing_branches: tuple[tuple[int, int], ...]
-    """Branches that start inside the region and that no test took (coverage.py's arcs)."""
-    entering: tuple[str, ...] = ()
-    """The tests that ran its first statement."""
-    statements_run: tuple[int, ...] = ()
-    """The statements inside the region that ran (their first lines), by coverage.py's analysis;
-    not an `except` clause's own line, which runs whenever an exception is checked against it."""
-    statements_missed: tuple[int, ...] = ()
-    branches_taken: tuple[tuple[int, int], ...] = ()
-    """Branches that start inside the region and that a test took."""
-
-
-@dataclass(frozen=True)
 class CoverageResult:
     baseline: Baseline
-    regions: tuple[RegionCoverage, ...]
+    regions: tuple[RegionReport, ...]
     tests_by_line: dict[str, dict[int, frozenset[str]]]
     """file -> line -> node ids of the tests that executed it."""
     first_lines: dict[str, dict[int, int]] = field(default_factory=dict)
@@ -175,8 +159,8 @@ def _run_baseline(work: Path, data_dir: Path, tests: Iterable[str], pytest_args:
                                 data_dir / f".coverage.shard{k}")
             for stale in (log, probe, data):
                 stale.unlink(missing_ok=True)
-            args = ["-m", "pytest", *tests, *pytest_args, "-p", "no:cacheprovider", "-p", "gate.import_probe",
-                    "-p", "gate.baseline_plugin", "-q", *(f"--cov={s}" for s in sources), "--cov-branch",
+            args = ["-m", "pytest", *tests, *pytest_args, "-p", "no:cacheprovider", "-p", "gate.steps.import_probe",
+                    "-p", "gate.steps.baseline_plugin", "-q", *(f"--cov={s}" for s in sources), "--cov-branch",
                     "--cov-context=test", "--cov-report=", f"--report-log={log}"]
             shard_env = {**env, "COVERAGE_FILE": str(data), "GATE_PROBE_OUT": str(probe),
                          "GATE_SHARD": f"{k}/{count}" if count > 1 else ""}
@@ -209,7 +193,7 @@ def _read_probes(probes: list[Path]) -> tuple[list[dict[str, str | None]], set[s
             files.update(probed["files"])
     except (OSError, ValueError, KeyError, TypeError):
         raise InfrastructureError("the baseline did not say where it imported the guarded modules from "
-                                  "(the gate's pytest plugin gate.import_probe did not run)") from None
+                                  "(the gate's pytest plugin gate.steps.import_probe did not run)") from None
     return imported, files
 
 
@@ -264,7 +248,7 @@ def html_report_beside(work: Path, data_dir: Path, report_dir: Path, stamp: str)
     child process in the snapshot while the body runs (the mutants): it takes seconds and the
     verdict does not need it. It is stopped if the body fails, and a failure of its own fails
     the run."""
-    child = Child(["-P", "-m", "gate.coverage_step", str(data_dir / ".coverage"), str(report_dir / "coverage"),
+    child = Child(["-P", "-m", "gate.steps.baseline", str(data_dir / ".coverage"), str(report_dir / "coverage"),
                    stamp], cwd=work)
     try:
         yield
@@ -273,7 +257,7 @@ def html_report_beside(work: Path, data_dir: Path, report_dir: Path, stamp: str)
         raise
     done = child.finish()
     if done.returncode != 0:
-        raise InfrastructureError(f"coverage.py's HTML report failed: {_last_line(done.output)}")
+        raise InfrastructureError(f"coverage.py's HTML report failed: {last_line(done.output)}")
 
 
 def _write_html(data_file: str, directory: str, stamp: str) -> None:
@@ -301,7 +285,7 @@ def _cached_baseline(meta: Path, data_file: Path, key: str) -> Baseline | None:
 
 def _read_baseline(report_logs: list[Path], returncode: int, output: str, seconds: float) -> Baseline:
     if returncode == 4:
-        raise ConfigError(f"pytest rejected the test arguments: {_last_line(output)}")
+        raise ConfigError(f"pytest rejected the test arguments: {last_line(output)}")
     reports = [json.loads(line) for log in report_logs if log.exists() for line in log.read_text().splitlines()]
     durations: dict[str, float] = defaultdict(float)
     failed: list[str] = []
@@ -317,7 +301,7 @@ def _read_baseline(report_logs: list[Path], returncode: int, output: str, second
     if returncode == 5 or not durations:
         raise RedBaselineError("the suite collected no tests (pytest exit 5): check [tool.gate] tests")
     if returncode != 0:
-        raise InfrastructureError(f"the baseline run exited {returncode}: {_last_line(output)}")
+        raise InfrastructureError(f"the baseline run exited {returncode}: {last_line(output)}")
     return Baseline(durations=dict(durations), seconds=seconds)
 
 
@@ -331,9 +315,9 @@ def _reason(report: dict) -> str:
     return f"{report.get('when', 'collect')} failed"
 
 
-def _region_coverage(region: Region, data: dict | None, tests: dict[int, frozenset[str]]) -> RegionCoverage:
+def _region_coverage(region: Region, data: dict | None, tests: dict[int, frozenset[str]]) -> RegionReport:
     if data is None:
-        return RegionCoverage(region, False, (), ())
+        return RegionReport(region, entered=False, tests=(), missing_branches=())
     executed = set(data["executed_lines"])
     lines = set(region.lines)
     if region.kind is RegionKind.CLEANUP:  # its `def` line runs at import; only the body counts
@@ -343,10 +327,10 @@ def _region_coverage(region: Region, data: dict | None, tests: dict[int, frozens
     body = lines - set(range(region.start, region.entry_line)) if region.kind is RegionKind.EXCEPT else lines
     statements = body & (executed | set(data.get("missing_lines", [])))
     taken = tuple((a, b) for a, b in data.get("executed_branches", []) if a in lines)
-    return RegionCoverage(region, region.entry_line in executed, tuple(reached), missing,
-                          entering=tuple(sorted(tests.get(region.entry_line, frozenset()))),
-                          statements_run=tuple(sorted(statements & executed)),
-                          statements_missed=tuple(sorted(statements - executed)), branches_taken=taken)
+    return RegionReport(region, entered=region.entry_line in executed, tests=tuple(reached),
+                        missing_branches=missing, entering=tuple(sorted(tests.get(region.entry_line, frozenset()))),
+                        statements_run=tuple(sorted(statements & executed)),
+                        statements_missed=tuple(sorted(statements - executed)), branches_taken=taken)
 
 
 def _shared_lines(data: dict) -> frozenset[int]:
@@ -374,36 +358,7 @@ def _config_file(work: Path) -> str | bool:
     return False
 
 
-def _last_line(output: str) -> str:
-    lines = [line for line in output.strip().splitlines() if line.strip()]
-    return lines[-1] if lines else "(no output)"
-
-
-@dataclass(frozen=True)
-class UnitIndex:
-    """Which tests reached each function in the last full-suite run: what lets `--changed` run
-    only the tests of the functions a change touched."""
-
-    tests_by_unit: dict[tuple[str, str], frozenset[str]]
-
-
-def write_unit_index(data_dir: Path, coverage: CoverageResult, sources: dict[str, str]) -> None:
-    units = {}
-    for file, source in sources.items():
-        for name, start, end in unit_spans(source):
-            units[f"{file}::{name}"] = sorted(coverage.tests_for(file, start, end))
-    (data_dir / "units.json").write_text(json.dumps(units))
-
-
-def load_unit_index(data_dir: Path) -> UnitIndex | None:
-    try:
-        units = json.loads((data_dir / "units.json").read_text())
-    except (OSError, ValueError):
-        return None
-    return UnitIndex({tuple(key.split("::", 1)): frozenset(tests) for key, tests in units.items()})
-
-
-if __name__ == "__main__":  # the HTML report's child process: python -P -m gate.coverage_step DATA DIR
+if __name__ == "__main__":  # the HTML report's child process: python -P -m gate.steps.baseline DATA DIR
     import sys
 
     _write_html(*sys.argv[1:4])

@@ -29,14 +29,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from gate.regions import UnitShape, unit_shapes
-from gate.snapshot import test_unit
+from gate.files import write_atomic
+from gate.steps.regions import UnitShape, unit_shapes
+from gate.steps.snapshot import test_unit
 
 CACHE_VERSION = 2
 
@@ -74,11 +74,8 @@ class ResultCache:
         self.entries[name] = result
 
     def save(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps({"version": CACHE_VERSION,
-                                   "entries": {n: asdict(e) for n, e in sorted(self.entries.items())}}))
-        os.replace(tmp, self.path)
+        write_atomic(self.path, json.dumps({"version": CACHE_VERSION,
+                                            "entries": {n: asdict(e) for n, e in sorted(self.entries.items())}}))
 
 
 Unit = tuple[str, str]

@@ -1,0 +1,273 @@
+"""The generate phase, in the driver process: mutmut's own `create_file_mutants` (its copy to
+`mutants/`, its operators, trampolines and per-file cache), with `mutate_file_contents` replaced so
+that only mutations inside the error-handling regions are kept, the gate's operators
+(`gate.operators`) are added as mutmut `Mutation`s, and a sidecar `<file>.gate.json` records, per
+mutant name, its operator, changed lines and diff."""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import importlib.metadata
+import json
+import re
+import textwrap
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from gate import __version__, operators
+from gate.mutmut_adapter import internals as mutmut
+from gate.steps.regions import unit_def_lines
+
+SIDECAR_VERSION = 1
+
+
+def generate(spec: dict[str, Any]) -> dict[str, Any]:
+    """Generate (or keep from mutmut's cache) the in-region mutants of the spec's files."""
+    started = time.monotonic()
+    files = set(spec["files"])
+    _prune_stale_mutants(spec)
+    mutmut.replace("mutate_file_contents", _gate_mutate_file_contents(spec))
+
+    mutmut.set_mutant_under_test(mutmut.GENERATION)
+    Path(mutmut.MUTANTS_DIR).mkdir(exist_ok=True)
+    mutmut.copy_src_dir()
+    mutmut.copy_also_copy_files()
+    # mutmut's create_mutants forks a Pool per run; one file after another is as fast for the
+    # handful of files a gate guards and cannot deadlock on a lock held at fork time.
+    for path in mutmut.walk_source_files():
+        outcome = mutmut.create_file_mutants(path)
+        if outcome.error is not None:
+            raise outcome.error
+
+    mutants, mutmut_total, gate_total, dropped = [], 0, 0, 0
+    for rel in sorted(files):
+        sidecar = json.loads(_sidecar_path(rel).read_text())
+        mutants.extend(sidecar["mutants"])
+        mutmut_total += sidecar["mutmut_total"]
+        gate_total += sidecar["gate_total"]
+        dropped += sidecar["dropped_invalid"]
+    return {"mutants": mutants, "mutmut_total": mutmut_total, "gate_total": gate_total,
+            "dropped_invalid": dropped, "seconds": time.monotonic() - started}
+
+
+def _fingerprint(spec: dict[str, Any], rel: str) -> str:
+    """What the mutants of a file depend on besides its source: its regions, the operators and
+    the exception types they see, and the versions of the code that generates them."""
+    operators = spec["operators"]
+    stable = {"regions": spec["regions"].get(rel, []), "enabled": operators.get("enabled"),
+              "exceptions": operators.get("exceptions", {}).get(rel), "gate": __version__,
+              "mutmut": importlib.metadata.version("mutmut")}
+    return hashlib.sha256(json.dumps(stable, sort_keys=True).encode()).hexdigest()
+
+
+SIDECAR = ".gate.json"
+
+
+def _sidecar_path(rel: str) -> Path:
+    return Path(mutmut.MUTANTS_DIR) / f"{rel}{SIDECAR}"
+
+
+def _prune_stale_mutants(spec: dict[str, Any]) -> None:
+    """Drop mutmut's copies that its mtime check would wrongly reuse: changed content, changed
+    regions or operators, or files that no longer exist in the snapshot. mutmut copies the rest
+    of the project (tests, conftest.py) over the old copy and never deletes: a file deleted from
+    the project is deleted from the copy here, or pytest would still load it."""
+    for name in spec["also_copy"]:
+        base = Path(mutmut.MUTANTS_DIR) / name
+        if base.is_dir() and Path(name).is_dir():
+            for copy in [c for c in base.rglob("*") if c.is_file() and "__pycache__" not in c.parts]:
+                if not Path(copy.relative_to(mutmut.MUTANTS_DIR)).exists():
+                    copy.unlink()
+    for root in spec["source_paths"]:
+        base = Path(mutmut.MUTANTS_DIR) / root
+        candidates = [base] if base.is_file() else (base.rglob("*") if base.is_dir() else [])
+        for copy in [c for c in candidates if c.is_file()]:
+            rel = copy.relative_to(mutmut.MUTANTS_DIR).as_posix()
+            if rel.endswith((*mutmut.MUTMUT_SIDE_FILES, SIDECAR)):
+                continue
+            original = Path(rel)
+            if not original.exists():
+                _remove_mutant_copy(rel)
+            elif rel.endswith(".py"):
+                if not _sidecar_matches(rel, original.read_bytes(), _fingerprint(spec, rel)):
+                    _remove_mutant_copy(rel)
+            elif copy.read_bytes() != original.read_bytes():
+                copy.unlink()
+
+
+def _sidecar_matches(rel: str, source: bytes, fingerprint: str) -> bool:
+    try:
+        sidecar = json.loads(_sidecar_path(rel).read_text())
+    except (OSError, ValueError):
+        return False
+    return (sidecar.get("version") == SIDECAR_VERSION and sidecar.get("fingerprint") == fingerprint
+            and sidecar.get("source_sha") == hashlib.sha256(source).hexdigest())
+
+
+def _remove_mutant_copy(rel: str) -> None:
+    for suffix in ("", *mutmut.MUTMUT_SIDE_FILES, SIDECAR):
+        (Path(mutmut.MUTANTS_DIR) / f"{rel}{suffix}").unlink(missing_ok=True)
+
+
+def _gate_mutate_file_contents(spec: dict[str, Any]) -> Callable[..., Any]:
+    """A replacement for mutmut's `mutate_file_contents` that keeps in-region mutations only and
+    adds the gate's operators; it runs once per changed file."""
+    from libcst.metadata import MetadataWrapper, PositionProvider
+
+    mutmut_operators = list(mutmut.mutation_operators)
+
+    def mutate_file_contents(filename: str, code: str, covered_lines: Any = None,
+                             coverage_excluded_lines: Any = None) -> Any:
+        rel = Path(filename).as_posix()
+        regions = spec["regions"].get(rel, [])
+        spans = [(start, end) for start, end, _kind in regions]
+        tags: dict[int, str] = {}
+        mutmut.replace("mutation_operators", [(t, _tagged(op, tags)) for t, op in mutmut_operators])
+        module, mutations, ignored_classes, ignored_functions = mutmut.create_mutations(
+            filename, code, covered_lines, coverage_excluded_lines)
+        wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
+        positions = wrapper.resolve(PositionProvider)
+        outer = wrapper.resolve(mutmut.OuterFunctionProvider)
+        units = _units_of(code, positions)
+
+        def in_region(node: Any) -> bool:
+            pos = positions.get(node)
+            return pos is not None and any(s <= pos.start.line and pos.end.line <= e for s, e in spans)
+
+        candidates = [(m, tags.get(id(m.mutated_node), "mutmut"), "mutmut")
+                      for m in mutations if in_region(m.original_node)]
+        gate_found = operators.find_mutations(wrapper, positions, regions, spec["operators"], file=rel,
+                                              ignored_lines=_ignored_lines(filename, code, wrapper))
+        candidates += [(mutmut.Mutation(c.original, c.mutated, outer.get(c.original)), c.operator, "gate")
+                       for c in gate_found]
+
+        seen: set[tuple[str, str]] = set()
+        accepted, dropped = [], 0
+        printed: dict[Any, list[str]] = {}  # each function's own code, printed once for all its mutants
+        for mutation, operator, origin in candidates:
+            function = mutation.contained_by_top_level_function
+            if function not in units:  # mutmut can only trampoline top-level functions and methods
+                continue
+            record = _describe(module, positions, function, mutation, printed)
+            if record is None:  # a no-op: the mutant reads exactly like the original
+                continue
+            if record.pop("invalid"):
+                dropped += 1
+                continue
+            key = (units[function][0], record.pop("mutated_code"))
+            if key in seen:  # the same code as a mutant already kept (mutmut's come first)
+                continue
+            seen.add(key)
+            accepted.append((mutation, operator, origin, record))
+
+        mutated_file = mutmut.combine_mutations_to_source(module, [a[0] for a in accepted],
+                                                      ignored_classes, ignored_functions)
+        # combine_mutations_to_source numbers each function's mutants 1..n in list order
+        counters: dict[Any, int] = {}
+        records = {}
+        for mutation, operator, origin, record in accepted:
+            function = mutation.contained_by_top_level_function
+            counters[function] = counters.get(function, 0) + 1
+            mangled, unit = units[function]
+            short = f"{mangled}__mutmut_{counters[function]}"
+            records[short] = {"name": mutmut.get_mutant_name(Path(filename), short), "file": rel, "unit": unit,
+                              "operator": operator, "origin": origin, **record}
+        if set(records) != set(mutated_file.mutant_names):
+            raise RuntimeError(f"{rel}: mutmut named its mutants differently than the gate expected "
+                               f"({len(records)} vs {len(mutated_file.mutant_names)})")
+        _sidecar_path(rel).parent.mkdir(parents=True, exist_ok=True)
+        _sidecar_path(rel).write_text(json.dumps({
+            "version": SIDECAR_VERSION, "fingerprint": _fingerprint(spec, rel),
+            "source_sha": hashlib.sha256(code.encode()).hexdigest(),
+            # what a plain `mutmut run` would test in this file: mutations inside trampolined functions
+            "mutmut_total": sum(1 for m in mutations if m.contained_by_top_level_function in units),
+            "gate_total": len(gate_found), "dropped_invalid": dropped,
+            "mutants": list(records.values()),
+        }))
+        hashes = mutmut.compute_mutated_function_hashes(code, module, [a[0] for a in accepted])
+        return replace(mutated_file, hash_by_function_name=hashes)
+
+    return mutate_file_contents
+
+
+def _tagged(op: Callable[[Any], Any], tags: dict[int, str]) -> Callable[[Any], Iterator[Any]]:
+    """Wrap one of mutmut's operators so that each node it makes remembers the operator's name."""
+    name = op.__name__.removeprefix("operator_")
+
+    def wrapper(node: Any) -> Iterator[Any]:
+        for mutated in op(node):
+            tags[id(mutated)] = name
+            yield mutated
+
+    return wrapper
+
+
+def _units_of(code: str, positions: Any) -> dict[Any, tuple[str, str]]:
+    """The functions mutmut trampolines, as libcst nodes: node -> (mangled key, `Class.method`).
+    Which they are is the regions' answer (`unit_def_lines`): the nodes are found by the line of
+    their `def`."""
+    import libcst as cst
+
+    names = unit_def_lines(code)
+    units: dict[Any, tuple[str, str]] = {}
+    for node, position in positions.items():
+        if isinstance(node, cst.FunctionDef) and position.start.line in names:
+            name = names[position.start.line]
+            class_name, _, function = name.rpartition(".")
+            units[node] = (mutmut.mangle_function_name(name=function, class_name=class_name or None), name)
+    return units
+
+
+def _ignored_lines(filename: str, code: str, wrapper: Any) -> set[int]:
+    """Lines under mutmut's `# pragma: no mutate` (and friends): the gate's operators respect them too."""
+    ignored = mutmut.get_ignored_lines(filename, code, wrapper, set())
+    return set(ignored.no_mutate_lines) | set(ignored.ignore_node_lines)
+
+
+def _describe(module: Any, positions: Any, function: Any, mutation: Any,
+              printed: dict[Any, list[str]]) -> dict[str, Any] | None:
+    """The changed lines, replacement and diff of one mutation, in the original file's coordinates."""
+    def_pos = positions[function]
+    indent = " " * def_pos.start.column
+    bare = function.with_changes(leading_lines=(), decorators=())
+    if function not in printed:
+        printed[function] = textwrap.indent(module.code_for_node(bare), indent).splitlines()
+    before = printed[function]
+    mutated_function = mutmut.deep_replace(bare, mutation.original_node, mutation.mutated_node)
+    mutated_code = module.code_for_node(mutated_function)
+    after = textwrap.indent(mutated_code, indent).splitlines()
+    matcher = difflib.SequenceMatcher(a=before, b=after, autojunk=False)
+    changes = [op for op in matcher.get_opcodes() if op[0] != "equal"]
+    if not changes:
+        return None
+    first, last = changes[0], changes[-1]
+    offset = def_pos.start.line
+    a_start, a_end = first[1], max(last[2], first[1] + 1)
+    b_start, b_end = first[3], last[4]
+    try:
+        compile(mutated_code, "<mutant>", "exec", dont_inherit=True)
+        invalid = False
+    except SyntaxError:
+        invalid = True
+    diff = "".join(difflib.unified_diff(
+        [f"{line}\n" for line in before], [f"{line}\n" for line in after],
+        fromfile="original", tofile="mutant", n=2))
+    return {
+        "start": offset + a_start, "end": offset + a_end - 1,
+        "original": "\n".join(before[a_start:a_end]), "replacement": "\n".join(after[b_start:b_end]),
+        "diff": _renumber(diff, offset - 1), "mutated_code": mutated_code, "invalid": invalid,
+    }
+
+
+def _renumber(diff: str, offset: int) -> str:
+    """Shift a function-relative unified diff's hunk headers to file line numbers."""
+    def shift(match: re.Match[str]) -> str:
+        a, a_len, b, b_len = match.group(1), match.group(2), match.group(3), match.group(4)
+        return f"@@ -{int(a) + offset}{a_len or ''} +{int(b) + offset}{b_len or ''} @@"
+
+    return re.sub(r"^@@ -(\d+)(,\d+)? \+(\d+)(,\d+)? @@", shift, diff, flags=re.M)
+

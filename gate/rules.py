@@ -1,0 +1,92 @@
+"""Every rule of the gate, decided once: which regions and mutants fail it, with what reason and
+exit code. `judge` stores the answers in the result (`RegionReport.problems`,
+`MutantOutcome.failing`) and returns the verdict; reporters only render them."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable
+
+from gate.policy import Policy
+from gate.result import MutantOutcome, MutantStatus, Region, RegionProblem, RegionReport
+from gate.verdict import ExitCode, Finding, Verdict, decide
+
+_NEVER_RAN = {
+    "except": "handler never entered",
+    "finally": "finally body never run",
+    "raise": "raise never executed",
+    "cleanup": "cleanup function never called",
+}
+
+
+def judge(reports: Iterable[RegionReport], mutants: Iterable[MutantOutcome], policy: Policy
+          ) -> tuple[tuple[RegionReport, ...], tuple[MutantOutcome, ...], Verdict]:
+    """The regions with their problems, the mutants marked `failing` where they fail the gate
+    under the policy, and the verdict all of it calls for."""
+    reports = tuple(dataclasses.replace(r, problems=tuple(region_problems(r))) for r in reports)
+    judged, findings = [], _region_findings(reports)
+    for m in mutants:
+        finding = _mutant_finding(m, policy)
+        if finding is not None:
+            findings.append(finding)
+        judged.append(dataclasses.replace(m, failing=finding is not None))
+    return reports, tuple(judged), decide(findings)
+
+
+def accepted(region: Region, accept: dict[str, str]) -> str | None:
+    """The policy's reason for accepting a region that no mutant checks, if it gives one."""
+    for key in (f"{region.file}:{region.function}", f"{region.file}:{region.unit}", region.id, region.file):
+        if key in accept:
+            return accept[key]
+    return None
+
+
+def region_problems(report: RegionReport) -> list[RegionProblem]:
+    """Every way `report`'s region fails the gate: never run, a branch never taken, no mutant, its
+    caught types not resolved (the last two unless the policy accepts it). The one place that
+    decides them."""
+    region = report.region
+    base = (region.file, region.function, region.label)
+    problems = []
+    if not report.entered:
+        rule = "uncovered-handler" if region.kind.value == "except" else "uncovered-region"
+        problems.append(RegionProblem(rule, f"{region.id} {_NEVER_RAN[region.kind.value]} ({region.label})",
+                                      region.start, region.end, False, (*base, rule)))
+    for source, target in report.missing_branches:
+        where = "exit" if target < 0 else f"line {target}"
+        offsets = (str(source - region.start), "exit" if target < 0 else str(target - region.start))
+        problems.append(RegionProblem("untaken-branch",
+                                      f"{region.file}:{source} branch to {where} never taken (in {region.label})",
+                                      source, source, False, (*base, "untaken-branch", *offsets)))
+    if report.not_mutated and not report.accepted:
+        problems.append(RegionProblem("region-not-mutated", f"{region.id} region not mutated: {report.not_mutated}",
+                                      region.start, region.end, False, (*base, "region-not-mutated")))
+    if report.unresolved_types and not report.accepted:
+        problems.append(RegionProblem("unresolved-exception-type", report.unresolved_types, region.start,
+                                      region.end, True, (*base, "unresolved-exception-type")))
+    return problems
+
+
+
+def _region_findings(reports: Iterable[RegionReport]) -> list[Finding]:
+    """One finding per cause: a module that cannot be imported is named once, not once per handler."""
+    findings = [Finding(ExitCode.INFRASTRUCTURE if p.infrastructure else ExitCode.GATE_FAILED, p.message)
+                for report in reports for p in report.problems]
+    return list(dict.fromkeys(findings))
+
+
+def _mutant_finding(m: MutantOutcome, policy: Policy) -> Finding | None:
+    where = f"{m.file}:{m.start}"
+    crash = policy.crash_counts_as
+    if m.status is MutantStatus.SURVIVED:
+        return Finding(ExitCode.GATE_FAILED, f"survived: {m.name} at {where} ({m.operator})")
+    if m.status is MutantStatus.NO_TESTS:
+        return Finding(ExitCode.GATE_FAILED, f"no test reaches: {m.name} at {where} ({m.operator})")
+    if m.status is MutantStatus.TIMEOUT and policy.timeout_counts_as == "survived":
+        return Finding(ExitCode.GATE_FAILED, f"timed out (counted as survived by policy): {m.name}")
+    if m.status is MutantStatus.CRASHED and crash != "killed":
+        code = ExitCode.INFRASTRUCTURE if crash == "error" else ExitCode.GATE_FAILED
+        return Finding(code, f"crashed: {m.name} at {where}: {m.detail}")
+    if m.status is MutantStatus.ERROR:
+        return Finding(ExitCode.INFRASTRUCTURE, f"could not test {m.name}: {m.detail}")
+    return None

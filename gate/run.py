@@ -1,0 +1,250 @@
+"""One gate run, read top to bottom in `run_gate`: snapshot -> regions -> scope (`--changed`) ->
+baseline coverage, with mutant generation beside it -> selection -> mutant runs -> judgement.
+Each step is a module of `gate.steps` (the mutants are made and run through `gate.mutmut_adapter`);
+this module only passes their values along, times them, and lets go of what it started beside."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from gate import __version__, imports
+from gate.clock import Clock
+from gate.errors import InfrastructureError
+from gate.mutmut_adapter import client
+from gate.process import Background
+from gate.progress import Progress, Silent
+from gate.result import GateResult, MutantStatus, Region, RegionReport, stamp
+from gate.settings import Settings
+from gate.steps import baseline, generation, mutants, plan, regions, scope, selection, snapshot
+from gate.steps.baseline import CoverageResult
+from gate.steps.cache import ResultCache
+from gate.steps.judgement import About, Checked, judged
+
+NOTHING_CHANGED = "no error-handling code changed"
+NO_REGIONS = "the guarded files hold no error-handling code"
+
+
+def run_gate(settings: Settings, progress: Progress | None = None) -> GateResult:
+    """Run the gate over the guarded files, or over what `settings.changed` touches. The caller
+    holds the cache's lock (`gate.publish`)."""
+    started = time.monotonic()
+    about = About(project=str(settings.root), guarded_paths=settings.guarded_paths, shard=settings.shard,
+                  run=run_info(settings), versions=_versions(settings))
+    clock = Clock()
+    with contextlib.ExitStack() as beside:  # what runs beside the mutants: the coverage HTML
+        checked = _check(_Run(settings, progress or Silent(), clock, about, beside))
+    clock.timings["total"] = round(time.monotonic() - started, 3)
+    return judged(checked, settings.policy, about, clock.timings)
+
+
+def _check(run: _Run) -> Checked:
+    settings = run.settings
+    # 1. the snapshot: every later step reads this one copy of the tree, however the user goes on
+    #    editing theirs
+    with run.clock.measure("snapshot"):
+        snap = snapshot.take(settings.root, settings.cache_dir / "work", _own_folders(settings))
+
+    # 2. the regions of the guarded files
+    files = regions.guarded_files(snap.work, settings.guarded_paths)
+    found = regions.find_all(snap.work, files, settings.policy.cleanup_functions)
+    if not found:
+        return Checked(nothing_to_check=NO_REGIONS)
+
+    # 3. the scope: every region, or those `--changed` touches (and the tests its baseline needs)
+    scoped = _scope(run, snap, files, found)
+    if scoped is None:  # nothing guarded changed and no test did
+        return Checked(nothing_to_check=NOTHING_CHANGED)
+
+    # 4. the baseline coverage, with the mutants generated beside it
+    coverage, reports, notes, generating = _baseline_beside_generation(run, scoped)
+    if generating is None:  # coverage only, or no region in scope: no mutant to run
+        return Checked(regions=tuple(reports), suite_tests=_suite_tests(coverage), notes=tuple(notes),
+                       nothing_to_check=NOTHING_CHANGED if scoped.change and not reports else None)
+    generated: generation.Generated = _awaited(generating)
+    with _let_go_unless_used(generated.started_run) as fork_server:
+        made = generated.generation
+        notes += generation.notes(made)
+        reports = generation.with_type_problems(reports, generated.types, settings.policy.accept_unmutated)
+        mutable = generation.mutable(found, settings)
+        if mutable and not made.mutants:
+            raise InfrastructureError(f"no mutants were generated in {len(mutable)} error-handling regions "
+                                      "that mutmut can mutate")
+
+        # 5. the selection: each in-region mutant with the policy's word and the tests that run its
+        #    lines; a region no mutant was kept for is marked; then what is known without a run
+        #    (cached, skipped, untested) and the jobs
+        cache = ResultCache(settings.cache_dir / "results.json").load()
+        candidates = selection.select(made.mutants, [r.region for r in reports], coverage, settings.policy,
+                                      {f: text.splitlines() for f, text in scoped.sources.items()}, cache.entries)
+        reports = selection.with_unmutated(reports, candidates, settings.policy.accept_unmutated)
+        fingerprints = plan.fingerprints(settings, snap.work, snap.files, scoped.sources, scoped.environment,
+                                         coverage)
+        outcomes, jobs = plan.plan(candidates, settings, coverage, fingerprints, cache)
+
+        # 6. the mutant runs. Whenever a mutant is judged without a cached result, the forced-failure
+        #    check runs: also when no mutant has tests (the suite may not import the mutated copy)
+        with run.clock.measure("mutants"):
+            if jobs or any(o.status is MutantStatus.NO_TESTS for o in outcomes.values()):
+                run.progress.stage(f"testing {len(jobs)} mutants with {settings.max_workers} workers "
+                                   f"({len(outcomes)} known without a run)")
+                server = fork_server.take() or generation.start_run(settings, snap.work, files, scoped.tests)
+                mutants.run_jobs(server, jobs, settings, coverage, cache, outcomes, run.progress)
+
+    # 7. the judgement (`run_gate`) of what was checked
+    tested = tuple(outcomes[c.mutant.name] for c in candidates)
+    return Checked(regions=tuple(reports), mutants=tested, suite_tests=_suite_tests(coverage),
+                   mutmut_total=made.mutmut_total, gate_total=made.gate_total, notes=tuple(notes),
+                   sources={f: scoped.sources[f] for f in sorted({m.file for m in tested})})
+
+
+@dataclass
+class _Run:
+    settings: Settings
+    progress: Progress
+    clock: Clock
+    about: About
+    beside: contextlib.ExitStack
+
+
+@dataclass(frozen=True)
+class _Scoped:
+    """What the first three steps settled: where the copy is, what is guarded, the change and the
+    tests its baseline runs, and what a baseline depends on."""
+
+    snap: snapshot.Snapshot
+    files: list[str]
+    regions: list[Region]
+    change: scope.ChangePlan | None
+    subset: tuple[str, ...] | None
+    """The tests of a `--changed` baseline; None for the whole suite."""
+    tests: tuple[str, ...]
+    sources: dict[str, str]
+    environment: str
+    run_key: str
+
+
+def _scope(run: _Run, snap: snapshot.Snapshot, files: list[str], found: list[Region]) -> _Scoped | None:
+    """The scope of this run; None when a `--changed` run has nothing to check."""
+    settings = run.settings
+    change = (scope.plan(settings.root, snap.work, settings.changed, files, settings.tests,
+                         own=_own_folders(settings)) if settings.changed is not None else None)
+    subset = change.tests_to_run(scope.load_unit_index(_coverage_dir(settings))) if change else None
+    if subset == ():
+        return None
+    tests = tuple(settings.tests if subset is None else subset)
+    environment = imports.environment_key()
+    # everything a baseline depends on: the whole snapshot and where it lies (coverage.py's data
+    # holds absolute paths: a moved cache is rebuilt, never misread), what it measures, how the
+    # suite runs, the environment
+    run_key = snapshot.digest(snap.work, snap.files) + repr(
+        (str(snap.work), files, list(tests), settings.pytest_args, environment))
+    return _Scoped(snap, files, found, change, subset, tests, {f: regions.read_source(snap.work / f) for f in files},
+                   environment, run_key)
+
+
+def _baseline_beside_generation(run: _Run, scoped: _Scoped
+                                ) -> tuple[CoverageResult, list[RegionReport], list[str], Background | None]:
+    """The baseline's coverage, the in-scope regions' reports and notes, and the generation that
+    ran beside it (with mutmut's fork server warming up too, when the baseline really ran); no
+    generation for a coverage-only run or when no region is in scope. The coverage HTML is then
+    written beside whatever follows."""
+    settings, work = run.settings, scoped.snap.work
+    coverage_dir = _coverage_dir(settings)
+    generating = None if settings.only_coverage else Background(
+        generation.generate, settings, work, scoped.snap.files, scoped.files, scoped.regions, scoped.tests,
+        scoped.environment, run.clock, not baseline.is_cached(coverage_dir, scoped.run_key))
+    try:
+        run.progress.stage("running the suite under coverage (the baseline)")
+        with run.clock.measure("coverage"):
+            coverage = baseline.measure(
+                work, coverage_dir, tests=scoped.tests, pytest_args=settings.pytest_args,
+                guarded_files=scoped.files, regions=scoped.regions, report_dir=settings.pages_dir,
+                key=scoped.run_key, whole_suite=scoped.subset is None, workers=settings.max_workers)
+            if scoped.subset is None:
+                scope.write_unit_index(coverage_dir, coverage.tests_for, scoped.sources)
+        all_reports = generation.with_unmutatable(coverage.regions, settings)
+        change = scoped.change
+        reports = change.in_scope(all_reports, _suite_tests(coverage)) if change else all_reports
+        notes = change.notes(len(all_reports) - len(reports)) if change else []
+        if generating is not None and not reports:
+            generating.abandon()
+            generating = None
+    except BaseException:
+        if generating is not None:
+            generating.abandon()
+        raise
+    # entered after any abandon, which stops every child of the run
+    run.beside.enter_context(baseline.html_report_beside(work, coverage_dir, settings.pages_dir,
+                                                         stamp(run.about.run)))
+    if generating is not None:
+        run.progress.stage("generating mutants")
+    return coverage, reports, notes, generating
+
+
+def _awaited(generating: Background) -> generation.Generated:
+    try:
+        return generating.result()
+    except BaseException:
+        generating.abandon()
+        raise
+
+
+class _Handover:
+    """mutmut's fork server, started beside the baseline: taken by the mutant runs, or let go."""
+
+    def __init__(self, server: client.Run | None) -> None:
+        self.server = server
+
+    def take(self) -> client.Run | None:
+        server, self.server = self.server, None
+        return server
+
+
+@contextlib.contextmanager
+def _let_go_unless_used(server: client.Run | None) -> Iterator[_Handover]:
+    handover = _Handover(server)
+    try:
+        yield handover
+    finally:
+        if handover.server is not None:  # started for nothing: every mutant was known already
+            handover.server.abandon()
+
+
+def _suite_tests(coverage: CoverageResult) -> tuple[str, ...]:
+    return tuple(sorted(coverage.baseline.durations))
+
+
+def _coverage_dir(settings: Settings) -> Path:
+    return settings.cache_dir / "coverage"
+
+
+def list_regions(settings: Settings) -> list[Region]:
+    """`--list-regions`: the regions of the guarded files as they are (no snapshot, no run)."""
+    files = regions.guarded_files(settings.root, settings.guarded_paths)
+    return regions.find_regions(settings.root, files, settings.policy.cleanup_functions)
+
+
+def run_info(settings: Settings) -> dict[str, str]:
+    """Which run this is, for every page it writes: full or `--changed`, the commit, the time."""
+    kind = ("full run" if settings.changed is None
+            else "--changed run (the staged changes)" if settings.changed == "" else f"--changed run against {settings.changed}")
+    return {"kind": kind, "commit": snapshot.commit_of(settings.root, _own_folders(settings)) or "",
+            "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())}
+
+
+def _versions(settings: Settings) -> dict[str, str]:
+    versions = {"gate": __version__, "python": sys.version.split()[0]}
+    if not settings.only_coverage:
+        versions["mutmut"] = client.check_mutmut()  # before anything slow: fail fast and closed
+    return versions
+
+
+def _own_folders(settings: Settings) -> tuple[Path, Path]:
+    """The gate's own folders, never part of the project it checks."""
+    return (settings.cache_dir, settings.reports_dir)
+

@@ -1,0 +1,13 @@
+"""The steps of a run, each a module with one job, in the order `gate.run.run_gate` takes them:
+
+1. `snapshot`: copy the project into the cache folder; every later step reads the copy.
+2. `regions`: find the error-handling regions of the guarded files.
+3. `scope`: for `--changed`, the regions a change touches and the tests its baseline needs.
+4. `baseline` (with `baseline_plugin` and `import_probe` in the suite's process): the suite under
+   coverage; beside it, `generation` resolves the caught types (`exception_types`) and has mutmut
+   make the mutants.
+5. `selection`: each in-region mutant with the policy's word and the tests that run its lines;
+   `plan`: what is known without a run (the result `cache`, skips, untested) and the jobs.
+6. `mutants`: the jobs through mutmut's fork server.
+7. `judgement`: the rules (`gate.rules`) applied to what was checked: the `GateResult`.
+"""

@@ -1,0 +1,51 @@
+"""The mutant runs: the jobs go to mutmut's fork server (`gate.mutmut_adapter`), each outcome is
+kept as it lands (in the result cache too, unless the machine may have caused it), and every job
+must come back with one."""
+
+from __future__ import annotations
+
+from gate.errors import InfrastructureError
+from gate.mutmut_adapter import client
+from gate.mutmut_adapter.protocol import RawOutcome
+from gate.progress import Progress
+from gate.result import MutantOutcome, MutantStatus
+from gate.settings import Settings
+from gate.steps.baseline import CoverageResult
+from gate.steps.cache import CachedResult, ResultCache
+from gate.steps.plan import Job, cpu_limit, outcome
+
+UNTRUSTED = (MutantStatus.ERROR, MutantStatus.CRASHED, MutantStatus.TIMEOUT)
+"""Outcomes that may be the machine's doing (an OOM killer, a cancelled CI job, a loaded machine):
+tested again next time rather than cached as a verdict they did not earn."""
+
+
+def run_jobs(run: client.Run, jobs: list[Job], settings: Settings, coverage: CoverageResult,
+             cache: ResultCache, outcomes: dict[str, MutantOutcome], progress: Progress) -> None:
+    """Test `jobs`, adding each outcome to `outcomes` as it lands."""
+    by_name = {j.job.name: j for j in jobs}
+
+    def on_outcome(raw: RawOutcome) -> None:
+        if raw.name not in by_name or raw.name in outcomes:
+            raise InfrastructureError(f"mutmut reported an outcome for {raw.name}, which the gate did not "
+                                      "send it or had an outcome for already")
+        job = by_name[raw.name]
+        done = outcomes[raw.name] = outcome(job.candidate, raw.status, killed_by=raw.killed_by,
+                                            seconds=raw.seconds, detail=raw.detail)
+        if raw.status not in UNTRUSTED:
+            mutant = job.candidate.mutant
+            cache.put(raw.name, CachedResult(key=job.key, file=mutant.file, unit=mutant.unit,
+                                             status=raw.status.value, killed_by=raw.killed_by,
+                                             seconds=raw.seconds, detail=raw.detail))
+        progress.mutant(done, sum(1 for n in by_name if n in outcomes), len(by_name))
+
+    all_tests = sorted({t for j in jobs for t in j.job.tests})
+    check_limit = cpu_limit(sum(coverage.baseline.durations.get(t, 0.0) for t in all_tests), settings)
+    try:
+        run.test([j.job for j in jobs], check_cpu_limit=check_limit, on_outcome=on_outcome)
+    finally:
+        cache.save()  # what finished is kept, also after Ctrl-C or a crash
+    # every mutant sent comes back with an outcome: one that does not has no verdict to give
+    missing = [name for name in by_name if name not in outcomes]
+    if missing:
+        raise InfrastructureError(f"no outcome came back from mutmut for {len(missing)} of the {len(by_name)} "
+                                  f"mutants sent (first: {missing[0]})")

@@ -1,0 +1,113 @@
+"""The adapter's boundary to mutmut (`gate.mutmut_adapter.internals`): every internal it uses, the
+parameters it passes them, the file and name conventions it relies on, and the units mutmut
+trampolines. A mutmut upgrade that moves any of them fails here, with the list of what moved.
+
+Each check runs in a process of its own: mutmut reads its configuration at import, and the check
+installs one."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from gate.mutmut_adapter.client import MUTMUT_OPERATORS, NEVER_MUTATED_NAMES, TESTED_MUTMUT
+
+
+def in_own_process(body: str) -> object:
+    """The JSON that `body` (run after the adapter installed a neutral configuration) prints."""
+    script = "import json\nimport gate.mutmut_adapter.internals as mutmut\nmutmut.moved()\n" + textwrap.dedent(body)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def test_the_installed_mutmut_is_a_tested_release():
+    import importlib.metadata
+
+    assert importlib.metadata.version("mutmut") in TESTED_MUTMUT
+
+
+def test_every_internal_the_adapter_uses_is_where_it_looks_and_takes_what_it_passes():
+    moved = in_own_process("print(json.dumps(mutmut.moved()))")
+    assert moved == [], "mutmut moved:\n" + "\n".join(moved)
+
+
+def test_the_conventions_the_adapter_relies_on_hold():
+    found = in_own_process("""
+        import inspect
+        from pathlib import Path
+
+        print(json.dumps({
+            # the trampoline raises for the forced-failure name, and generation sets its own name
+            "forced fail": f'mutant_under_test == "{mutmut.FORCED_FAIL}"' in inspect.getsource(
+                __import__("mutmut.mutation.trampoline", fromlist=["x"])),
+            "generation": f'set_mutant_under_test("{mutmut.GENERATION}")' in inspect.getsource(mutmut.cli),
+            # mutmut's own files beside each copy, in its folder
+            "side files": all(f'Path("{mutmut.MUTANTS_DIR}") / (str(path) + "{suffix}")' in inspect.getsource(
+                __import__("mutmut.mutation.data", fromlist=["x"])) for suffix in mutmut.MUTMUT_SIDE_FILES),
+            # how a function's trampoline and its mutants are named
+            "method": mutmut.mangle_function_name(name="load", class_name="Store"),
+            "function": mutmut.mangle_function_name(name="load", class_name=None),
+            "mutant": mutmut.get_mutant_name(Path("pkg/mod.py"), "xǁStoreǁload__mutmut_3"),
+            "never mutated": sorted(mutmut.NEVER_MUTATE_FUNCTION_NAMES),
+            "operators": sorted({op.__name__.removeprefix("operator_") for _, op in mutmut.mutation_operators}),
+        }))
+    """)
+    assert found == {
+        "forced fail": True, "generation": True, "side files": True,
+        "method": "xǁStoreǁload", "function": "x_load", "mutant": "pkg.mod.xǁStoreǁload__mutmut_3",
+        "never mutated": sorted(NEVER_MUTATED_NAMES),
+        "operators": sorted(MUTMUT_OPERATORS),  # each of mutmut's operators is described for the reports
+    }
+
+
+UNITS = '''
+def f(x):
+    return x + 1
+
+class C:
+    def m(self):
+        return 1 + 1
+    async def a(self):
+        return 2 + 2
+    class D:
+        def inner(self):
+            return 3 + 3
+
+if True:
+    def g():
+        return 4 + 4
+
+@decorated
+def h():
+    return 5 + 5
+
+def outer():
+    def nested():
+        return 6 + 6
+    return nested
+'''
+
+
+@pytest.mark.parametrize("source", [UNITS])
+def test_mutmut_trampolines_exactly_the_units_the_regions_know(source):
+    # the regions' one enumeration of units (`unit_def_lines`); a decorated one is left out by
+    # `unmutatable_reason`, which tests/gate/test_regions.py checks
+    found = in_own_process(f"""
+        from gate.steps.regions import unit_def_lines
+
+        source = {source!r}
+        module, mutations, classes, functions = mutmut.create_mutations("mod.py", source, None, None)
+        mutated = mutmut.combine_mutations_to_source(module, mutations, classes, functions)
+        trampolined = sorted({{name.rsplit("__mutmut_", 1)[0] for name in mutated.mutant_names}})
+        known = sorted(mutmut.mangle_function_name(name=name.rpartition(".")[2],
+                                                   class_name=name.rpartition(".")[0] or None)
+                       for name in unit_def_lines(source).values() if name != "h")
+        print(json.dumps([trampolined, known]))
+    """)
+    trampolined, known = found
+    assert trampolined == known == ["x_f", "x_outer", "xǁCǁa", "xǁCǁm"]
