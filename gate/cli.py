@@ -122,10 +122,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from gate.publish import run_and_publish
 
         result = run_and_publish(settings, TerminalProgress(quiet=args.quiet))
+        sys.stdout.write(render(result, _terminal_width()))
+        return int(result.verdict.exit_code)
     except BaseException as error:
         return _failed(error)
-    sys.stdout.write(render(result, _terminal_width()))
-    return int(result.verdict.exit_code)
 
 
 def _terminal_width() -> int | None:

@@ -51,7 +51,8 @@ def merge(results: list[GateResult], settings: Settings) -> GateResult:
                       mutmut_total=first.mutmut_total, gate_total=first.gate_total,
                       notes=tuple(dict.fromkeys(note for r in results for note in r.notes)),
                       sources={f: text for r in results for f, text in r.sources.items()})
-    about = About(project=first.project, guarded_paths=first.guarded_paths, shard=None, run=first.run,
+    # the merged result is the merge checkout's (its reports name it), as one machine's run would be
+    about = About(project=str(settings.root), guarded_paths=first.guarded_paths, shard=None, run=first.run,
                   versions=first.versions)
     return judged(checked, settings.policy, about, timings)
 

@@ -73,16 +73,6 @@ ANOTHER_SHARD = "tested by another shard"
 """The detail of a mutant this shard left to another (`MutantStatus.NOT_RUN`)."""
 
 
-# Why a mutant with that status fails the gate, as every report words it.
-FAILING_REASONS = {
-    MutantStatus.SURVIVED: "survived: no test failed",
-    MutantStatus.NO_TESTS: "no test runs this code",
-    MutantStatus.TIMEOUT: "timed out (counted as survived by policy)",
-    MutantStatus.CRASHED: "crashed its test run",
-    MutantStatus.ERROR: "could not be tested",
-}
-
-
 @dataclass(frozen=True)
 class Mutant:
     """One error-handling mutant, as generated."""
@@ -114,8 +104,9 @@ class MutantOutcome(Mutant):
     seconds: float = 0.0
     detail: str = ""
     cached: bool = False
-    failing: bool = False
-    """It fails the gate under the policy (`gate.rules`): what every report flags."""
+    failing: str | None = None
+    """Why it fails the gate under the policy, as every report words it (`gate.rules`); None when
+    it does not."""
     operator_description: str = ""
     """What the operator does (`the handler body becomes pass`), for the reports' help texts."""
 

@@ -11,6 +11,15 @@ from gate.policy import Policy
 from gate.result import MutantOutcome, MutantStatus, Region, RegionProblem, RegionReport
 from gate.verdict import ExitCode, Finding, Verdict, decide
 
+# Why a mutant with that status fails the gate, as every report words it.
+FAILING_REASONS = {
+    MutantStatus.SURVIVED: "survived: no test failed",
+    MutantStatus.NO_TESTS: "no test runs this code",
+    MutantStatus.TIMEOUT: "timed out (counted as survived by policy)",
+    MutantStatus.CRASHED: "crashed its test run",
+    MutantStatus.ERROR: "could not be tested",
+}
+
 _NEVER_RAN = {
     "except": "handler never entered",
     "finally": "finally body never run",
@@ -21,15 +30,15 @@ _NEVER_RAN = {
 
 def judge(reports: Iterable[RegionReport], mutants: Iterable[MutantOutcome], policy: Policy
           ) -> tuple[tuple[RegionReport, ...], tuple[MutantOutcome, ...], Verdict]:
-    """The regions with their problems, the mutants marked `failing` where they fail the gate
-    under the policy, and the verdict all of it calls for."""
+    """The regions with their problems, the mutants marked `failing` (with the reason) where they
+    fail the gate under the policy, and the verdict all of it calls for."""
     reports = tuple(dataclasses.replace(r, problems=tuple(region_problems(r))) for r in reports)
     judged, findings = [], _region_findings(reports)
     for m in mutants:
         finding = _mutant_finding(m, policy)
         if finding is not None:
             findings.append(finding)
-        judged.append(dataclasses.replace(m, failing=finding is not None))
+        judged.append(dataclasses.replace(m, failing=FAILING_REASONS[m.status] if finding is not None else None))
     return reports, tuple(judged), decide(findings)
 
 

@@ -1,24 +1,25 @@
 """One gate run, read top to bottom in `run_gate`: snapshot -> regions -> scope (`--changed`) ->
 baseline coverage, with mutant generation beside it -> selection -> mutant runs -> judgement.
-Each step is a module of `gate.steps` (the mutants are made and run through `gate.mutmut_adapter`);
-this module only passes their values along, times them, and lets go of what it started beside."""
+Each step is a module of `gate.steps` (the mutants are made and run through `gate.mutmut_adapter`)
+that decides what it is for; this module passes their values along, times them, and lets go of
+what it started beside the baseline when the run stops early."""
 
 from __future__ import annotations
 
 import contextlib
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from gate import __version__, imports
 from gate.clock import Clock
-from gate.errors import InfrastructureError
+from gate.levers import levers_off
 from gate.mutmut_adapter import client
 from gate.process import Background
 from gate.progress import Progress, Silent
-from gate.result import GateResult, MutantStatus, Region, RegionReport, stamp
+from gate.result import GateResult, Region, RegionReport, stamp
 from gate.settings import Settings
 from gate.steps import baseline, generation, mutants, plan, regions, scope, selection, snapshot
 from gate.steps.baseline import CoverageResult
@@ -33,6 +34,7 @@ def run_gate(settings: Settings, progress: Progress | None = None) -> GateResult
     """Run the gate over the guarded files, or over what `settings.changed` touches. The caller
     holds the cache's lock (`gate.publish`)."""
     started = time.monotonic()
+    levers_off()  # a misspelt lever fails before anything runs
     about = About(project=str(settings.root), guarded_paths=settings.guarded_paths, shard=settings.shard,
                   run=run_info(settings), versions=_versions(settings))
     clock = Clock()
@@ -66,14 +68,11 @@ def _check(run: _Run) -> Checked:
         return Checked(regions=tuple(reports), suite_tests=_suite_tests(coverage), notes=tuple(notes),
                        nothing_to_check=NOTHING_CHANGED if scoped.change and not reports else None)
     generated: generation.Generated = _awaited(generating)
-    with _let_go_unless_used(generated.started_run) as fork_server:
+    with mutants.Handover(generated.started_run) as fork_server:
         made = generated.generation
+        generation.check_made(made, found, settings)
         notes += generation.notes(made)
         reports = generation.with_type_problems(reports, generated.types, settings.policy.accept_unmutated)
-        mutable = generation.mutable(found, settings)
-        if mutable and not made.mutants:
-            raise InfrastructureError(f"no mutants were generated in {len(mutable)} error-handling regions "
-                                      "that mutmut can mutate")
 
         # 5. the selection: each in-region mutant with the policy's word and the tests that run its
         #    lines; a region no mutant was kept for is marked; then what is known without a run
@@ -86,14 +85,10 @@ def _check(run: _Run) -> Checked:
                                          coverage)
         outcomes, jobs = plan.plan(candidates, settings, coverage, fingerprints, cache)
 
-        # 6. the mutant runs. Whenever a mutant is judged without a cached result, the forced-failure
-        #    check runs: also when no mutant has tests (the suite may not import the mutated copy)
+        # 6. the mutant runs
         with run.clock.measure("mutants"):
-            if jobs or any(o.status is MutantStatus.NO_TESTS for o in outcomes.values()):
-                run.progress.stage(f"testing {len(jobs)} mutants with {settings.max_workers} workers "
-                                   f"({len(outcomes)} known without a run)")
-                server = fork_server.take() or generation.start_run(settings, snap.work, files, scoped.tests)
-                mutants.run_jobs(server, jobs, settings, coverage, cache, outcomes, run.progress)
+            mutants.test_all(fork_server, jobs, outcomes, settings, coverage, cache, run.progress,
+                             start=lambda: mutants.start_fork_server(settings, snap.work, files, scoped.tests))
 
     # 7. the judgement (`run_gate`) of what was checked
     tested = tuple(outcomes[c.mutant.name] for c in candidates)
@@ -122,7 +117,7 @@ class _Scoped:
     change: scope.ChangePlan | None
     subset: tuple[str, ...] | None
     """The tests of a `--changed` baseline; None for the whole suite."""
-    tests: tuple[str, ...]
+    tests: Sequence[str]
     sources: dict[str, str]
     environment: str
     run_key: str
@@ -136,13 +131,9 @@ def _scope(run: _Run, snap: snapshot.Snapshot, files: list[str], found: list[Reg
     subset = change.tests_to_run(scope.load_unit_index(_coverage_dir(settings))) if change else None
     if subset == ():
         return None
-    tests = tuple(settings.tests if subset is None else subset)
+    tests = settings.tests if subset is None else subset
     environment = imports.environment_key()
-    # everything a baseline depends on: the whole snapshot and where it lies (coverage.py's data
-    # holds absolute paths: a moved cache is rebuilt, never misread), what it measures, how the
-    # suite runs, the environment
-    run_key = snapshot.digest(snap.work, snap.files) + repr(
-        (str(snap.work), files, list(tests), settings.pytest_args, environment))
+    run_key = baseline.key(snap.work, snap.files, files, tests, settings.pytest_args, environment)
     return _Scoped(snap, files, found, change, subset, tests, {f: regions.read_source(snap.work / f) for f in files},
                    environment, run_key)
 
@@ -174,15 +165,15 @@ def _baseline_beside_generation(run: _Run, scoped: _Scoped
         if generating is not None and not reports:
             generating.abandon()
             generating = None
+        # entered after any abandon, which stops every child of the run
+        run.beside.enter_context(baseline.html_report_beside(work, coverage_dir, settings.pages_dir,
+                                                             stamp(run.about.run)))
+        if generating is not None:
+            run.progress.stage("generating mutants")
     except BaseException:
         if generating is not None:
             generating.abandon()
         raise
-    # entered after any abandon, which stops every child of the run
-    run.beside.enter_context(baseline.html_report_beside(work, coverage_dir, settings.pages_dir,
-                                                         stamp(run.about.run)))
-    if generating is not None:
-        run.progress.stage("generating mutants")
     return coverage, reports, notes, generating
 
 
@@ -192,27 +183,6 @@ def _awaited(generating: Background) -> generation.Generated:
     except BaseException:
         generating.abandon()
         raise
-
-
-class _Handover:
-    """mutmut's fork server, started beside the baseline: taken by the mutant runs, or let go."""
-
-    def __init__(self, server: client.Run | None) -> None:
-        self.server = server
-
-    def take(self) -> client.Run | None:
-        server, self.server = self.server, None
-        return server
-
-
-@contextlib.contextmanager
-def _let_go_unless_used(server: client.Run | None) -> Iterator[_Handover]:
-    handover = _Handover(server)
-    try:
-        yield handover
-    finally:
-        if handover.server is not None:  # started for nothing: every mutant was known already
-            handover.server.abandon()
 
 
 def _suite_tests(coverage: CoverageResult) -> tuple[str, ...]:

@@ -8,7 +8,8 @@ with a list of what moved.
 
 mutmut reads its configuration when some of its modules are imported (`safe_setproctitle`), so
 `install_config` must run first: every other name is imported on first use (`internals.NAME`).
-Only the driver process (`gate.mutmut_adapter.driver`) and the compatibility test import this.
+Only the driver process's modules and the compatibility test import this (the import walls in
+pyproject.toml check it); no other module of the gate imports mutmut.
 """
 
 from __future__ import annotations
@@ -40,11 +41,10 @@ CONFIG_FIELDS = (
 
 USED: dict[str, tuple[str, str | None, tuple[str, ...]]] = {
     # name here: (module, attribute or None for the module itself, parameters the adapter passes)
-    "cli": ("mutmut.__main__", None, ()),
+    "cli": ("mutmut.__main__", None, ()),  # where `mutate_file_contents` is read, as a global
     "create_file_mutants": ("mutmut.__main__", "create_file_mutants", ("path",)),
     "mutate_file_contents": ("mutmut.__main__", "mutate_file_contents",
                              ("filename", "code", "covered_lines", "coverage_excluded_lines")),
-    "file_mutation": ("mutmut.mutation.file_mutation", None, ()),
     "mutation_operators": ("mutmut.mutation.file_mutation", "mutation_operators", ()),
     "create_mutations": ("mutmut.mutation.file_mutation", "create_mutations",
                          ("filename", "code", "covered_lines", "coverage_excluded_lines")),
@@ -59,7 +59,6 @@ USED: dict[str, tuple[str, str | None, tuple[str, ...]]] = {
     "get_ignored_lines": ("mutmut.mutation.file_mutation", "get_ignored_lines",
                           ("filename", "source", "metadata_wrapper", "coverage_excluded_lines")),
     "NEVER_MUTATE_FUNCTION_NAMES": ("mutmut.mutation.file_mutation", "NEVER_MUTATE_FUNCTION_NAMES", ()),
-    "mutators": ("mutmut.mutation.mutators", None, ()),
     "set_mutant_under_test": ("mutmut.mutation.trampoline", "set_mutant_under_test", ("name",)),
     "mangle_function_name": ("mutmut.mutation.trampoline_templates", "mangle_function_name",
                              ("name", "class_name")),

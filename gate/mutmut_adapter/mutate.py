@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from gate import __version__, operators
+from gate.errors import InfrastructureError
 from gate.mutmut_adapter import internals as mutmut
 from gate.steps.regions import unit_def_lines
 
@@ -177,7 +178,7 @@ def _gate_mutate_file_contents(spec: dict[str, Any]) -> Callable[..., Any]:
             records[short] = {"name": mutmut.get_mutant_name(Path(filename), short), "file": rel, "unit": unit,
                               "operator": operator, "origin": origin, **record}
         if set(records) != set(mutated_file.mutant_names):
-            raise RuntimeError(f"{rel}: mutmut named its mutants differently than the gate expected "
+            raise InfrastructureError(f"{rel}: mutmut named its mutants differently than the gate expected "
                                f"({len(records)} vs {len(mutated_file.mutant_names)})")
         _sidecar_path(rel).parent.mkdir(parents=True, exist_ok=True)
         _sidecar_path(rel).write_text(json.dumps({

@@ -9,14 +9,20 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
-from gate.errors import GateError, InfrastructureError, RedBaselineError
+from gate.errors import GateError, InfrastructureError
 from gate.result import MutantStatus
 
 EVENT_PREFIX = "@@gate "
 MUTANTS_DIR = "mutants"
 """mutmut's folder in the snapshot: its copy of the project, with the mutated files."""
-ERRORS: dict[str, type[GateError]] = {cls.slug: cls for cls in (InfrastructureError, RedBaselineError)}
-"""The errors a driver may report, by slug."""
+
+
+def _error_classes(base: type[GateError]) -> list[type[GateError]]:
+    return [base, *(cls for sub in base.__subclasses__() for cls in _error_classes(sub))]
+
+
+ERRORS: dict[str, type[GateError]] = {cls.slug: cls for cls in _error_classes(GateError)}
+"""Every error class of the gate, by slug: what a driver's error event names."""
 
 
 @dataclass(frozen=True)
@@ -48,7 +54,8 @@ def emit(event: str, **fields: Any) -> None:
 
 
 def emit_error(error: GateError) -> None:
-    emit("error", slug=error.slug if error.slug in ERRORS else InfrastructureError.slug, message=str(error))
+    """Driver side: the error that stopped it, by its class's slug."""
+    emit("error", slug=error.slug, message=str(error))
 
 
 def parse(line: str) -> dict[str, Any] | None:

@@ -92,8 +92,6 @@ def _import_from_mutants(roots: list[str]) -> None:
 def _gate_runner_class(results_dir: Path, memory_mb: int) -> type:
     """mutmut's PytestRunner, plus: a memory limit, and a result file naming the first failing test.
     A worker that dies before writing it crashed (or timed out); one that writes it finished."""
-    change_cwd = mutmut.change_cwd
-
     class FirstFailure:
         """Who failed first, and with what (`MemoryError: ...`), for the reports."""
 
@@ -134,7 +132,7 @@ def _gate_runner_class(results_dir: Path, memory_mb: int) -> type:
                 self._keep_session()
                 if self.kept is None:
                     collector = Collected()
-                    with change_cwd(mutmut.MUTANTS_DIR):
+                    with mutmut.change_cwd(mutmut.MUTANTS_DIR):
                         self.execute_pytest(["--collect-only", "-qqq", *self._pytest_add_cli_args_test_selection],
                                             plugins=[collector])
                     self.collected = frozenset(collector.ids)
@@ -153,7 +151,7 @@ def _gate_runner_class(results_dir: Path, memory_mb: int) -> type:
                     *self._pytest_args_regular_run(self._pytest_add_cli_args_test_selection),
                     *self._pytest_add_cli_args]
             try:
-                with change_cwd(mutmut.MUTANTS_DIR):
+                with mutmut.change_cwd(mutmut.MUTANTS_DIR):
                     self.kept = KeptSession(args, [recorder])
             except Exception:  # pytest's internals moved, or the collection failed: pytest.main per worker
                 self.kept = None
@@ -172,7 +170,7 @@ def _gate_runner_class(results_dir: Path, memory_mb: int) -> type:
             recorder = self.recorder if items is not None and self.recorder is not None else FirstFailure()
             errors = io.StringIO()
             try:
-                with change_cwd(mutmut.MUTANTS_DIR), contextlib.redirect_stderr(errors):
+                with mutmut.change_cwd(mutmut.MUTANTS_DIR), contextlib.redirect_stderr(errors):
                     if items is not None and self.kept is not None:
                         code = self.kept.run(items)
                     else:

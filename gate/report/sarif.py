@@ -19,7 +19,7 @@ import json
 from collections import Counter
 from typing import Any
 
-from gate.result import FAILING_REASONS, GateResult, MutantStatus, fingerprint, stamp
+from gate.result import GateResult, MutantStatus, fingerprint, stamp
 
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 FINGERPRINT = "gateFinding/v1"
@@ -58,7 +58,7 @@ def render(result: GateResult) -> str:
                                   m.operator_description,
                                   f"A test must fail when {m.operator_description}: add the assertion that "
                                   "notices it, or skip the mutant in pre_mutation with the reason.")
-        why = FAILING_REASONS[m.status]
+        why = m.failing
         if m.detail and m.status is not MutantStatus.NO_TESTS:
             why += f" ({m.detail})"
         results.append(_result(m.operator, f"Error-handling mutant {m.name} {why}. Mutant:\n{m.diff}",

@@ -8,7 +8,7 @@ import sys
 from collections import Counter
 from typing import TextIO
 
-from gate.result import FAILING_REASONS, GateResult, MutantOutcome, MutantStatus
+from gate.result import GateResult, MutantOutcome, MutantStatus
 from gate.verdict import DESCRIPTIONS
 
 COLUMNS = (MutantStatus.KILLED, MutantStatus.SURVIVED, MutantStatus.TIMEOUT, MutantStatus.CRASHED,
@@ -63,7 +63,7 @@ def render(result: GateResult, width: int | None = None) -> str:
     if failing:
         lines.append("Mutants that fail the gate (fix the suite, not the policy):")
         for m in failing:
-            lines.append(f"  {m.name}  {m.file}:{m.start}  [{m.operator}] {FAILING_REASONS[m.status]}")
+            lines.append(f"  {m.name}  {m.file}:{m.start}  [{m.operator}] {m.failing}")
             if m.tests:
                 more = len(m.tests) - SHOWN_TESTS
                 lines.append(f"    ran: {', '.join(m.tests[:SHOWN_TESTS])}"

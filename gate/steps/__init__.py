@@ -4,10 +4,10 @@
 2. `regions`: find the error-handling regions of the guarded files.
 3. `scope`: for `--changed`, the regions a change touches and the tests its baseline needs.
 4. `baseline` (with `baseline_plugin` and `import_probe` in the suite's process): the suite under
-   coverage; beside it, `generation` resolves the caught types (`exception_types`) and has mutmut
-   make the mutants.
+   coverage; beside it, `generation` resolves the caught types (`exception_types`), has mutmut
+   make the mutants, and starts the fork server of step 6 early when the baseline really runs.
 5. `selection`: each in-region mutant with the policy's word and the tests that run its lines;
    `plan`: what is known without a run (the result `cache`, skips, untested) and the jobs.
-6. `mutants`: the jobs through mutmut's fork server.
+6. `mutants`: the jobs through mutmut's fork server, each outcome checked and cached as it lands.
 7. `judgement`: the rules (`gate.rules`) applied to what was checked: the `GateResult`.
 """

@@ -25,6 +25,7 @@ from gate.errors import ConfigError, InfrastructureError, RedBaselineError
 from gate.levers import levers_off
 from gate.process import Child, Completed, last_line, tool_caches
 from gate.result import Region, RegionKind, RegionReport
+from gate.steps import snapshot
 from gate.steps.regions import read_source
 
 COVERAGE_CONFIG_FILES = (".coveragerc", "setup.cfg", "tox.ini", "pyproject.toml")
@@ -59,6 +60,14 @@ class CoverageResult:
         firsts = self.first_lines.get(file, {})
         lines = {firsts.get(line, line) for line in range(start, end + 1)}
         return frozenset().union(*(by_line.get(line, frozenset()) for line in lines))
+
+
+def key(work: Path, project: list[str], guarded_files: list[str], tests: Iterable[str], pytest_args: Iterable[str],
+        environment: str) -> str:
+    """Everything a baseline depends on: the whole snapshot and where it lies (coverage.py's data
+    holds absolute paths: a moved cache is rebuilt, never misread), what it measures, how the suite
+    runs, the environment."""
+    return snapshot.digest(work, project) + repr((str(work), guarded_files, tests, pytest_args, environment))
 
 
 def measure(work: Path, data_dir: Path, *, tests: Iterable[str], pytest_args: Iterable[str],

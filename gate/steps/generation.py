@@ -13,11 +13,13 @@ from typing import Any
 
 from gate import imports, rules
 from gate.clock import Clock
+from gate.errors import InfrastructureError
 from gate.mutmut_adapter import client
 from gate.operators import OPERATORS
 from gate.result import Region, RegionKind, RegionReport
 from gate.settings import Settings
 from gate.steps import exception_types, snapshot
+from gate.steps.mutants import start_fork_server
 from gate.steps.regions import read_source
 
 
@@ -72,12 +74,15 @@ def generate(settings: Settings, work: Path, project: list[str], files: list[str
             pytest_args=list(settings.pytest_args),
             operator_spec={"enabled": sorted(settings.policy.operators if settings.policy.operators is not None
                                              else OPERATORS), "exceptions": resolved})
-    return Generated(generation, types, start_run(settings, work, files, tests) if prestart else None)
+    return Generated(generation, types, start_fork_server(settings, work, files, tests) if prestart else None)
 
 
-def start_run(settings: Settings, work: Path, files: list[str], tests: Iterable[str]) -> client.Run:
-    return client.Run(work, files=files, max_workers=settings.max_workers, tests=list(tests),
-                      pytest_args=list(settings.pytest_args), memory_mb=settings.worker_memory_mb)
+def check_made(generation: client.Generation, regions: Iterable[Region], settings: Settings) -> None:
+    """Fail closed when mutmut made no mutant at all in regions it can mutate."""
+    mutable_regions = mutable(regions, settings)
+    if mutable_regions and not generation.mutants:
+        raise InfrastructureError(f"no mutants were generated in {len(mutable_regions)} error-handling regions "
+                                  "that mutmut can mutate")
 
 
 def notes(generation: client.Generation) -> list[str]:

@@ -1,8 +1,11 @@
 """The mutant runs: the jobs go to mutmut's fork server (`gate.mutmut_adapter`), each outcome is
 kept as it lands (in the result cache too, unless the machine may have caused it), and every job
-must come back with one."""
+must come back with one. The fork server may have been started beside the baseline (`Handover`)."""
 
 from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from pathlib import Path
 
 from gate.errors import InfrastructureError
 from gate.mutmut_adapter import client
@@ -17,6 +20,43 @@ from gate.steps.plan import Job, cpu_limit, outcome
 UNTRUSTED = (MutantStatus.ERROR, MutantStatus.CRASHED, MutantStatus.TIMEOUT)
 """Outcomes that may be the machine's doing (an OOM killer, a cancelled CI job, a loaded machine):
 tested again next time rather than cached as a verdict they did not earn."""
+
+
+def start_fork_server(settings: Settings, work: Path, files: list[str], tests: Iterable[str]) -> client.Run:
+    """mutmut's fork server, which imports the mutated copy and collects the tests as it starts."""
+    return client.Run(work, files=files, max_workers=settings.max_workers, tests=list(tests),
+                      pytest_args=list(settings.pytest_args), memory_mb=settings.worker_memory_mb)
+
+
+class Handover:
+    """A fork server started beside the baseline: taken by the mutant runs, or let go at the end."""
+
+    def __init__(self, server: client.Run | None) -> None:
+        self.server = server
+
+    def take(self) -> client.Run | None:
+        server, self.server = self.server, None
+        return server
+
+    def __enter__(self) -> Handover:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.server is not None:  # started for nothing: every mutant was known already
+            self.server.abandon()
+
+
+def test_all(handover: Handover, jobs: list[Job], outcomes: dict[str, MutantOutcome], settings: Settings,
+             coverage: CoverageResult, cache: ResultCache, progress: Progress,
+             start: Callable[[], client.Run]) -> None:
+    """Test the jobs, if a run is needed: whenever a mutant is judged without a cached result, the
+    forced-failure check runs, also when no mutant has tests (the suite may not import the mutated
+    copy). `start` starts the fork server when none was started beside the baseline."""
+    if not jobs and not any(o.status is MutantStatus.NO_TESTS for o in outcomes.values()):
+        return
+    progress.stage(f"testing {len(jobs)} mutants with {settings.max_workers} workers "
+                   f"({len(outcomes)} known without a run)")
+    run_jobs(handover.take() or start(), jobs, settings, coverage, cache, outcomes, progress)
 
 
 def run_jobs(run: client.Run, jobs: list[Job], settings: Settings, coverage: CoverageResult,

@@ -153,6 +153,15 @@ def test_bad_tool_gate_setting_exits_2_naming_it(fixture_project):
     assert run.stderr.strip() == "gate: error [config]: [tool.gate] max_workers must be an integer >= 1, got 0"
 
 
+def test_a_misspelt_speed_lever_fails_before_anything_runs(fixture_project):
+    project = fixture_project("strong")
+    run = run_gate(project, env={"GATE_LEVERS_OFF": "kept-session,prelaod"})
+    assert run.exit_code == 2
+    assert run.stderr.strip() == ("gate: error [config]: GATE_LEVERS_OFF names unknown levers prelaod (known: "
+                                  "preload, freeze, kept-session, line-tests, killer-first, baseline-shards)")
+    assert not (project / ".gate" / "work").exists()
+
+
 def test_second_run_with_nothing_changed_reruns_nothing(fixture_project):
     project = fixture_project("strong")
     first = run_gate(project)

@@ -65,6 +65,28 @@ def test_the_conventions_the_adapter_relies_on_hold():
     }
 
 
+def test_the_globals_the_adapter_replaces_are_the_ones_mutmut_reads():
+    found = in_own_process("""
+        import io
+        from pathlib import Path
+
+        source = "def f():\\n    return 1 + 1\\n"
+        original, calls = mutmut.mutate_file_contents, []
+
+        def spy(*args, **kwargs):
+            calls.append(args[0])
+            return original(*args, **kwargs)
+
+        mutmut.replace("mutate_file_contents", spy)
+        mutmut.cli.write_all_mutants_to_file(out=io.StringIO(), source=source, filename=Path("m.py"))
+        with_operators = len(mutmut.create_mutations("m.py", source, None, None)[1])
+        mutmut.replace("mutation_operators", [])
+        without = len(mutmut.create_mutations("m.py", source, None, None)[1])
+        print(json.dumps({"file contents": calls, "mutations": [with_operators > 0, without]}))
+    """)
+    assert found == {"file contents": ["m.py"], "mutations": [True, 0]}
+
+
 UNITS = '''
 def f(x):
     return x + 1
@@ -111,3 +133,18 @@ def test_mutmut_trampolines_exactly_the_units_the_regions_know(source):
     """)
     trampolined, known = found
     assert trampolined == known == ["x_f", "x_outer", "xǁCǁa", "xǁCǁm"]
+
+
+def test_the_adapter_finds_those_units_among_libcsts_nodes():
+    found = in_own_process(f"""
+        import libcst as cst
+        from libcst.metadata import MetadataWrapper, PositionProvider
+
+        from gate.mutmut_adapter.mutate import _units_of
+
+        wrapper = MetadataWrapper(cst.parse_module({UNITS!r}), unsafe_skip_copy=True)
+        units = _units_of({UNITS!r}, wrapper.resolve(PositionProvider))
+        print(json.dumps(sorted([node.name.value, *names] for node, names in units.items())))
+    """)
+    assert found == [["a", "xǁCǁa", "C.a"], ["f", "x_f", "f"], ["h", "x_h", "h"], ["m", "xǁCǁm", "C.m"],
+                     ["outer", "x_outer", "outer"]]

@@ -7,7 +7,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from gate.errors import InfrastructureError
+from gate.errors import ConfigError, InfrastructureError, RedBaselineError
+from gate.mutmut_adapter import protocol
 from gate.mutmut_adapter.protocol import MutantJob, RawOutcome
 from gate.mutmut_adapter.run_state import RunState, classify
 from gate.mutmut_adapter.runner import selection_error, stable_selection
@@ -97,3 +98,14 @@ def test_every_job_comes_back_with_an_outcome(tmp_path):
     with pytest.raises(InfrastructureError, match="m.x_f__mutmut_1, which the gate did not send it or had an "
                                                   "outcome for already"):
         _run_jobs(_Run("m.x_f__mutmut_1", "m.x_f__mutmut_1"), jobs, tmp_path)
+
+
+@pytest.mark.parametrize("error", [InfrastructureError("mutmut crashed"), RedBaselineError("the suite fails"),
+                                   ConfigError("GATE_LEVERS_OFF names unknown levers x")])
+def test_an_error_in_the_driver_reaches_the_gate_as_its_own_class(error, capsys):
+    protocol.emit_error(error)
+    event = protocol.parse(capsys.readouterr().out.strip())
+    with pytest.raises(type(error)) as raised:
+        protocol.raise_error(event)
+    assert type(raised.value) is type(error) and str(raised.value) == str(error)
+    assert protocol.parse("pytest's own output") is None

@@ -21,7 +21,8 @@ def result_with_a_long_label() -> GateResult:
     survivor = MutantOutcome(name="shardengine.engine.x__mutmut_1", file=region.file, unit=region.unit,
                              region_id=region.id, operator="swallow", origin="gate", start=322, end=322,
                              original="raise", replacement="pass", diff="-raise\n+pass\n",
-                             status=MutantStatus.SURVIVED, tests=tests, failing=True)
+                             status=MutantStatus.SURVIVED, tests=tests,
+                             failing="survived: no test failed")
     return GateResult(project="/p", guarded_paths=("shardengine",),
                       verdict=decide([Finding(ExitCode.GATE_FAILED, "survived")]),
                       regions=(RegionReport(region=region, entered=True, tests=tests, missing_branches=()),),
