@@ -28,6 +28,12 @@ def text(where: str, value: Any) -> str:
     return value
 
 
+def boolean(where: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(f"{where} must be True or False, got {value!r}")
+    return value
+
+
 def choice(choices: tuple[str, ...]) -> Callable[[str, Any], str]:
     def check(where: str, value: Any) -> str:
         if value not in choices:

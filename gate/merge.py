@@ -48,7 +48,7 @@ def merge(results: list[GateResult], settings: Settings) -> GateResult:
     timings = {f"shard {r.shard[0]}": r.timings.get("total", 0.0) for r in results if r.shard}
     timings["total"] = max(timings.values())
     checked = Checked(regions=first.regions, mutants=tuple(mutants), suite_tests=first.suite_tests,
-                      mutmut_total=first.mutmut_total, gate_total=first.gate_total,
+                      mutmut_total=first.mutmut_total, gate_total=first.gate_total, equivalent=first.equivalent,
                       notes=tuple(dict.fromkeys(note for r in results for note in r.notes)),
                       sources={f: text for r in results for f, text in r.sources.items()})
     # the merged result is the merge checkout's (its reports name it), as one machine's run would be

@@ -50,6 +50,9 @@ class Policy:
     """The gate's own operators to use (`gate.operators.OPERATORS`); None means all of them."""
     accept_unmutated: dict[str, str] = field(default_factory=dict)
     """Regions mutmut cannot mutate, accepted knowingly: `file:function` (or `file:line`) -> why."""
+    message_mutants: bool = True
+    """Whether mutants that change only a raised exception's message are tested (`False`: each is
+    skipped, with that reason, and still counted)."""
     pre_mutation: Callable[[Any], Any] | None = None
 
 
@@ -87,6 +90,7 @@ _SETTINGS: dict[str, Callable[[str, Any], Any]] = {
     "crash_counts_as": checks.choice(CRASH_OUTCOMES),
     "accept_unmutated": checks.reason_map,
     "operators": _operator_names,
+    "message_mutants": checks.boolean,
 }
 
 

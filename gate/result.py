@@ -91,9 +91,11 @@ class Mutant:
     original: str
     replacement: str
     diff: str
+    message_only: bool = False
+    """It changes only the message of a raised exception (`message_mutants` in the policy)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class MutantOutcome(Mutant):
     """A mutant, where it lies, and what testing it showed."""
 
@@ -198,6 +200,8 @@ class GateResult:
     finding says why), or None: such a result still tells CI, and `gate merge`, what happened."""
     sources: dict[str, str] = field(default_factory=dict)
     """The source each mutant was made from, by file, as the snapshot held it."""
+    equivalent: dict[str, int] = field(default_factory=dict)
+    """Mutants dropped as equivalent, by why (`gate.mutmut_adapter.mutant_kinds`): never shown."""
 
     @property
     def whole_suite(self) -> bool:
@@ -250,7 +254,7 @@ def _percent(done: set, not_done: set) -> float | None:
     return round(100 * len(done) / total, 1) if total else None
 
 
-RESULT_FORMAT = 5
+RESULT_FORMAT = 6
 
 
 def to_dict(result: GateResult) -> dict:
@@ -299,7 +303,7 @@ def from_dict(data: dict) -> GateResult:
                       gate_total=data["gate_total"], timings=data["timings"], versions=data["versions"],
                       notes=tuple(data["notes"]), shard=tuple(data["shard"]) if data["shard"] else None,
                       suite_tests=tuple(data["suite_tests"]), run=data["run"], nothing_to_check=data["nothing_to_check"],
-                      error=data["error"], sources=data["sources"])
+                      error=data["error"], sources=data["sources"], equivalent=data["equivalent"])
 
 
 def stopped_result(project: str, findings: list[Finding], error: str, *, shard: tuple[int, int] | None = None,

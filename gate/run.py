@@ -93,7 +93,8 @@ def _check(run: _Run) -> Checked:
     # 7. the judgement (`run_gate`) of what was checked
     tested = tuple(outcomes[c.mutant.name] for c in candidates)
     return Checked(regions=tuple(reports), mutants=tested, suite_tests=_suite_tests(coverage),
-                   mutmut_total=made.mutmut_total, gate_total=made.gate_total, notes=tuple(notes),
+                   mutmut_total=made.mutmut_total, gate_total=made.gate_total, equivalent=made.equivalent,
+                   notes=tuple(notes),
                    sources={f: scoped.sources[f] for f in sorted({m.file for m in tested})})
 
 

@@ -89,6 +89,8 @@ class Generation:
     gate_total: int
     dropped_invalid: int
     """Gate mutants that did not compile (a bug in an operator; never emitted)."""
+    equivalent: dict[str, int]
+    """Mutants dropped as equivalent, by why."""
     seconds: float
 
 
@@ -102,7 +104,7 @@ def generate(work: Path, *, files: list[str], regions: dict[str, list[tuple[int,
     return Generation(
         mutants=tuple(Mutant(**m) for m in out["mutants"]),
         mutmut_total=out["mutmut_total"], gate_total=out["gate_total"],
-        dropped_invalid=out["dropped_invalid"], seconds=out["seconds"])
+        dropped_invalid=out["dropped_invalid"], equivalent=out["equivalent"], seconds=out["seconds"])
 
 
 class Run:

@@ -21,9 +21,10 @@ from typing import Any
 from gate import __version__, operators
 from gate.errors import InfrastructureError
 from gate.mutmut_adapter import internals as mutmut
+from gate.mutmut_adapter import mutant_kinds
 from gate.steps.regions import unit_def_lines
 
-SIDECAR_VERSION = 1
+SIDECAR_VERSION = 2
 
 
 def generate(spec: dict[str, Any]) -> dict[str, Any]:
@@ -44,15 +45,17 @@ def generate(spec: dict[str, Any]) -> dict[str, Any]:
         if outcome.error is not None:
             raise outcome.error
 
-    mutants, mutmut_total, gate_total, dropped = [], 0, 0, 0
+    mutants, mutmut_total, gate_total, dropped, equivalent = [], 0, 0, 0, {}
     for rel in sorted(files):
         sidecar = json.loads(_sidecar_path(rel).read_text())
         mutants.extend(sidecar["mutants"])
         mutmut_total += sidecar["mutmut_total"]
         gate_total += sidecar["gate_total"]
         dropped += sidecar["dropped_invalid"]
+        for why, count in sidecar["equivalent"].items():
+            equivalent[why] = equivalent.get(why, 0) + count
     return {"mutants": mutants, "mutmut_total": mutmut_total, "gate_total": gate_total,
-            "dropped_invalid": dropped, "seconds": time.monotonic() - started}
+            "dropped_invalid": dropped, "equivalent": equivalent, "seconds": time.monotonic() - started}
 
 
 def _fingerprint(spec: dict[str, Any], rel: str) -> str:
@@ -117,7 +120,7 @@ def _remove_mutant_copy(rel: str) -> None:
 def _gate_mutate_file_contents(spec: dict[str, Any]) -> Callable[..., Any]:
     """A replacement for mutmut's `mutate_file_contents` that keeps in-region mutations only and
     adds the gate's operators; it runs once per changed file."""
-    from libcst.metadata import MetadataWrapper, PositionProvider
+    from libcst.metadata import MetadataWrapper, ParentNodeProvider, PositionProvider
 
     mutmut_operators = list(mutmut.mutation_operators)
 
@@ -146,7 +149,10 @@ def _gate_mutate_file_contents(spec: dict[str, Any]) -> Callable[..., Any]:
         candidates += [(mutmut.Mutation(c.original, c.mutated, outer.get(c.original)), c.operator, "gate")
                        for c in gate_found]
 
+        parents = wrapper.resolve(ParentNodeProvider)
         seen: set[tuple[str, str]] = set()
+        compiled: dict[Any, tuple[Any, set[tuple[Any, ...]]]] = {}
+        equivalent: dict[str, int] = {}
         accepted, dropped = [], 0
         printed: dict[Any, list[str]] = {}  # each function's own code, printed once for all its mutants
         for mutation, operator, origin in candidates:
@@ -159,10 +165,17 @@ def _gate_mutate_file_contents(spec: dict[str, Any]) -> Callable[..., Any]:
             if record.pop("invalid"):
                 dropped += 1
                 continue
-            key = (units[function][0], record.pop("mutated_code"))
+            code_text = record.pop("mutated_code")
+            key = (units[function][0], code_text)
             if key in seen:  # the same code as a mutant already kept (mutmut's come first)
                 continue
             seen.add(key)
+            why = _equivalent(mutation, function, code_text, module, parents, compiled)
+            if why is not None:
+                equivalent[why] = equivalent.get(why, 0) + 1
+                continue
+            record["message_only"] = mutant_kinds.message_only(mutation.original_node, mutation.mutated_node,
+                                                               parents)
             accepted.append((mutation, operator, origin, record))
 
         mutated_file = mutmut.combine_mutations_to_source(module, [a[0] for a in accepted],
@@ -186,13 +199,34 @@ def _gate_mutate_file_contents(spec: dict[str, Any]) -> Callable[..., Any]:
             "source_sha": hashlib.sha256(code.encode()).hexdigest(),
             # what a plain `mutmut run` would test in this file: mutations inside trampolined functions
             "mutmut_total": sum(1 for m in mutations if m.contained_by_top_level_function in units),
-            "gate_total": len(gate_found), "dropped_invalid": dropped,
+            "gate_total": len(gate_found), "dropped_invalid": dropped, "equivalent": equivalent,
             "mutants": list(records.values()),
         }))
         hashes = mutmut.compute_mutated_function_hashes(code, module, [a[0] for a in accepted])
         return replace(mutated_file, hash_by_function_name=hashes)
 
     return mutate_file_contents
+
+
+def _equivalent(mutation: Any, function: Any, code_text: str, module: Any, parents: Any,
+                compiled: dict[Any, tuple[Any, set[tuple[Any, ...]]]]) -> str | None:
+    """Why the mutant is equivalent (`mutant_kinds`), or None when it changes what the program can
+    do. `compiled` keeps each function's code as compiled and its kept mutants'."""
+    if mutant_kinds.without_runtime_effect(mutation.original_node, mutation.mutated_node, parents):
+        return mutant_kinds.NO_RUNTIME_EFFECT
+    if function not in compiled:
+        bare = function.with_changes(leading_lines=(), decorators=())
+        compiled[function] = (mutant_kinds.bytecode(module.code_for_node(bare)), set())
+    original, kept = compiled[function]
+    shape = mutant_kinds.bytecode(code_text)
+    if shape is None or original is None:
+        return None
+    if shape == original:
+        return mutant_kinds.SAME_AS_ORIGINAL
+    if shape in kept:
+        return mutant_kinds.SAME_AS_ANOTHER
+    kept.add(shape)
+    return None
 
 
 def _tagged(op: Callable[[Any], Any], tags: dict[int, str]) -> Callable[[Any], Iterator[Any]]:

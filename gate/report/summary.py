@@ -41,7 +41,14 @@ def render(result: GateResult) -> str:
                    "tests_in_no_region": None if result.tests_in_no_region is None else len(result.tests_in_no_region),
                    "mutmut_generated": result.mutmut_total, "gate_generated": result.gate_total,
                    "selected": sum(1 for m in result.mutants if m.status is not MutantStatus.NOT_RUN),
-                   "cached": sum(1 for m in result.mutants if m.cached), "by_status": dict(by_status)},
+                   "cached": sum(1 for m in result.mutants if m.cached), "by_status": dict(by_status),
+                   # dropped before testing: never shown, never failing (their reasons, counted)
+                   "equivalent_dropped": sum(result.equivalent.values()),
+                   "equivalent_by_reason": dict(sorted(result.equivalent.items())),
+                   # kept and tested (unless the policy turns them off), counted apart
+                   "message_only": sum(1 for m in result.mutants if m.message_only),
+                   "message_only_by_status": dict(Counter(m.status.value for m in result.mutants
+                                                          if m.message_only))},
         "by_operator": {op: dict(c) for op, c in sorted(by_operator.items())},
         "regions": regions,
         "timings": result.timings,

@@ -103,6 +103,11 @@ def _headline(result: GateResult) -> str:
         parts.append(", ".join(f"{counts[s]} {SHORT[s]}" for s in COLUMNS if counts[s]))
         if cached:
             parts.append(f"{cached} from the cache")
+        messages = sum(1 for m in ran if m.message_only)
+        if messages:
+            parts.append(f"{messages} of them message-only")
+    if result.equivalent:
+        parts.append(f"{sum(result.equivalent.values())} equivalent mutants dropped")
     if "total" in result.timings:
         parts.append(f"{result.timings['total']:.1f}s")
     if result.shard:

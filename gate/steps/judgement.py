@@ -23,6 +23,7 @@ class Checked:
     notes: tuple[str, ...] = ()
     nothing_to_check: str | None = None
     sources: dict[str, str] = field(default_factory=dict)
+    equivalent: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -42,4 +43,5 @@ def judged(checked: Checked, policy: Policy, about: About, timings: dict[str, fl
         project=about.project, guarded_paths=about.guarded_paths, verdict=verdict, regions=regions,
         mutants=mutants, mutmut_total=checked.mutmut_total, gate_total=checked.gate_total, timings=timings,
         versions=about.versions, notes=checked.notes, shard=about.shard, suite_tests=checked.suite_tests,
-        nothing_to_check=checked.nothing_to_check, run=about.run, sources=checked.sources)
+        nothing_to_check=checked.nothing_to_check, run=about.run, sources=checked.sources,
+        equivalent=checked.equivalent)

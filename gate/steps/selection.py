@@ -15,6 +15,8 @@ from gate.steps.baseline import CoverageResult
 from gate.steps.cache import CachedResult
 from gate.steps.regions import innermost, unit_spans
 
+MESSAGE_OFF = "a message-only mutant (message_mutants = False in the policy)"
+
 
 @dataclass(frozen=True)
 class Candidate:
@@ -63,7 +65,7 @@ def select(mutants: Iterable[Mutant], regions: list[Region], coverage: CoverageR
             filename=mutant.file, current_source_line=lines[mutant.start - 1] if mutant.start <= len(lines) else "",
             current_line_index=mutant.start - 1, region_kind=region.kind.value, function_name=region.function,
             operator=mutant.operator, mutant_name=mutant.name)
-        skip = ask_pre_mutation(policy, context)
+        skip = MESSAGE_OFF if mutant.message_only and not policy.message_mutants else ask_pre_mutation(policy, context)
         start, end = spans.get((mutant.file, mutant.unit), (mutant.start, mutant.end))
         tests = coverage.tests_for(mutant.file, start, end)
         first = previous[mutant.name].killed_by if mutant.name in previous else None
@@ -84,7 +86,8 @@ def with_unmutated(reports: Iterable[RegionReport], candidates: Iterable[Candida
         if report.not_mutated is None and report.region.id not in with_mutants:
             report = dataclasses.replace(
                 report, accepted=rules.accepted(report.region, accept),
-                not_mutated=(f"no mutant of {report.region.label} was kept: each mutation was a no-op, did not "
-                             "compile or is under `# pragma: no mutate`, or no enabled operator applies"))
+                not_mutated=(f"no mutant of {report.region.label} was kept: each mutation was a no-op or "
+                             "equivalent, did not compile or is under `# pragma: no mutate`, or no enabled "
+                             "operator applies"))
         marked.append(report)
     return marked

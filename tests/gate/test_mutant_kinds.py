@@ -1,0 +1,112 @@
+"""What a mutation changes beyond its diff (`gate.mutmut_adapter.mutant_kinds`): the same bytecode
+as the original, no run-time effect at all, or only a raised exception's message."""
+
+from __future__ import annotations
+
+import libcst as cst
+import libcst.matchers as m
+import pytest
+from libcst.metadata import MetadataWrapper, ParentNodeProvider
+
+from gate.mutmut_adapter.mutant_kinds import (
+    NO_RUNTIME_EFFECT,
+    SAME_AS_ORIGINAL,
+    bytecode,
+    message_only,
+    without_runtime_effect,
+)
+from gate.steps.selection import MESSAGE_OFF
+from tests.gate.conftest import run_gate
+
+
+def test_dead_code_compiles_away_so_its_mutants_are_the_original():
+    original = "def f(x):\n    if False:\n        log('never')\n    return x + 1\n"
+    assert bytecode(original.replace("'never'", "'XXneverXX'")) == bytecode(original)
+    assert bytecode(original.replace("x + 1", "x - 1")) != bytecode(original)
+    # line numbers and comments are not code
+    assert bytecode("\n\n" + original.replace("return", "# why\n    return")) == bytecode(original)
+
+
+def test_constants_of_another_type_are_another_program():
+    assert bytecode("def f():\n    return 1\n") != bytecode("def f():\n    return 1.0\n")
+    assert bytecode("def f():\n    return 1\n") != bytecode("def f():\n    return True\n")
+    assert bytecode("def f(:\n") is None
+
+
+def test_a_default_value_is_part_of_the_definition():
+    assert bytecode("def f(x=1):\n    return x\n") != bytecode("def f(x=2):\n    return x\n")
+
+
+def nodes(source: str, matcher: m.BaseMatcherNode):
+    wrapper = MetadataWrapper(cst.parse_module(source), unsafe_skip_copy=True)
+    parents = wrapper.resolve(ParentNodeProvider)
+    return m.findall(wrapper.module, matcher), parents
+
+
+def test_annotations_and_the_type_given_to_cast_have_no_run_time_effect():
+    source = ("from typing import cast\n\n"
+              "def f(path: 'Path') -> 'Config':\n"
+              "    return cast('Config', read(path, 'rb'))\n")
+    strings, parents = nodes(source, m.SimpleString())
+    effect = {s.value: without_runtime_effect(s, s, parents) for s in strings}
+    assert effect == {"'Path'": True, "'Config'": True, "'rb'": False}
+    [call], parents = nodes(source, m.Call(func=m.Name("cast")))
+    as_none = call.with_changes(args=[call.args[0].with_changes(value=cst.Name("None")), call.args[1]])
+    without_type = call.with_changes(args=[call.args[1]])
+    assert without_runtime_effect(call, as_none, parents)
+    assert not without_runtime_effect(call, without_type, parents)  # cast(x) raises TypeError
+
+
+def test_only_the_message_of_a_raised_exception_is_message_only():
+    source = ("def f(x):\n"
+              "    log('loading')\n"
+              "    raise LoadError(f'cannot load {x}', code=3) from None\n")
+    strings, parents = nodes(source, m.SimpleString() | m.FormattedString() | m.Integer())
+    kinds = {cst.Module([]).code_for_node(s): message_only(s, s, parents) for s in strings}
+    assert kinds == {"'loading'": False, "f'cannot load {x}'": True, "3": False}
+
+
+def test_removing_the_message_is_message_only_removing_anything_else_is_not():
+    source = "def f(x):\n    raise LoadError('cannot load', x)\n"
+    [call], parents = nodes(source, m.Call(func=m.Name("LoadError")))
+    without_message = call.with_changes(args=[call.args[1]])
+    message_none = call.with_changes(args=[call.args[0].with_changes(value=cst.Name("None")), call.args[1]])
+    without_x = call.with_changes(args=[call.args[0].with_changes(comma=cst.MaybeSentinel.DEFAULT)])
+    assert message_only(call, without_message, parents)
+    assert message_only(call, message_none, parents)
+    assert not message_only(call, without_x, parents)
+
+
+@pytest.mark.slow  # a gate run of seconds: .ci/run runs it
+def test_equivalent_mutants_are_dropped_counted_and_never_fail_the_gate(fixture_project):
+    run = run_gate(fixture_project("equivalents"))
+    assert run.exit_code == 0, run.stdout + run.stderr
+    counts = run.summary["counts"]
+    assert counts["equivalent_dropped"] == 7
+    assert counts["equivalent_by_reason"] == {NO_RUNTIME_EFFECT: 3, SAME_AS_ORIGINAL: 4}
+    assert "7 equivalent mutants dropped" in run.stdout
+    shown = {m["replacement"].strip() for m in run.mutants()}
+    assert not {'print("XXunreachableXX")', 'reason: "XXstrXX" = cast("str", exc.strerror)',
+                'reason: "str" = cast(None, exc.strerror)'} & shown
+    # the message of the raise is mutated, tested and counted apart
+    assert counts["message_only"] == 7 and counts["message_only_by_status"] == {"killed": 7}
+    assert "7 of them message-only" in run.stdout
+
+
+@pytest.mark.slow  # a gate run of seconds: .ci/run runs it
+def test_the_policy_can_turn_message_only_mutants_off(fixture_project):
+    project = fixture_project("equivalents", {"mutmut_config.py": [('guarded_paths = ["conf"]',
+                                                                     'guarded_paths = ["conf"]\nmessage_mutants = False')]})
+    run = run_gate(project)
+    assert run.exit_code == 0, run.stdout + run.stderr
+    skipped = [m for m in run.mutants() if m["status"] == "skipped"]
+    assert len(skipped) == 7 and all(m["message_only"] and m["detail"] == MESSAGE_OFF for m in skipped)
+    assert run.summary["counts"]["message_only_by_status"] == {"skipped": 7}
+
+
+def test_message_mutants_must_be_true_or_false(fixture_project):
+    project = fixture_project("equivalents", {"mutmut_config.py": [('guarded_paths = ["conf"]',
+                                                                     'guarded_paths = ["conf"]\nmessage_mutants = "no"')]})
+    run = run_gate(project)
+    assert run.exit_code == 2
+    assert run.stderr.strip() == "gate: error [config]: mutmut_config.py: message_mutants must be True or False, got 'no'"
