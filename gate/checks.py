@@ -28,6 +28,10 @@ def text(where: str, value: Any) -> str:
     return value
 
 
+def optional_text(where: str, value: Any) -> str | None:
+    return None if value is None else text(where, value)
+
+
 def boolean(where: str, value: Any) -> bool:
     if not isinstance(value, bool):
         raise ConfigError(f"{where} must be True or False, got {value!r}")

@@ -6,6 +6,7 @@ themselves are broken, the flags say where that verdict is recorded."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
 import shutil
 import signal
@@ -45,7 +46,8 @@ def parser() -> argparse.ArgumentParser:
                     "region is never run by the suite.",
         epilog="exit codes:\n" + exit_code_help() + "\n\nsettings come from [tool.gate] in pyproject.toml "
                "(flags override them) and the policy from mutmut_config.py.\n"
-               "`python -m gate merge SHARD_RESULTS...` combines the shards of a --shard K/N run.",
+               "`python -m gate merge SHARD_RESULTS...` combines the shards of a --shard K/N run;\n"
+               "`python -m gate baseline` writes today's findings into [tool.gate] baseline_file.",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--version", action="version", version=f"gate {__version__}")
     p.add_argument("--project", type=Path, default=Path("."), help="the project's root folder (default: .)")
@@ -93,12 +95,73 @@ def merge_main(argv: Sequence[str]) -> int:
         return _failed(error, functools.partial(_record_unloaded, early=early, lock=False))
 
 
+def baseline_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="python -m gate baseline",
+                description="Run the whole gate and write every finding it fails on (survivors, regions never "
+                            "run, ...) into [tool.gate] baseline_file: later runs warn on those and fail on "
+                            "anything new. An entry already in the file keeps its reason and date.",
+                epilog="exit codes:\n" + exit_code_help(), formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--project", type=Path, default=Path("."), help="the project's root folder (default: .)")
+    p.add_argument("--reason", default=None, help="why the new entries are accepted for now "
+                                                  "(default: they were there when the project adopted the gate)")
+    p.add_argument("--expires", type=_future_date, default=None, metavar="YYYY-MM-DD",
+                   help="the last day the new entries hold (default: 90 days from today)")
+    p.add_argument("--max-workers", type=int, metavar="N", help=OPTIONS["max_workers"].help)
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress, only the summary")
+    return p
+
+
+def baseline_main(argv: Sequence[str]) -> int:
+    from gate import ratchet
+    from gate.errors import ConfigError
+    from gate.publish import run_and_publish
+
+    early = _early_flags(argv)
+    try:
+        args = baseline_parser().parse_args(argv)
+        settings = load_settings(args.project, {"max_workers": args.max_workers})
+        if not settings.baseline_file:
+            raise ConfigError("set baseline_file in [tool.gate] to the file to write (like \"gate-baseline.json\")")
+        path = settings.root / settings.baseline_file
+        previous = ratchet.load(settings.root, settings.baseline_file) if path.exists() else None
+        if previous is None:  # the first baseline: the run has none to hold its findings yet
+            settings = dataclasses.replace(settings, baseline_file=None)
+        result = run_and_publish(settings, TerminalProgress(quiet=args.quiet))
+        sys.stdout.write(render(result, _terminal_width()))
+        if result.verdict.exit_code not in (ExitCode.OK, ExitCode.GATE_FAILED):  # only gaps in the tests
+            print(f"gate: baseline not written: the run ended with exit {int(result.verdict.exit_code)}, which no "
+                  "baseline can hold", file=sys.stderr)
+            return int(result.verdict.exit_code)
+        kept, new, dropped = ratchet.write(path, ratchet.findings_of(result), previous,
+                                           args.reason or ratchet.DEFAULT_REASON,
+                                           args.expires or ratchet.default_expiry())
+        print(f"gate: baseline written to {path.relative_to(settings.root)}: {kept + new} entries ({new} new, {kept} kept, "
+              f"{dropped} no longer needed and dropped)")
+        return ExitCode.OK
+    except BaseException as error:
+        return _failed(error, functools.partial(_record_unloaded, early=early))
+
+
+def _future_date(value: str) -> str:
+    import datetime
+
+    try:
+        day = datetime.date.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--expires wants a date (YYYY-MM-DD), got {value!r}") from None
+    if day < datetime.date.today():
+        raise argparse.ArgumentTypeError(f"--expires {value} is in the past")
+    return day.isoformat()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _on_sigterm)
     if argv[:1] == ["merge"]:
         return merge_main(argv[1:])
+    if argv[:1] == ["baseline"]:
+        return baseline_main(argv[1:])
     early = _early_flags(argv)
     try:
         args = parser().parse_args(argv)

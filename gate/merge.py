@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from gate.errors import ConfigError, InfrastructureError
+from gate.ratchet import load as load_ratchet
 from gate.result import ANOTHER_SHARD, GateResult, MutantStatus, from_dict, stopped_result
 from gate.settings import Settings
 from gate.steps.judgement import About, Checked, judged
@@ -54,7 +55,8 @@ def merge(results: list[GateResult], settings: Settings) -> GateResult:
     # the merged result is the merge checkout's (its reports name it), as one machine's run would be
     about = About(project=str(settings.root), guarded_paths=first.guarded_paths, shard=None, run=first.run,
                   versions=first.versions)
-    return judged(checked, settings.policy, about, timings)
+    ratchet = load_ratchet(settings.root, settings.baseline_file) if settings.baseline_file else None
+    return judged(checked, settings.policy, about, timings, ratchet)
 
 
 def _stopped_shards(results: list[GateResult], stopped: list[GateResult]) -> GateResult:

@@ -107,10 +107,21 @@ class MutantOutcome(Mutant):
     detail: str = ""
     cached: bool = False
     failing: str | None = None
-    """Why it fails the gate under the policy, as every report words it (`gate.rules`); None when
-    it does not."""
+    """Why it is a finding under the policy, as every report words it (`gate.rules`); None when
+    it is not."""
+    finding_id: str = ""
+    """Its fingerprint when it is a finding (SARIF's `partialFingerprints`, a baseline entry's key)."""
+    baselined: str | None = None
+    """The baseline entry's reason, when the baseline file holds it: a warning, not a failure."""
     operator_description: str = ""
     """What the operator does (`the handler body becomes pass`), for the reports' help texts."""
+    missing_check: str = ""
+    """For a survivor: what a test could have seen that it did not check (`gate.steps.explain`)."""
+
+    @property
+    def fails(self) -> bool:
+        """It fails the gate: a finding the baseline does not hold."""
+        return self.failing is not None and self.baselined is None
 
     @classmethod
     def of(cls, mutant: Mutant, **fields: Any) -> MutantOutcome:
@@ -137,6 +148,10 @@ class RegionProblem:
     """An infrastructure failure (exit 4), not a gap in the tests (exit 1)."""
     identity: tuple[str, ...]
     """What names it whatever the line numbers: file, function, rule, label, offsets in the region."""
+    finding_id: str = ""
+    """Its fingerprint (SARIF's `partialFingerprints`, a baseline entry's key)."""
+    baselined: str | None = None
+    """The baseline entry's reason, when the baseline file holds it: a warning, not a failure."""
 
 
 def fingerprint(*parts: str) -> str:
@@ -171,7 +186,7 @@ class RegionReport:
     accepted: str | None = None
     """The policy's reason for accepting either, if it does."""
     problems: tuple[RegionProblem, ...] = ()
-    """Every way it fails the gate (`gate.rules`)."""
+    """Every way it fails the gate (`gate.rules`), those the baseline holds marked."""
 
 
 @dataclass(frozen=True)
@@ -202,6 +217,14 @@ class GateResult:
     """The source each mutant was made from, by file, as the snapshot held it."""
     equivalent: dict[str, int] = field(default_factory=dict)
     """Mutants dropped as equivalent, by why (`gate.mutmut_adapter.mutant_kinds`): never shown."""
+    baseline_file: str | None = None
+    """The baseline file the run was judged with (`gate.ratchet`), if any."""
+
+    @property
+    def baselined(self) -> int:
+        """Findings the baseline holds: warned about, not failing."""
+        return (sum(1 for m in self.mutants if m.failing and m.baselined)
+                + sum(1 for r in self.regions for p in r.problems if p.baselined))
 
     @property
     def whole_suite(self) -> bool:
@@ -254,7 +277,7 @@ def _percent(done: set, not_done: set) -> float | None:
     return round(100 * len(done) / total, 1) if total else None
 
 
-RESULT_FORMAT = 6
+RESULT_FORMAT = 7
 
 
 def to_dict(result: GateResult) -> dict:
@@ -303,7 +326,8 @@ def from_dict(data: dict) -> GateResult:
                       gate_total=data["gate_total"], timings=data["timings"], versions=data["versions"],
                       notes=tuple(data["notes"]), shard=tuple(data["shard"]) if data["shard"] else None,
                       suite_tests=tuple(data["suite_tests"]), run=data["run"], nothing_to_check=data["nothing_to_check"],
-                      error=data["error"], sources=data["sources"], equivalent=data["equivalent"])
+                      error=data["error"], sources=data["sources"], equivalent=data["equivalent"],
+                      baseline_file=data["baseline_file"])
 
 
 def stopped_result(project: str, findings: list[Finding], error: str, *, shard: tuple[int, int] | None = None,

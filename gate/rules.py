@@ -5,10 +5,12 @@ exit code. `judge` stores the answers in the result (`RegionReport.problems`,
 from __future__ import annotations
 
 import dataclasses
+from collections import Counter
 from collections.abc import Iterable
 
 from gate.policy import Policy
-from gate.result import MutantOutcome, MutantStatus, Region, RegionProblem, RegionReport
+from gate.ratchet import Ratchet
+from gate.result import MutantOutcome, MutantStatus, Region, RegionProblem, RegionReport, fingerprint
 from gate.verdict import ExitCode, Finding, Verdict, decide
 
 # Why a mutant with that status fails the gate, as every report words it.
@@ -28,18 +30,61 @@ _NEVER_RAN = {
 }
 
 
-def judge(reports: Iterable[RegionReport], mutants: Iterable[MutantOutcome], policy: Policy
-          ) -> tuple[tuple[RegionReport, ...], tuple[MutantOutcome, ...], Verdict]:
-    """The regions with their problems, the mutants marked `failing` (with the reason) where they
-    fail the gate under the policy, and the verdict all of it calls for."""
-    reports = tuple(dataclasses.replace(r, problems=tuple(region_problems(r))) for r in reports)
-    judged, findings = [], _region_findings(reports)
+def judge(reports: Iterable[RegionReport], mutants: Iterable[MutantOutcome], policy: Policy,
+          ratchet: Ratchet | None = None, *, whole: bool = True
+          ) -> tuple[tuple[RegionReport, ...], tuple[MutantOutcome, ...], Verdict, list[str]]:
+    """The regions with their problems and the mutants marked `failing` (with the reason), each
+    finding with its fingerprint and, where the baseline file holds it, the entry's reason; the
+    verdict all of it calls for; and notes on the baseline (entries no longer needed: only a
+    `whole` run, which saw every finding, can tell)."""
+    ids: Counter[str] = Counter()
+    held: set[str] = set()
+
+    def identify(base: str) -> str:
+        """`base`, told apart from an identical finding earlier in the run (two alike `raise`
+        lines in one function) by its occurrence."""
+        ids[base] += 1
+        return base if ids[base] == 1 else fingerprint(base, str(ids[base]))
+
+    def baselined(finding_id: str) -> str | None:
+        entry = ratchet.entries.get(finding_id) if ratchet else None
+        if entry is None:
+            return None
+        held.add(finding_id)
+        return None if ratchet is None or entry.expired(ratchet.today) else entry.reason
+
+    judged_reports = []
+    for report in reports:
+        problems = []
+        for problem in region_problems(report):
+            finding_id = identify(fingerprint(*problem.identity))
+            problems.append(dataclasses.replace(problem, finding_id=finding_id,
+                                                baselined=None if problem.infrastructure else baselined(finding_id)))
+        judged_reports.append(dataclasses.replace(report, problems=tuple(problems)))
+    findings = _region_findings(judged_reports)
+    judged = []
     for m in mutants:
         finding = _mutant_finding(m, policy)
-        if finding is not None:
+        if finding is None:
+            judged.append(dataclasses.replace(m, failing=None, finding_id="", baselined=None))
+            continue
+        finding_id = identify(m.fingerprint)
+        # only the gate's own failures can be baselined; an infrastructure one never
+        held_by = baselined(finding_id) if finding.exit_code is ExitCode.GATE_FAILED else None
+        if held_by is None:
             findings.append(finding)
-        judged.append(dataclasses.replace(m, failing=FAILING_REASONS[m.status] if finding is not None else None))
-    return reports, tuple(judged), decide(findings)
+        judged.append(dataclasses.replace(m, failing=FAILING_REASONS[m.status], finding_id=finding_id,
+                                          baselined=held_by))
+    notes = []
+    if ratchet is not None:
+        for entry in ratchet.entries.values():
+            if entry.expired(ratchet.today):
+                findings.append(Finding(ExitCode.GATE_FAILED, f"baseline entry expired on {entry.expires} "
+                                        f"({ratchet.file}): {entry.what}"))
+            elif whole and entry.fingerprint not in held:
+                notes.append(f"baseline entry no longer needed (remove it from {ratchet.file}, or rewrite the "
+                             f"file with `python -m gate baseline`): {entry.what}")
+    return tuple(judged_reports), tuple(judged), decide(findings), notes
 
 
 def accepted(region: Region, accept: dict[str, str]) -> str | None:
@@ -80,7 +125,7 @@ def region_problems(report: RegionReport) -> list[RegionProblem]:
 def _region_findings(reports: Iterable[RegionReport]) -> list[Finding]:
     """One finding per cause: a module that cannot be imported is named once, not once per handler."""
     findings = [Finding(ExitCode.INFRASTRUCTURE if p.infrastructure else ExitCode.GATE_FAILED, p.message)
-                for report in reports for p in report.problems]
+                for report in reports for p in report.problems if not p.baselined]
     return list(dict.fromkeys(findings))
 
 

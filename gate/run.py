@@ -7,6 +7,7 @@ what it started beside the baseline when the run stops early."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import sys
 import time
 from collections.abc import Sequence
@@ -19,9 +20,10 @@ from gate.levers import levers_off
 from gate.mutmut_adapter import client
 from gate.process import Background
 from gate.progress import Progress, Silent
-from gate.result import GateResult, Region, RegionReport, stamp
+from gate.ratchet import load as load_ratchet
+from gate.result import GateResult, MutantStatus, Region, RegionReport, stamp
 from gate.settings import Settings
-from gate.steps import baseline, generation, mutants, plan, regions, scope, selection, snapshot
+from gate.steps import baseline, explain, generation, mutants, plan, regions, scope, selection, snapshot
 from gate.steps.baseline import CoverageResult
 from gate.steps.cache import ResultCache
 from gate.steps.judgement import About, Checked, judged
@@ -34,14 +36,15 @@ def run_gate(settings: Settings, progress: Progress | None = None) -> GateResult
     """Run the gate over the guarded files, or over what `settings.changed` touches. The caller
     holds the cache's lock (`gate.publish`)."""
     started = time.monotonic()
-    levers_off()  # a misspelt lever fails before anything runs
+    levers_off()  # a misspelt lever, or a broken baseline file, fails before anything runs
+    ratchet = load_ratchet(settings.root, settings.baseline_file) if settings.baseline_file else None
     about = About(project=str(settings.root), guarded_paths=settings.guarded_paths, shard=settings.shard,
                   run=run_info(settings), versions=_versions(settings))
     clock = Clock()
     with contextlib.ExitStack() as beside:  # what runs beside the mutants: the coverage HTML
         checked = _check(_Run(settings, progress or Silent(), clock, about, beside))
     clock.timings["total"] = round(time.monotonic() - started, 3)
-    return judged(checked, settings.policy, about, clock.timings)
+    return judged(checked, settings.policy, about, clock.timings, ratchet)
 
 
 def _check(run: _Run) -> Checked:
@@ -85,10 +88,17 @@ def _check(run: _Run) -> Checked:
                                          coverage)
         outcomes, jobs = plan.plan(candidates, settings, coverage, fingerprints, cache)
 
-        # 6. the mutant runs
+        # 6. the mutant runs, then each survivor's missing check
         with run.clock.measure("mutants"):
             mutants.test_all(fork_server, jobs, outcomes, settings, coverage, cache, run.progress,
                              start=lambda: mutants.start_fork_server(settings, snap.work, files, scoped.tests))
+    survivors = [o for o in outcomes.values() if o.status is MutantStatus.SURVIVED]
+    if survivors:
+        run.progress.stage(f"looking for what the tests of {len(survivors)} survivors could have checked")
+        with run.clock.measure("explain"):
+            checks = explain.explain(survivors, settings, snap.work, files)
+        outcomes.update({name: dataclasses.replace(outcomes[name], missing_check=check)
+                         for name, check in checks.items()})
 
     # 7. the judgement (`run_gate`) of what was checked
     tested = tuple(outcomes[c.mutant.name] for c in candidates)

@@ -38,6 +38,8 @@ OPTIONS: dict[str, Option] = {
     "worker_memory_mb": Option(checks.number(0, integer=True), 4096,
                                "address-space limit of each mutant's worker in MiB (0: none)"),
     "lock_timeout": Option(checks.number(0), 0.0, "seconds to wait for another gate run on this repository"),
+    "baseline_file": Option(checks.optional_text, None,
+                            "the findings the project had when it adopted the gate (`python -m gate baseline`)"),
 }
 
 
@@ -56,6 +58,8 @@ class Settings:
     timeout_constant: float
     worker_memory_mb: int
     lock_timeout: float
+    baseline_file: str | None = None
+    """The baseline file, relative to the root (`gate.ratchet`); None: no baseline."""
     # what this run does
     only_coverage: bool = False
     list_regions: bool = False
@@ -104,6 +108,7 @@ def load_settings(root: Path, flags: Mapping[str, Any] | None = None) -> Setting
         timeout_constant=float(values["timeout_constant"]),
         worker_memory_mb=values["worker_memory_mb"],
         lock_timeout=float(values["lock_timeout"]),
+        baseline_file=values["baseline_file"],
         **run_mode,
     )
 

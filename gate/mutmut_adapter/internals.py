@@ -29,6 +29,14 @@ FORCED_FAIL = "fail"
 """The mutant name mutmut's trampolines answer by raising: every mutated function fails."""
 GENERATION = "mutant_generation"
 """The mutant name mutmut sets while it generates (no trampoline runs a mutant)."""
+ORIGINAL_KEY = "_mutmut_orig"
+"""The key of a function's original code in its mutants table."""
+
+
+def mutants_table(short_name: str) -> str:
+    """The module global that maps a function's mutants (and its original) to their code, as the
+    trampoline reads it: `mutants_x_f__mutmut` for `x_f__mutmut_3`."""
+    return f"mutants_{short_name.rsplit('__mutmut_', 1)[0]}__mutmut"
 CONFIG_FIELDS = (
     "also_copy", "only_mutate", "do_not_mutate", "do_not_mutate_patterns", "max_stack_depth", "debug",
     "source_paths", "resolved_mutated_source_paths", "pytest_add_cli_args", "pytest_add_cli_args_test_selection",

@@ -69,8 +69,13 @@ def _mutant(m: MutantOutcome, lines: list[str]) -> dict:
     }
     if m.killed_by:
         entry["killedBy"] = [m.killed_by]
-    if m.detail:
-        entry["statusReason"] = m.detail
+    reasons = [m.detail] if m.detail else []
+    if m.missing_check:
+        reasons.append(f"missing check: {m.missing_check}")
+    if m.baselined:
+        reasons.append(f"baselined: {m.baselined}")
+    if reasons:
+        entry["statusReason"] = "; ".join(reasons)
     return entry
 
 

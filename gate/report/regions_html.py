@@ -81,10 +81,13 @@ def render(result: GateResult, stamp: str) -> str:
 
 
 def _problems(result: GateResult, report: RegionReport) -> list[str]:
-    problems = [SHORT_PROBLEMS[p.rule] for p in report.problems]
-    failing = sum(1 for m in result.mutants_in(report.region.id) if m.failing)
+    problems = [SHORT_PROBLEMS[p.rule] + (" (baselined)" if p.baselined else "") for p in report.problems]
+    failing = sum(1 for m in result.mutants_in(report.region.id) if m.fails)
     if failing:
         problems.append(f"{failing} mutant(s) not killed")
+    held = sum(1 for m in result.mutants_in(report.region.id) if m.failing and m.baselined)
+    if held:
+        problems.append(f"{held} mutant(s) not killed, baselined")
     return problems
 
 

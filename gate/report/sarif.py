@@ -7,7 +7,8 @@ with no absolute base (code-scanning uploads resolve them against the checkout),
 carries a `partialFingerprints` entry that does not change while the finding does not (its file,
 function, operator and the mutated text, or a region's rule and label and offsets inside it; never
 a line number), so an unchanged survivor stays one alert across runs; two alike findings in one
-function are told apart by their order. Each rule has help text; a mutant rule's comes with the
+function are told apart by their order (`gate.rules` gives each finding its fingerprint, the key
+of a baseline entry too). A finding the baseline file holds carries a suppression with its reason. Each rule has help text; a mutant rule's comes with the
 mutant (its operator's description), so this module needs no operator table of its own.
 
 Written as plain data: no maintained Python SARIF writer exists (sarif-om has not changed since
@@ -16,10 +17,9 @@ Written as plain data: no maintained Python SARIF writer exists (sarif-om has no
 from __future__ import annotations
 
 import json
-from collections import Counter
 from typing import Any
 
-from gate.result import GateResult, MutantStatus, fingerprint, stamp
+from gate.result import GateResult, MutantStatus, stamp
 
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 FINGERPRINT = "gateFinding/v1"
@@ -43,14 +43,6 @@ REGION_RULES = {
 def render(result: GateResult) -> str:
     rules: dict[str, dict[str, Any]] = {}
     results = []
-    seen: Counter[str] = Counter()
-
-    def stable(base: str) -> str:
-        """`base`, told apart from an identical finding earlier in the run (two alike `raise`
-        lines in one function) by its occurrence."""
-        seen[base] += 1
-        return base if seen[base] == 1 else fingerprint(base, str(seen[base]))
-
     for m in result.mutants:
         if not m.failing:
             continue
@@ -61,14 +53,15 @@ def render(result: GateResult) -> str:
         why = m.failing
         if m.detail and m.status is not MutantStatus.NO_TESTS:
             why += f" ({m.detail})"
-        results.append(_result(m.operator, f"Error-handling mutant {m.name} {why}. Mutant:\n{m.diff}",
-                               m.file, m.start, m.end, stable(m.fingerprint)))
+        missing = f"\nMissing check: {m.missing_check}" if m.missing_check else ""
+        results.append(_result(m.operator, f"Error-handling mutant {m.name} {why}. Mutant:\n{m.diff}{missing}",
+                               m.file, m.start, m.end, m.finding_id, m.baselined))
     for report in result.regions:
         for problem in report.problems:
             short, help_text = REGION_RULES[problem.rule]
             rules[problem.rule] = _rule(problem.rule, short, short, help_text)
             results.append(_result(problem.rule, problem.message, report.region.file, problem.start, problem.end,
-                                   stable(fingerprint(*problem.identity))))
+                                   problem.finding_id, problem.baselined))
     driver = {"name": "gate", "version": result.versions.get("gate", ""),
               "rules": [rules[rule] for rule in sorted(rules)]}
     run: dict[str, Any] = {"tool": {"driver": driver}, "results": results,
@@ -85,8 +78,9 @@ def _rule(rule_id: str, short: str, full: str, help_text: str) -> dict[str, Any]
             "help": {"text": help_text}}
 
 
-def _result(rule: str, message: str, file: str, start: int, end: int, finding: str) -> dict[str, Any]:
-    return {
+def _result(rule: str, message: str, file: str, start: int, end: int, finding: str,
+            baselined: str | None) -> dict[str, Any]:
+    result: dict[str, Any] = {
         "ruleId": rule,
         "level": "error",
         "message": {"text": message},
@@ -96,3 +90,6 @@ def _result(rule: str, message: str, file: str, start: int, end: int, finding: s
         }}],
         "partialFingerprints": {FINGERPRINT: finding},
     }
+    if baselined:  # held by the baseline file: reported, suppressed with the entry's reason
+        result["suppressions"] = [{"kind": "external", "justification": baselined}]
+    return result

@@ -48,7 +48,10 @@ def render(result: GateResult) -> str:
                    # kept and tested (unless the policy turns them off), counted apart
                    "message_only": sum(1 for m in result.mutants if m.message_only),
                    "message_only_by_status": dict(Counter(m.status.value for m in result.mutants
-                                                          if m.message_only))},
+                                                          if m.message_only)),
+                   # findings the baseline file holds: warned about, not failing
+                   "baselined": result.baselined},
+        "baseline_file": result.baseline_file,
         "by_operator": {op: dict(c) for op, c in sorted(by_operator.items())},
         "regions": regions,
         "timings": result.timings,

@@ -59,7 +59,7 @@ def render(result: GateResult, width: int | None = None) -> str:
     lines = [_headline(result), ""]
     if result.regions:
         lines += (_fitted_region_table(result, width) if width else _region_table(result)) + [""]
-    failing = [m for m in result.mutants if m.failing]
+    failing = [m for m in result.mutants if m.fails]
     if failing:
         lines.append("Mutants that fail the gate (fix the suite, not the policy):")
         for m in failing:
@@ -70,6 +70,8 @@ def render(result: GateResult, width: int | None = None) -> str:
                              + (f" and {more} more (all of them are in gate-result.json and the mutation report)"
                                 if more > 0 else ""))
             lines += ["    " + d for d in m.diff.rstrip("\n").splitlines()]
+            if m.missing_check:
+                lines.append(f"    missing check: {m.missing_check}")
         lines.append("")
     # every timeout and crash on a line of its own, with what stopped it, whether it counts or not
     other = [m for m in result.mutants if m.status in (MutantStatus.TIMEOUT, MutantStatus.CRASHED,
@@ -80,10 +82,20 @@ def render(result: GateResult, width: int | None = None) -> str:
         lines.append("")
     for note in result.notes:
         lines.append(f"note: {note}")
+    # what the baseline file holds: warned about, never failing until its entry expires
+    for m in result.mutants:
+        if m.failing and m.baselined:
+            lines.append(f"WARN baselined ({m.baselined}): {m.failing}: {m.name} at {m.file}:{m.start} ({m.operator})")
+    for report in result.regions:
+        for problem in report.problems:
+            if problem.baselined:
+                lines.append(f"WARN baselined ({problem.baselined}): {problem.message}")
     verdict = result.verdict
     for finding in verdict.findings:
         lines.append(f"FAIL [{finding.exit_code.value}] {finding.message}")
     word = "PASSED" if verdict.passed else "FAILED"
+    if result.baselined:
+        word += f" with {result.baselined} baselined findings ({result.baseline_file})"
     meaning = (f"nothing to check: {result.nothing_to_check}" if verdict.passed and result.nothing_to_check
                else DESCRIPTIONS[verdict.exit_code])
     lines.append(f"gate {word} (exit {verdict.exit_code.value}: {meaning})")

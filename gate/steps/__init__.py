@@ -8,6 +8,7 @@
    make the mutants, and starts the fork server of step 6 early when the baseline really runs.
 5. `selection`: each in-region mutant with the policy's word and the tests that run its lines;
    `plan`: what is known without a run (the result `cache`, skips, untested) and the jobs.
-6. `mutants`: the jobs through mutmut's fork server, each outcome checked and cached as it lands.
+6. `mutants`: the jobs through mutmut's fork server, each outcome checked and cached as it lands;
+   then `explain`: for each survivor, the check its tests lack.
 7. `judgement`: the rules (`gate.rules`) applied to what was checked: the `GateResult`.
 """

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from gate import rules
 from gate.policy import Policy
+from gate.ratchet import Ratchet
 from gate.result import GateResult, MutantOutcome, RegionReport
 
 
@@ -37,11 +38,15 @@ class About:
     versions: dict[str, str]
 
 
-def judged(checked: Checked, policy: Policy, about: About, timings: dict[str, float]) -> GateResult:
-    regions, mutants, verdict = rules.judge(checked.regions, checked.mutants, policy)
+def judged(checked: Checked, policy: Policy, about: About, timings: dict[str, float],
+           ratchet: Ratchet | None = None) -> GateResult:
+    # only a run that saw every finding (no --changed scope, no shard of the mutants) can tell
+    # that a baseline entry matches none
+    whole = about.shard is None and not about.run.get("kind", "").startswith("--changed")
+    regions, mutants, verdict, notes = rules.judge(checked.regions, checked.mutants, policy, ratchet, whole=whole)
     return GateResult(
         project=about.project, guarded_paths=about.guarded_paths, verdict=verdict, regions=regions,
         mutants=mutants, mutmut_total=checked.mutmut_total, gate_total=checked.gate_total, timings=timings,
-        versions=about.versions, notes=checked.notes, shard=about.shard, suite_tests=checked.suite_tests,
-        nothing_to_check=checked.nothing_to_check, run=about.run, sources=checked.sources,
-        equivalent=checked.equivalent)
+        versions=about.versions, notes=(*checked.notes, *notes), shard=about.shard,
+        suite_tests=checked.suite_tests, nothing_to_check=checked.nothing_to_check, run=about.run,
+        sources=checked.sources, equivalent=checked.equivalent, baseline_file=ratchet.file if ratchet else None)

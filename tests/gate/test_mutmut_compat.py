@@ -54,6 +54,12 @@ def test_the_conventions_the_adapter_relies_on_hold():
             "function": mutmut.mangle_function_name(name="load", class_name=None),
             "mutant": mutmut.get_mutant_name(Path("pkg/mod.py"), "xǁStoreǁload__mutmut_3"),
             "never mutated": sorted(mutmut.NEVER_MUTATE_FUNCTION_NAMES),
+            # the table the trampoline reads each function's original and mutants from
+            "table": [line.split(" = ")[0] for line in mutmut.combine_mutations_to_source(
+                *(lambda made: (made[0], made[1][:1], made[2], made[3]))(mutmut.create_mutations(
+                    "m.py", "def load(x):\\n    return x + 1\\n", None, None))).code.splitlines()
+                if line.startswith("mutants_") and " = " in line],
+            "table named": [mutmut.mutants_table("x_load__mutmut_1"), mutmut.ORIGINAL_KEY],
             "operators": sorted({op.__name__.removeprefix("operator_") for _, op in mutmut.mutation_operators}),
         }))
     """)
@@ -61,6 +67,9 @@ def test_the_conventions_the_adapter_relies_on_hold():
         "forced fail": True, "generation": True, "side files": True,
         "method": "xǁStoreǁload", "function": "x_load", "mutant": "pkg.mod.xǁStoreǁload__mutmut_3",
         "never mutated": sorted(NEVER_MUTATED_NAMES),
+        "table": ["mutants_x_load__mutmut: MutantDict", "mutants_x_load__mutmut['_mutmut_orig']",
+                  "mutants_x_load__mutmut['x_load__mutmut_1']"],
+        "table named": ["mutants_x_load__mutmut", "_mutmut_orig"],
         "operators": sorted(MUTMUT_OPERATORS),  # each of mutmut's operators is described for the reports
     }
 

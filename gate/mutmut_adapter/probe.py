@@ -1,0 +1,230 @@
+"""`python -P -m gate.mutmut_adapter.probe SPEC OUT`: what a survivor's tests could have seen.
+
+For each surviving mutant, its covering tests run twice in this process, in mutmut's mutated copy:
+on the original (no mutant under test) and on the mutant. A wrapper around the function mutmut's
+trampoline calls (the original, then the mutant) records, at each call's exit, what a test could
+observe: the value returned or the exception raised (type, message, `__cause__`), the attributes
+of `self` and the module's globals as they are then, the log records emitted during the call, and
+the calls made to `unittest.mock` objects it was given or holds. `gate.steps.explain` compares the
+two runs. Values are described, not kept: a type and a short text, never an address.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import importlib
+import inspect
+import io
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+from gate.mutmut_adapter import internals as mutmut
+
+LIMIT = 120
+
+
+def describe(value: Any) -> str:
+    """A value as a reader would name it, the same in two runs: a short repr for plain data, the
+    type (and shape) for anything else."""
+    if value is None or isinstance(value, (bool, int, float, str, bytes)):
+        text = repr(value)
+        return text if len(text) <= LIMIT else text[:LIMIT] + "..."
+    if isinstance(value, (list, tuple, set, frozenset, dict)) and len(value) <= 8:
+        items = value.items() if isinstance(value, dict) else value
+        inner = [f"{describe(k)}: {describe(v)}" for k, v in items] if isinstance(value, dict) \
+            else [describe(v) for v in items]
+        text = {dict: "{%s}", list: "[%s]", tuple: "(%s)"}.get(type(value), type(value).__name__ + "({%s})")
+        return text % ", ".join(inner)
+    if isinstance(value, (list, tuple, set, frozenset, dict)):
+        return f"a {type(value).__name__} of {len(value)}"
+    shape, dtype = getattr(value, "shape", None), getattr(value, "dtype", None)
+    if shape is not None and dtype is not None:
+        return f"a {type(value).__name__} of shape {tuple(shape)} ({dtype})"
+    if isinstance(value, BaseException):
+        return f"{type(value).__name__}({describe(str(value))})"
+    return f"a {type(value).__name__}"
+
+
+def _state(obj: Any) -> dict[str, str]:
+    try:
+        attributes = vars(obj)
+    except TypeError:
+        return {}
+    return {name: describe(value) for name, value in attributes.items()
+            if not name.startswith("__") and not _code(value)}
+
+
+def _code(value: Any) -> bool:
+    """A function, method, class or module: code, not state (a model object is state, callable or not)."""
+    return inspect.isroutine(value) or inspect.isclass(value) or inspect.ismodule(value)
+
+
+def _module_state(module: Any) -> dict[str, str]:
+    return {name: describe(value) for name, value in vars(module).items()
+            if not name.startswith("_") and not name.startswith(("mutants_", "x_", "xǁ"))
+            and isinstance(value, (type(None), bool, int, float, str, tuple))}
+
+
+def _mocks(args: tuple[Any, ...], kwargs: dict[str, Any], module: Any) -> dict[str, mock.NonCallableMock]:
+    found = {}
+    holders = [("argument", dict(enumerate(args))), ("argument", kwargs)]
+    if args:
+        with contextlib.suppress(TypeError):
+            holders.append(("self", vars(args[0])))
+    holders.append(("global", vars(module)))
+    for kind, values in holders:
+        for name, value in values.items():
+            if isinstance(value, mock.NonCallableMock):
+                found[f"{kind} {name}"] = value
+    return found
+
+
+def _held(args: tuple[Any, ...], kwargs: dict[str, Any], self_type: str) -> dict[str, Any]:
+    """The objects a call can change besides `self`: those `self`'s attributes hold as the call
+    begins, and its other arguments; each by where the call found it."""
+    found: dict[str, Any] = {}
+    if args:
+        with contextlib.suppress(TypeError):
+            for name, value in vars(args[0]).items():
+                if _has_state(value):
+                    found[f"{self_type}.{name}"] = value
+    for index, value in enumerate(args[1:], 1):
+        if _has_state(value):
+            found[f"argument {index}"] = value
+    for name, value in kwargs.items():
+        if _has_state(value):
+            found[f"argument {name}"] = value
+    return found
+
+
+def _has_state(value: Any) -> bool:
+    return hasattr(value, "__dict__") and not _code(value) and not isinstance(value, mock.NonCallableMock)
+
+
+class _Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.seen: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.seen.append(f"{record.levelname} {describe(record.getMessage())}")
+
+
+class Recorder:
+    """Wraps the functions the trampolines call and keeps what each call left, by test."""
+
+    def __init__(self) -> None:
+        self.test = ""
+        self.calls: dict[str, list[dict[str, Any]]] = {}
+
+    def wrap(self, fn: Any, module: Any) -> Any:
+        recorder = self
+
+        def before(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, ...]:
+            handler = _Records()
+            logging.getLogger().addHandler(handler)
+            mocks = _mocks(args, kwargs, module)
+            held = _held(args, kwargs, type(args[0]).__name__ if args else "")
+            return handler, mocks, {name: len(m.mock_calls) for name, m in mocks.items()}, held
+
+        def after(args: tuple[Any, ...], state: tuple[Any, ...], outcome: dict[str, Any]) -> None:
+            handler, mocks, counts, held = state
+            logging.getLogger().removeHandler(handler)
+            outcome.update(
+                self_type=type(args[0]).__name__ if args else "", self=_state(args[0]) if args else {},
+                held={path: {"type": type(obj).__name__, "state": _state(obj)} for path, obj in held.items()},
+                globals=_module_state(module), logs=handler.seen,
+                mocks={name: [str(c) for c in m.mock_calls[counts[name]:]] for name, m in mocks.items()})
+            recorder.calls.setdefault(recorder.test, []).append(outcome)
+
+        def raised(exc: BaseException) -> dict[str, Any]:
+            cause = exc.__cause__
+            return {"raised": describe(exc), "cause": describe(cause) if cause is not None else None}
+
+        if inspect.iscoroutinefunction(fn):
+            @functools.wraps(fn)
+            async def observed_async(*args: Any, **kwargs: Any) -> Any:
+                state, outcome = before(args, kwargs), {}
+                try:
+                    result = await fn(*args, **kwargs)
+                    outcome["returned"] = describe(result)
+                    return result
+                except BaseException as exc:
+                    outcome.update(raised(exc))
+                    raise
+                finally:
+                    after(args, state, outcome)
+            return observed_async
+
+        @functools.wraps(fn)
+        def observed(*args: Any, **kwargs: Any) -> Any:
+            state, outcome = before(args, kwargs), {}
+            try:
+                result = fn(*args, **kwargs)
+                outcome["returned"] = describe(result)
+                return result
+            except BaseException as exc:
+                outcome.update(raised(exc))
+                raise
+            finally:
+                after(args, state, outcome)
+        return observed
+
+
+class _Plugin:
+    """Points the recorder at each test as it starts; wraps the targets once per process, when
+    the first test starts (by then the tests imported the mutated copy)."""
+
+    wrapped: set[tuple[str, str]] = set()
+    """(module, table entry) already wrapped: a function's original is shared by its mutants."""
+
+    def __init__(self, recorder: Recorder, targets: list[tuple[str, str]]) -> None:
+        self.recorder, self.targets = recorder, targets
+
+    def pytest_runtest_logstart(self, nodeid: str, location: Any) -> None:
+        self.recorder.test = nodeid
+        for module_name, key in self.targets:
+            module = importlib.import_module(module_name)
+            table_name = mutmut.mutants_table(key)
+            table = getattr(module, table_name)
+            for entry in (mutmut.ORIGINAL_KEY, key):
+                if (module_name, f"{table_name}[{entry}]") not in self.wrapped:
+                    self.wrapped.add((module_name, f"{table_name}[{entry}]"))
+                    table[entry] = self.recorder.wrap(table[entry], module)
+
+
+def probe(spec: dict[str, Any]) -> dict[str, Any]:
+    import pytest
+
+    from gate.mutmut_adapter.runner import _import_from_mutants
+
+    os.environ["PY_IGNORE_IMPORTMISMATCH"] = "1"
+    mutmut.setup_source_paths()
+    _import_from_mutants(spec["import_roots"])
+    observed: dict[str, Any] = {}
+    recorder = Recorder()  # one for the process: each target is wrapped once, whatever runs it
+    os.chdir(mutmut.MUTANTS_DIR)
+    for name, tests in spec["survivors"].items():
+        module_name, _, short = name.rpartition(".")
+        runs = {}
+        for mode, under_test in (("original", ""), ("mutant", name)):
+            recorder.calls = {}
+            os.environ["MUTANT_UNDER_TEST"] = under_test
+            with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+                code = pytest.main(["-p", "no:cacheprovider", "-q", "--rootdir=.", *spec["pytest_args"], *tests],
+                                   plugins=[_Plugin(recorder, [(module_name, short)])])
+            runs[mode] = {"exit_code": int(code), "calls": recorder.calls}
+        observed[name] = runs
+    return observed
+
+
+if __name__ == "__main__":
+    spec_path, out_path = sys.argv[1:3]
+    result = probe(json.loads(Path(spec_path).read_text()))
+    Path(out_path).write_text(json.dumps(result))

@@ -1,0 +1,132 @@
+"""Adopting the gate with a baseline file (`gate.ratchet`): `python -m gate baseline` writes today's
+findings; a run then fails on anything new only, warns on what the file holds, fails on an entry
+past its date, and says when an entry is no longer needed."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import subprocess
+import sys
+
+import pytest
+
+from gate.ratchet import load
+from tests.gate.conftest import run_gate
+
+TESTS = "tests/test_store.py"
+# each deletion lets exactly one mutant of vault/store.py survive
+COUNT_CHECK = "    assert store.failures == 2\n"  # the failure count: augmented_assignment survives
+CLOSE_CHECKS = "    assert handle.closed == 1\n"  # the handle closed: cleanup-call-delete survives
+CAUSE_CHECK = "    assert info.value.__cause__ is cause\n"  # the cause chained: raise-drop-cause survives
+
+
+def weakened(project, *checks: str) -> None:
+    path = project / TESTS
+    text = path.read_text()
+    for check in checks:
+        assert check in text
+        text = text.replace(check, "")
+    path.write_text(text)
+
+
+def write_baseline(project, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "gate", "baseline", "--project", str(project), "-q", *args],
+                          capture_output=True, text=True, timeout=600)
+
+
+@pytest.fixture
+def adopted(fixture_project):
+    """The strong fixture with two checks gone (two survivors), adopted with a baseline file."""
+    project = fixture_project("strong", {"pyproject.toml": [('tests = ["tests"]',
+                                                             'tests = ["tests"]\nbaseline_file = "gate-baseline.json"')]})
+    weakened(project, COUNT_CHECK, CLOSE_CHECKS)
+    done = write_baseline(project, "--reason", "paid off in the Q1 clean-up", "--expires", "2099-01-31")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "gate: baseline written to gate-baseline.json: 2 entries (2 new, 0 kept, 0 no longer needed" in done.stdout
+    return project
+
+
+@pytest.mark.slow  # gate runs of seconds: .ci/run runs them
+def test_the_baseline_holds_todays_findings_with_a_reason_and_a_date(adopted):
+    entries = json.loads((adopted / "gate-baseline.json").read_text())["entries"]
+    assert sorted((e["kind"], e["what"].split(": ", 2)[-1]) for e in entries) == [
+        ("mutant", "augmented_assignment in Store.load (vault/store.py): self.failures += 1 -> self.failures = 1"),
+        ("mutant", "cleanup-call-delete in Store.close (vault/store.py): self.handle.close() -> pass"),
+    ]
+    assert {(e["reason"], e["expires"]) for e in entries} == {("paid off in the Q1 clean-up", "2099-01-31")}
+    # the fingerprints are SARIF's: a code-scanning alert and its baseline entry are one finding
+    sarif = json.loads((adopted / "reports" / "gate.sarif").read_text())["runs"][0]["results"]
+    assert {r["partialFingerprints"]["gateFinding/v1"] for r in sarif} == {e["fingerprint"] for e in entries}
+
+    run = run_gate(adopted)
+    assert run.exit_code == 0, run.stdout + run.stderr
+    assert "gate PASSED with 2 baselined findings (gate-baseline.json)" in run.stdout
+    assert run.stdout.count("WARN baselined (paid off in the Q1 clean-up): survived: no test failed") == 2
+    assert run.summary["counts"]["baselined"] == 2 and run.summary["baseline_file"] == "gate-baseline.json"
+    assert all(r["suppressions"] == [{"kind": "external", "justification": "paid off in the Q1 clean-up"}]
+               for r in json.loads((adopted / "reports" / "gate.sarif").read_text())["runs"][0]["results"])
+
+
+@pytest.mark.slow  # gate runs of seconds: .ci/run runs them
+def test_a_new_finding_fails_and_is_the_only_one_named(adopted):
+    weakened(adopted, CAUSE_CHECK)
+    run = run_gate(adopted)
+    assert run.exit_code == 1, run.stdout + run.stderr
+    failing = [line for line in run.stdout.splitlines() if line.startswith("FAIL")]
+    assert len(failing) == 1 and "(raise-drop-cause)" in failing[0]
+    assert "gate FAILED with 2 baselined findings" in run.stdout
+
+
+@pytest.mark.slow  # gate runs of seconds: .ci/run runs them
+def test_an_expired_entry_fails(adopted):
+    path = adopted / "gate-baseline.json"
+    data = json.loads(path.read_text())
+    yesterday = (datetime.date.today() - datetime.timedelta(days=1)).isoformat()
+    data["entries"][0]["expires"] = yesterday
+    path.write_text(json.dumps(data))
+    run = run_gate(adopted)
+    assert run.exit_code == 1, run.stdout + run.stderr
+    expired = data["entries"][0]["what"]
+    assert f"FAIL [1] baseline entry expired on {yesterday} (gate-baseline.json): {expired}" in run.stdout
+    # and the finding it held fails again, named as any new one is
+    assert sum(1 for line in run.stdout.splitlines() if line.startswith("FAIL [1] survived:")) == 1
+
+
+@pytest.mark.slow  # gate runs of seconds: .ci/run runs them
+def test_an_entry_whose_mutant_is_now_killed_is_reported_as_removable(adopted):
+    # the count checked again: the mutant its entry holds is killed now
+    restored = (adopted / TESTS).read_text().replace(
+        "    for _ in range(2):\n        with pytest.raises(StoreError):\n            store.load(\"k\")\n",
+        "    for _ in range(2):\n        with pytest.raises(StoreError):\n            store.load(\"k\")\n"
+        + COUNT_CHECK)
+    (adopted / TESTS).write_text(restored)
+    run = run_gate(adopted)
+    assert run.exit_code == 0, run.stdout + run.stderr
+    assert ("note: baseline entry no longer needed (remove it from gate-baseline.json, or rewrite the file with "
+            "`python -m gate baseline`): survived: no test failed: augmented_assignment in Store.load") in run.stdout
+    assert "gate PASSED with 1 baselined findings" in run.stdout
+    rewritten = write_baseline(adopted)
+    assert "1 entries (0 new, 1 kept, 1 no longer needed and dropped)" in rewritten.stdout
+
+
+def test_a_baseline_entry_needs_a_reason_and_a_date(tmp_path):
+    (tmp_path / "b.json").write_text(json.dumps({"format": 1, "entries": [
+        {"fingerprint": "f", "kind": "mutant", "file": "m.py", "function": "f", "what": "w", "reason": " ",
+         "expires": "2099-01-01"}]}))
+    with pytest.raises(Exception, match=r"baseline_file b.json, entry 1: needs a non-empty reason"):
+        load(tmp_path, "b.json")
+    (tmp_path / "b.json").write_text(json.dumps({"format": 1, "entries": [
+        {"fingerprint": "f", "kind": "mutant", "file": "m.py", "function": "f", "what": "w", "reason": "r",
+         "expires": "soon"}]}))
+    with pytest.raises(Exception, match=r"expires must be a date \(YYYY-MM-DD\), got 'soon'"):
+        load(tmp_path, "b.json")
+
+
+def test_a_missing_baseline_file_is_a_config_error_naming_the_command(fixture_project):
+    project = fixture_project("strong", {"pyproject.toml": [('tests = ["tests"]',
+                                                             'tests = ["tests"]\nbaseline_file = "gone.json"')]})
+    run = run_gate(project)
+    assert run.exit_code == 2
+    assert run.stderr.strip() == ("gate: error [config]: baseline_file gone.json does not exist: write it with "
+                                  "`python -m gate baseline`")
