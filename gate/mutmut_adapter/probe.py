@@ -5,8 +5,9 @@ on the original (no mutant under test) and on the mutant. A wrapper around the f
 trampoline calls (the original, then the mutant) records, at each call's exit, what a test could
 observe: the value returned or the exception raised (type, message, `__cause__`), the attributes
 of `self` and the module's globals as they are then, the log records emitted during the call, and
-the calls made to `unittest.mock` objects it was given or holds. `gate.steps.explain` compares the
-two runs. Values are described, not kept: a type and a short text, never an address.
+the calls made to `unittest.mock` objects it was given or holds. The original runs twice, so that
+`gate.steps.explain` can tell an effect of the mutant from what differs between any two runs (a
+clock, a random draw the seeds do not reach), and compares. Values are described, not kept: a type and a short text, never an address.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ import io
 import json
 import logging
 import os
+import random
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -29,11 +32,14 @@ from gate.mutmut_adapter import internals as mutmut
 LIMIT = 120
 
 
+ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
+
+
 def describe(value: Any) -> str:
-    """A value as a reader would name it, the same in two runs: a short repr for plain data, the
-    type (and shape) for anything else."""
+    """A value as a reader would name it, the same in two runs: a short repr for plain data (an
+    object's address in it left out), the type (and shape) for anything else."""
     if value is None or isinstance(value, (bool, int, float, str, bytes)):
-        text = repr(value)
+        text = ADDRESS.sub("", repr(value))
         return text if len(text) <= LIMIT else text[:LIMIT] + "..."
     if isinstance(value, (list, tuple, set, frozenset, dict)) and len(value) <= 8:
         items = value.items() if isinstance(value, dict) else value
@@ -71,7 +77,10 @@ def _module_state(module: Any) -> dict[str, str]:
             and isinstance(value, (type(None), bool, int, float, str, tuple))}
 
 
-def _mocks(args: tuple[Any, ...], kwargs: dict[str, Any], module: Any) -> dict[str, mock.NonCallableMock]:
+def _mocks(fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any], module: Any) -> dict[str, mock.NonCallableMock]:
+    """The `unittest.mock` objects a call can reach: among its arguments, `self`'s attributes, the
+    module's globals, and what the function's code names through them (`torch.cuda.empty_cache`
+    patched in a test is reached as the global `torch`, then `cuda`, then `empty_cache`)."""
     found = {}
     holders = [("argument", dict(enumerate(args))), ("argument", kwargs)]
     if args:
@@ -82,7 +91,30 @@ def _mocks(args: tuple[Any, ...], kwargs: dict[str, Any], module: Any) -> dict[s
         for name, value in values.items():
             if isinstance(value, mock.NonCallableMock):
                 found[f"{kind} {name}"] = value
+    names = _code_names(getattr(fn, "__code__", None))
+    paths = [(name, getattr(module, name)) for name in names if inspect.ismodule(getattr(module, name, None))]
+    for _ in range(2):  # two attributes deep: a module's submodule's function
+        deeper = []
+        for path, obj in paths:
+            for name in names:
+                value = getattr(obj, name, None) if inspect.ismodule(obj) else None
+                if isinstance(value, mock.NonCallableMock):
+                    found[f"global {path}.{name}"] = value
+                elif inspect.ismodule(value):
+                    deeper.append((f"{path}.{name}", value))
+        paths = deeper
     return found
+
+
+def _code_names(code: Any) -> set[str]:
+    """The global and attribute names a function's code (nested code included) uses."""
+    if code is None:
+        return set()
+    names = set(code.co_names)
+    for const in code.co_consts:
+        if inspect.iscode(const):
+            names |= _code_names(const)
+    return names
 
 
 def _held(args: tuple[Any, ...], kwargs: dict[str, Any], self_type: str) -> dict[str, Any]:
@@ -129,7 +161,7 @@ class Recorder:
         def before(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, ...]:
             handler = _Records()
             logging.getLogger().addHandler(handler)
-            mocks = _mocks(args, kwargs, module)
+            mocks = _mocks(fn, args, kwargs, module)
             held = _held(args, kwargs, type(args[0]).__name__ if args else "")
             return handler, mocks, {name: len(m.mock_calls) for name, m in mocks.items()}, held
 
@@ -207,21 +239,63 @@ def probe(spec: dict[str, Any]) -> dict[str, Any]:
     os.environ["PY_IGNORE_IMPORTMISMATCH"] = "1"
     mutmut.setup_source_paths()
     _import_from_mutants(spec["import_roots"])
-    observed: dict[str, Any] = {}
-    recorder = Recorder()  # one for the process: each target is wrapped once, whatever runs it
     os.chdir(mutmut.MUTANTS_DIR)
+    args = ["-p", "no:cacheprovider", "-q", "--rootdir=.", *spec["pytest_args"]]
+    # import the code and the tests once (torch among them); each run then forks from here, so
+    # that no run sees what an earlier one left behind (a cache, a counter, a patched global)
+    all_tests = sorted({t for tests in spec["survivors"].values() for t in tests})
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        pytest.main([*args, "--collect-only", *all_tests])
+    observed: dict[str, Any] = {}
+    originals: dict[tuple[str, str, tuple[str, ...]], dict[str, Any]] = {}
     for name, tests in spec["survivors"].items():
         module_name, _, short = name.rpartition(".")
-        runs = {}
-        for mode, under_test in (("original", ""), ("mutant", name)):
-            recorder.calls = {}
-            os.environ["MUTANT_UNDER_TEST"] = under_test
-            with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-                code = pytest.main(["-p", "no:cacheprovider", "-q", "--rootdir=.", *spec["pytest_args"], *tests],
-                                   plugins=[_Plugin(recorder, [(module_name, short)])])
-            runs[mode] = {"exit_code": int(code), "calls": recorder.calls}
-        observed[name] = runs
+        # the original's run is the same for every mutant of a function with the same tests
+        same_original = (module_name, mutmut.mutants_table(short), tuple(tests))
+        if same_original not in originals:
+            # twice: what differs between two runs of the same code (a clock, an id) is no effect
+            originals[same_original] = (_forked_run(args, tests, "", module_name, short),
+                                        _forked_run(args, tests, "", module_name, short))
+        original, again = originals[same_original]
+        observed[name] = {"original": original, "original_again": again,
+                          "mutant": _forked_run(args, tests, name, module_name, short)}
     return observed
+
+
+def _same_seeds() -> None:
+    """The same random draws in the original's run as in the mutant's (a random-replacement cache
+    evicts the same key in both), for the generators the code may use."""
+    random.seed(0)
+    for name, seed in (("numpy.random", "seed"), ("torch", "manual_seed")):
+        module = sys.modules.get(name)
+        if module is not None:
+            getattr(module, seed)(0)
+
+
+def _forked_run(args: list[str], tests: list[str], under_test: str, module_name: str, short: str) -> dict[str, Any]:
+    """The tests run in a child forked from this process, with `under_test` as mutmut's mutant."""
+    import pytest
+
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: run, report, and leave without unwinding into the parent's code
+        os.close(read)
+        code = 3
+        recorder = Recorder()
+        try:
+            os.environ["MUTANT_UNDER_TEST"] = under_test
+            _same_seeds()
+            with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+                code = int(pytest.main([*args, *tests], plugins=[_Plugin(recorder, [(module_name, short)])]))
+        finally:
+            with os.fdopen(write, "w") as out:
+                out.write(json.dumps({"exit_code": code, "calls": recorder.calls}))
+            os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as child:
+        text = child.read()
+    os.waitpid(pid, 0)
+    return json.loads(text) if text else {"exit_code": -1, "calls": {}}
 
 
 if __name__ == "__main__":

@@ -54,54 +54,60 @@ def explain(survivors: Iterable[MutantOutcome], settings: Settings, work: Path, 
 
 
 def missing_check(runs: dict[str, Any], tests: Iterable[str], source_of: Callable[[str], str | None]) -> str:
-    """The first difference between the original's and the mutant's calls, as the check a test lacks."""
+    """The first difference between the original's and the mutant's calls, as the check a test
+    lacks; what also differs between the original's two runs is no effect of the mutant."""
     original, mutant = runs["original"]["calls"], runs["mutant"]["calls"]
+    again = runs.get("original_again", runs["original"])["calls"]
     for test in tests:
-        before, after = original.get(test, []), mutant.get(test, [])
+        before, after, before_again = original.get(test, []), mutant.get(test, []), again.get(test, [])
         if not before and not after:
             continue
-        if len(before) != len(after):
+        if len(before) != len(after) and len(before) == len(before_again):
             return (f"after {test}, the function ran {len(before)} times on the original but {len(after)} on the "
                     f"mutant; no assertion in that test noticed")
-        for a, b in zip(before, after):
-            difference = _difference(a, b)
+        for a, b, a2 in zip(before, after, before_again if len(before_again) == len(before) else before):
+            difference = _difference(a, b, a2)
             if difference is not None:
                 what, name = difference
                 return f"after {test}, {what}; {_reads(source_of(test), test, name)}"
     return NO_DIFFERENCE
 
 
-def _difference(a: dict[str, Any], b: dict[str, Any]) -> tuple[str, str | None] | None:
+def _difference(a: dict[str, Any], b: dict[str, Any], a2: dict[str, Any]) -> tuple[str, str | None] | None:
     """(the difference in words, the name an assertion would read) for the first thing two calls
-    left differently, or None."""
+    left differently, and that the original's second run (`a2`) left as its first did; or None."""
     def outcome(call: dict[str, Any]) -> str:
         return f"raised {call['raised']}" if "raised" in call else f"returned {call.get('returned')}"
 
-    if outcome(a) != outcome(b):
+    def differs(x: Any, y: Any, x2: Any) -> bool:
+        return x != y and x == x2
+
+    if differs(outcome(a), outcome(b), outcome(a2)):
         return f"the call {outcome(a)} on the original but {outcome(b)} on the mutant", None
-    if a.get("cause") != b.get("cause"):
+    if differs(a.get("cause"), b.get("cause"), a2.get("cause")):
         return (f"the exception's __cause__ is {a.get('cause')} on the original but {b.get('cause')} on the "
                 "mutant"), "__cause__"
     for name in sorted(set(a["self"]) | set(b["self"])):
-        if a["self"].get(name) != b["self"].get(name):
+        if differs(a["self"].get(name), b["self"].get(name), a2["self"].get(name)):
             return (f"{a['self_type']}.{name} is {a['self'].get(name, 'unset')} on the original but "
                     f"{b['self'].get(name, 'unset')} on the mutant"), name
     for path in sorted(set(a["held"]) | set(b["held"])):
         held = a["held"].get(path) or b["held"][path]
         before, after = a["held"].get(path, {}).get("state", {}), b["held"].get(path, {}).get("state", {})
+        before_again = a2["held"].get(path, {}).get("state", {})
         for name in sorted(set(before) | set(after)):
-            if before.get(name) != after.get(name):
+            if differs(before.get(name), after.get(name), before_again.get(name)):
                 return (f"the {held['type']} in {path} when the call began has {name} = "
                         f"{before.get(name, 'unset')} on the original but {after.get(name, 'unset')} on the "
                         "mutant"), name
     for name in sorted(set(a["globals"]) | set(b["globals"])):
-        if a["globals"].get(name) != b["globals"].get(name):
+        if differs(a["globals"].get(name), b["globals"].get(name), a2["globals"].get(name)):
             return (f"the module global {name} is {a['globals'].get(name, 'unset')} on the original but "
                     f"{b['globals'].get(name, 'unset')} on the mutant"), name
-    if a["logs"] != b["logs"]:
+    if differs(a["logs"], b["logs"], a2["logs"]):
         return f"the log records are {a['logs']} on the original but {b['logs']} on the mutant", "caplog"
     for name in sorted(set(a["mocks"]) | set(b["mocks"])):
-        if a["mocks"].get(name) != b["mocks"].get(name):
+        if differs(a["mocks"].get(name), b["mocks"].get(name), a2["mocks"].get(name)):
             return (f"the calls to the mock {name} are {a['mocks'].get(name, [])} on the original but "
                     f"{b['mocks'].get(name, [])} on the mutant"), name.split()[-1]
     return None

@@ -61,6 +61,14 @@ def test_each_thing_a_test_could_observe(left_original, left_mutant, said):
     assert found.startswith(f"after {TEST}, {said}; ")
 
 
+def test_what_differs_between_two_runs_of_the_original_is_no_effect_of_the_mutant():
+    clock = {"original": {"calls": {TEST: [call(self={"started": "10.5", "n": "1"})]}},
+             "original_again": {"calls": {TEST: [call(self={"started": "11.2", "n": "1"})]}},
+             "mutant": {"calls": {TEST: [call(self={"started": "12.9", "n": "0"})]}}}
+    assert missing_check(clock, [TEST], source("")).startswith(
+        f"after {TEST}, Engine.n is 1 on the original but 0 on the mutant")
+
+
 def test_nothing_different_at_the_exit_says_so():
     assert missing_check(runs([call()], [call()]), [TEST], source("")) == NO_DIFFERENCE
     assert missing_check(runs([call(), call()], [call()]), [TEST], source("")).startswith(
@@ -96,3 +104,18 @@ def test_a_survivor_names_the_check_its_test_lacks(fixture_project):
     [counter] = [m for m in run.mutants() if m["operator"] == "augmented_assignment"]
     assert counter["status"] == "survived" and counter["missing_check"] == NO_DIFFERENCE
     assert "explain" in run.summary["timings"]
+
+
+def test_a_patched_function_is_reached_through_the_modules_the_code_names():
+    import types
+    from unittest import mock
+
+    from gate.mutmut_adapter.probe import _mocks
+
+    torch, cuda, engine = (types.ModuleType(n) for n in ("torch", "torch.cuda", "serve.engine"))
+    torch.cuda, cuda.empty_cache = cuda, mock.Mock()
+    engine.torch, engine.backend = torch, mock.MagicMock()
+    exec("def recover(self):\n    torch.cuda.empty_cache()\n", vars(engine))
+    found = _mocks(engine.recover, (), {}, engine)
+    assert set(found) == {"global torch.cuda.empty_cache", "global backend"}
+    assert found["global torch.cuda.empty_cache"] is cuda.empty_cache
