@@ -122,7 +122,8 @@ def baseline_main(argv: Sequence[str]) -> int:
         settings = load_settings(args.project, {"max_workers": args.max_workers})
         if not settings.baseline_file:
             raise ConfigError("set baseline_file in [tool.gate] to the file to write (like \"gate-baseline.json\")")
-        path = settings.root / settings.baseline_file
+        name = settings.baseline_file
+        path = settings.root / name
         previous = ratchet.load(settings.root, settings.baseline_file) if path.exists() else None
         if previous is None:  # the first baseline: the run has none to hold its findings yet
             settings = dataclasses.replace(settings, baseline_file=None)
@@ -135,8 +136,8 @@ def baseline_main(argv: Sequence[str]) -> int:
         kept, new, dropped = ratchet.write(path, ratchet.findings_of(result), previous,
                                            args.reason or ratchet.DEFAULT_REASON,
                                            args.expires or ratchet.default_expiry())
-        print(f"gate: baseline written to {path.relative_to(settings.root)}: {kept + new} entries ({new} new, {kept} kept, "
-              f"{dropped} no longer needed and dropped)")
+        print(f"gate: baseline written to {name}: {kept + new} entries ({new} new or renewed, "
+              f"{kept} kept, {dropped} no longer needed and dropped)")
         return ExitCode.OK
     except BaseException as error:
         return _failed(error, functools.partial(_record_unloaded, early=early))

@@ -65,6 +65,8 @@ def load(root: Path, name: str, today: datetime.date | None = None) -> Ratchet:
     entries = {}
     for index, raw in enumerate(data["entries"], 1):
         entry = _entry(name, index, raw)
+        if entry.fingerprint in entries:
+            raise ConfigError(f"baseline_file {name}, entry {index}: the same fingerprint as an earlier entry")
         entries[entry.fingerprint] = entry
     return Ratchet(name, entries, today or datetime.date.today())
 
@@ -96,12 +98,14 @@ class Finding:
 def write(path: Path, findings: list[Finding], previous: Ratchet | None, reason: str, expires: str
           ) -> tuple[int, int, int]:
     """Write every finding into the baseline at `path`: an entry already there keeps its reason and
-    date, a new one gets `reason` and `expires`. Returns (kept, new, dropped)."""
-    old = previous.entries if previous else {}
+    date, unless the date has passed; a new or expired one gets `reason` and `expires` (rewriting
+    the file is the deliberate renewal). Returns (kept, new or renewed, dropped)."""
+    old = {fp: e for fp, e in (previous.entries if previous else {}).items()
+           if previous is None or not e.expired(previous.today)}
     entries = [old.get(f.fingerprint) or Entry(f.fingerprint, f.kind, f.file, f.function, f.what, reason, expires)
                for f in findings]
     kept = sum(1 for f in findings if f.fingerprint in old)
-    dropped = len(set(old) - {f.fingerprint for f in findings})
+    dropped = len(set(previous.entries if previous else {}) - {f.fingerprint for f in findings})
     write_atomic(path, json.dumps({"format": FORMAT, "entries": [asdict(e) for e in entries]}, indent=1) + "\n")
     return kept, len(entries) - kept, dropped
 

@@ -64,13 +64,16 @@ def judge(reports: Iterable[RegionReport], mutants: Iterable[MutantOutcome], pol
     findings = _region_findings(judged_reports)
     judged = []
     for m in mutants:
+        # every mutant takes its number, failing or not, tested here or by another shard: the same
+        # finding has the same fingerprint in a shard, in the merged run and in the next run
+        finding_id = identify(m.fingerprint)
         finding = _mutant_finding(m, policy)
         if finding is None:
             judged.append(dataclasses.replace(m, failing=None, finding_id="", baselined=None))
             continue
-        finding_id = identify(m.fingerprint)
-        # only the gate's own failures can be baselined; an infrastructure one never
-        held_by = baselined(finding_id) if finding.exit_code is ExitCode.GATE_FAILED else None
+        held_by = baselined(finding_id)
+        if finding.exit_code is not ExitCode.GATE_FAILED:  # an infrastructure failure is never held
+            held_by = None
         if held_by is None:
             findings.append(finding)
         judged.append(dataclasses.replace(m, failing=FAILING_REASONS[m.status], finding_id=finding_id,
@@ -78,7 +81,7 @@ def judge(reports: Iterable[RegionReport], mutants: Iterable[MutantOutcome], pol
     notes = []
     if ratchet is not None:
         for entry in ratchet.entries.values():
-            if entry.expired(ratchet.today):
+            if entry.fingerprint in held and entry.expired(ratchet.today):
                 findings.append(Finding(ExitCode.GATE_FAILED, f"baseline entry expired on {entry.expires} "
                                         f"({ratchet.file}): {entry.what}"))
             elif whole and entry.fingerprint not in held:

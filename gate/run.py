@@ -44,7 +44,8 @@ def run_gate(settings: Settings, progress: Progress | None = None) -> GateResult
     with contextlib.ExitStack() as beside:  # what runs beside the mutants: the coverage HTML
         checked = _check(_Run(settings, progress or Silent(), clock, about, beside))
     clock.timings["total"] = round(time.monotonic() - started, 3)
-    return judged(checked, settings.policy, about, clock.timings, ratchet)
+    whole = settings.changed is None and settings.shard is None and not settings.only_coverage
+    return judged(checked, settings.policy, about, clock.timings, ratchet, whole)
 
 
 def _check(run: _Run) -> Checked:
@@ -225,7 +226,9 @@ def _versions(settings: Settings) -> dict[str, str]:
     return versions
 
 
-def _own_folders(settings: Settings) -> tuple[Path, Path]:
-    """The gate's own folders, never part of the project it checks."""
-    return (settings.cache_dir, settings.reports_dir)
+def _own_folders(settings: Settings) -> tuple[Path, ...]:
+    """The gate's own folders and files, never part of the project it checks: a rewritten baseline
+    file re-runs no mutant and widens no `--changed` run."""
+    baseline = (settings.root / settings.baseline_file,) if settings.baseline_file else ()
+    return (settings.cache_dir, settings.reports_dir, *baseline)
 

@@ -4,7 +4,7 @@
   equivalence (the mutated function compiles to the same code objects, constants included, as the
   original or as a mutant already kept), or an expression with no run-time effect (an
   annotation; the type that `typing.cast` is given);
-- only the message of a raised exception (its first positional argument): a message-only mutant,
+- only the message of a raised exception (a string in its one, textual argument): a message-only mutant,
   kept by default and counted apart (`message_mutants` in the policy turns them off).
 """
 
@@ -63,7 +63,7 @@ def without_runtime_effect(node: cst.CSTNode, mutated: cst.CSTNode, parents: Any
     is given (in it, or replacing it)."""
     if isinstance(node, cst.Call) and _is_cast(node.func) and isinstance(mutated, cst.Call):
         kept = list(mutated.args)
-        if len(kept) == len(node.args) >= 2 and _is_cast(mutated.func):
+        if len(kept) == len(node.args) >= 2 and _is_cast(mutated.func) and _inert_type(node.args[0].value):
             return all(_same_arg(a, b) for a, b in zip(kept[1:], node.args[1:]))
     child = node
     while child in parents:
@@ -73,43 +73,56 @@ def without_runtime_effect(node: cst.CSTNode, mutated: cst.CSTNode, parents: Any
         if isinstance(parent, cst.Arg) and isinstance(parents.get(parent), cst.Call):
             call = parents[parent]
             if _is_cast(call.func) and call.args and call.args[0] is parent:
-                return True
+                return _inert_type(parent.value)
         child = parent
     return False
 
 
 def message_only(original: cst.CSTNode, mutated: cst.CSTNode, parents: Any) -> bool:
-    """Whether the mutation changes only the message of a raised exception: it lies in the first
-    positional argument of the call a `raise` raises, or removes that argument (or makes it None)."""
+    """Whether the mutation changes only the message of a raised exception: a string in the text
+    of the one argument of the call a `raise` raises (`raise E("cannot read " + path)`), or that
+    argument removed or made None. An operator, a number or a name there is no message: it can
+    change the exception (a TypeError, another errno)."""
     if isinstance(original, cst.Call) and _raised(original, parents):
         return _message_removed(original, mutated)
+    if not isinstance(original, (cst.SimpleString, cst.FormattedString, cst.ConcatenatedString)):
+        return False
     child = original
     while child in parents:
         parent = parents[child]
         if isinstance(parent, cst.Arg) and isinstance(parents.get(parent), cst.Call):
             call = parents[parent]
-            return _raised(call, parents) and _first_positional(call) is parent
-        if isinstance(parent, (cst.BaseSmallStatement, cst.BaseCompoundStatement)):
-            return False
+            return _raised(call, parents) and _message_argument(call) is parent
+        if not isinstance(parent, (cst.BinaryOperation, cst.ConcatenatedString, cst.FormattedString,
+                                   cst.FormattedStringExpression)):
+            return False  # the string feeds something else (a call, a subscript) before the message
         child = parent
     return False
 
 
+def _message_argument(call: cst.Call) -> cst.Arg | None:
+    """The message of `E(message)`: its one argument, positional, a text."""
+    if len(call.args) != 1 or call.args[0].keyword is not None or call.args[0].star != "":
+        return None
+    return call.args[0] if _is_text(call.args[0].value) else None
+
+
+def _is_text(node: cst.BaseExpression) -> bool:
+    if isinstance(node, (cst.SimpleString, cst.FormattedString, cst.ConcatenatedString)):
+        return True
+    return isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Add) and (
+        _is_text(node.left) or _is_text(node.right))
+
+
 def _message_removed(original: cst.Call, mutated: cst.CSTNode) -> bool:
-    """`raise E(message, rest)` made `raise E(rest)` or `raise E(None, rest)`: the rest unchanged."""
-    first = _first_positional(original)
-    if first is None or not isinstance(mutated, cst.Call):
+    """`raise E(message)` made `raise E()` or `raise E(None)`: the same class, no other argument."""
+    message = _message_argument(original)
+    if message is None or not isinstance(mutated, cst.Call) or not mutated.func.deep_equals(original.func):
         return False
-    rest = [a for a in original.args if a is not first]
-    kept = list(mutated.args)
-    if len(kept) == len(rest):
-        return all(_same_arg(a, b) for a, b in zip(kept, rest))
-    if len(kept) == len(original.args):
-        index = list(original.args).index(first)
-        others = [a for i, a in enumerate(kept) if i != index]
-        return (isinstance(kept[index].value, cst.Name) and kept[index].value.value == "None"
-                and all(_same_arg(a, b) for a, b in zip(others, rest)))
-    return False
+    if not mutated.args:
+        return True
+    return (len(mutated.args) == 1 and isinstance(mutated.args[0].value, cst.Name)
+            and mutated.args[0].value.value == "None")
 
 
 def _same_arg(a: cst.Arg, b: cst.Arg) -> bool:
@@ -131,5 +144,20 @@ def _first_positional(call: cst.Call) -> cst.Arg | None:
 
 
 def _is_cast(func: cst.BaseExpression) -> bool:
+    """`cast(...)` or `typing.cast(...)` (not `memoryview.cast`, not `ctypes.cast`)."""
     return ((isinstance(func, cst.Name) and func.value == "cast")
-            or (isinstance(func, cst.Attribute) and func.attr.value == "cast"))
+            or (isinstance(func, cst.Attribute) and func.attr.value == "cast"
+                and isinstance(func.value, cst.Name) and func.value.value in ("typing", "t")))
+
+
+def _inert_type(node: cst.BaseExpression) -> bool:
+    """A type expression whose evaluation cannot fail or do anything: a string, a dotted name, or
+    one subscripted by such expressions (`dict[str, "Model"]`)."""
+    if isinstance(node, (cst.SimpleString, cst.Name)):
+        return True
+    if isinstance(node, cst.Attribute):
+        return _inert_type(node.value)
+    if isinstance(node, cst.Subscript):
+        return _inert_type(node.value) and all(
+            isinstance(e.slice, cst.Index) and _inert_type(e.slice.value) for e in node.slice)
+    return False

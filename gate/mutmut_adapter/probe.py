@@ -22,6 +22,7 @@ import logging
 import os
 import random
 import re
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,8 @@ from unittest import mock
 from gate.mutmut_adapter import internals as mutmut
 
 LIMIT = 120
+RUN_SECONDS = 120
+"""The most one run of a survivor's tests may take."""
 
 
 ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
@@ -37,7 +40,16 @@ ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
 
 def describe(value: Any) -> str:
     """A value as a reader would name it, the same in two runs: a short repr for plain data (an
-    object's address in it left out), the type (and shape) for anything else."""
+    object's address in it left out), the type (and shape) for anything else. Never raises."""
+    try:
+        return _describe(value)
+    except Exception:  # a value that cannot even be looked at is named by its type
+        return f"a {type(value).__name__}"
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, mock.NonCallableMock):
+        return f"a {type(value).__name__}"
     if value is None or isinstance(value, (bool, int, float, str, bytes)):
         text = ADDRESS.sub("", repr(value))
         return text if len(text) <= LIMIT else text[:LIMIT] + "..."
@@ -139,13 +151,22 @@ def _has_state(value: Any) -> bool:
     return hasattr(value, "__dict__") and not _code(value) and not isinstance(value, mock.NonCallableMock)
 
 
+def _stable(text: str) -> str:
+    """A mock call's text without what differs between runs: addresses and mock ids."""
+    return re.sub(r" id='\d+'", "", ADDRESS.sub("", text))
+
+
 class _Records(logging.Handler):
     def __init__(self) -> None:
         super().__init__(logging.DEBUG)
         self.seen: list[str] = []
 
     def emit(self, record: logging.LogRecord) -> None:
-        self.seen.append(f"{record.levelname} {describe(record.getMessage())}")
+        try:
+            message = record.getMessage()
+        except Exception:  # bad arguments: logging itself would report and go on
+            message = str(record.msg)
+        self.seen.append(f"{record.levelname} {describe(message)}")
 
 
 class Recorder:
@@ -158,26 +179,48 @@ class Recorder:
     def wrap(self, fn: Any, module: Any) -> Any:
         recorder = self
 
-        def before(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, ...]:
+        def before(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, ...] | None:
+            try:
+                return _before(args, kwargs)
+            except Exception:  # the recorder never breaks the test it watches
+                return None
+
+        def after(args: tuple[Any, ...], state: tuple[Any, ...] | None, outcome: dict[str, Any]) -> None:
+            try:
+                if state is None:
+                    raise ValueError("nothing recorded at the call's start")
+                _after(args, state, outcome)
+            except Exception as exc:
+                recorder.calls.setdefault(recorder.test, []).append({"unobserved": f"{type(exc).__name__}: {exc}"})
+
+        def _before(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, ...]:
             handler = _Records()
             logging.getLogger().addHandler(handler)
             mocks = _mocks(fn, args, kwargs, module)
             held = _held(args, kwargs, type(args[0]).__name__ if args else "")
             return handler, mocks, {name: len(m.mock_calls) for name, m in mocks.items()}, held
 
-        def after(args: tuple[Any, ...], state: tuple[Any, ...], outcome: dict[str, Any]) -> None:
+        def _after(args: tuple[Any, ...], state: tuple[Any, ...], outcome: dict[str, Any]) -> None:
             handler, mocks, counts, held = state
             logging.getLogger().removeHandler(handler)
             outcome.update(
                 self_type=type(args[0]).__name__ if args else "", self=_state(args[0]) if args else {},
                 held={path: {"type": type(obj).__name__, "state": _state(obj)} for path, obj in held.items()},
                 globals=_module_state(module), logs=handler.seen,
-                mocks={name: [str(c) for c in m.mock_calls[counts[name]:]] for name, m in mocks.items()})
+                mocks={name: [_stable(str(c)) for c in m.mock_calls[counts[name]:]] for name, m in mocks.items()})
             recorder.calls.setdefault(recorder.test, []).append(outcome)
 
         def raised(exc: BaseException) -> dict[str, Any]:
             cause = exc.__cause__
             return {"raised": describe(exc), "cause": describe(cause) if cause is not None else None}
+
+        if inspect.isgeneratorfunction(fn) or inspect.isasyncgenfunction(fn):
+            @functools.wraps(fn)
+            def unobservable(*args: Any, **kwargs: Any) -> Any:
+                recorder.calls.setdefault(recorder.test, []).append(
+                    {"unobserved": "a generator: its body runs as it is iterated, after the call's exit"})
+                return fn(*args, **kwargs)
+            return unobservable
 
         if inspect.iscoroutinefunction(fn):
             @functools.wraps(fn)
@@ -283,6 +326,7 @@ def _forked_run(args: list[str], tests: list[str], under_test: str, module_name:
         code = 3
         recorder = Recorder()
         try:
+            signal.alarm(RUN_SECONDS)  # a run that hangs is stopped, and comes back empty
             os.environ["MUTANT_UNDER_TEST"] = under_test
             _same_seeds()
             with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):

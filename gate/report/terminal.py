@@ -94,10 +94,14 @@ def render(result: GateResult, width: int | None = None) -> str:
     for finding in verdict.findings:
         lines.append(f"FAIL [{finding.exit_code.value}] {finding.message}")
     word = "PASSED" if verdict.passed else "FAILED"
-    if result.baselined:
-        word += f" with {result.baselined} baselined findings ({result.baseline_file})"
     meaning = (f"nothing to check: {result.nothing_to_check}" if verdict.passed and result.nothing_to_check
                else DESCRIPTIONS[verdict.exit_code])
+    if result.baselined:
+        held = f"{result.baselined} baselined finding{'s' if result.baselined != 1 else ''}"
+        if verdict.passed:
+            word, meaning = f"PASSED with {held}", f"nothing failed beyond what {result.baseline_file} holds"
+        else:
+            meaning += f"; {held} more in {result.baseline_file}"
     lines.append(f"gate {word} (exit {verdict.exit_code.value}: {meaning})")
     return "\n".join(lines) + "\n"
 

@@ -56,6 +56,9 @@ def explain(survivors: Iterable[MutantOutcome], settings: Settings, work: Path, 
 def missing_check(runs: dict[str, Any], tests: Iterable[str], source_of: Callable[[str], str | None]) -> str:
     """The first difference between the original's and the mutant's calls, as the check a test
     lacks; what also differs between the original's two runs is no effect of the mutant."""
+    unseen = _unobserved(runs)
+    if unseen is not None:
+        return f"not observed: {unseen}"
     original, mutant = runs["original"]["calls"], runs["mutant"]["calls"]
     again = runs.get("original_again", runs["original"])["calls"]
     for test in tests:
@@ -71,6 +74,22 @@ def missing_check(runs: dict[str, Any], tests: Iterable[str], source_of: Callabl
                 what, name = difference
                 return f"after {test}, {what}; {_reads(source_of(test), test, name)}"
     return NO_DIFFERENCE
+
+
+def _unobserved(runs: dict[str, Any]) -> str | None:
+    """Why the probe saw nothing it could compare, if so: then it must not say "no difference"."""
+    for mode in ("original", "original_again", "mutant"):
+        run = runs.get(mode)
+        if run is not None and run["exit_code"] != 0:
+            return (f"the tests ended with exit {run['exit_code']} on the {mode.replace('_again', '')} under the "
+                    "probe (a test that failed, or ran past its limit)")
+    calls = [c for run in runs.values() for test_calls in run["calls"].values() for c in test_calls]
+    reasons = [c["unobserved"] for c in calls if "unobserved" in c]
+    if reasons:
+        return reasons[0]
+    if not runs["original"]["calls"]:
+        return "no call of the function was seen (a classmethod or staticmethod is called past the probe)"
+    return None
 
 
 def _difference(a: dict[str, Any], b: dict[str, Any], a2: dict[str, Any]) -> tuple[str, str | None] | None:
@@ -108,8 +127,9 @@ def _difference(a: dict[str, Any], b: dict[str, Any], a2: dict[str, Any]) -> tup
         return f"the log records are {a['logs']} on the original but {b['logs']} on the mutant", "caplog"
     for name in sorted(set(a["mocks"]) | set(b["mocks"])):
         if differs(a["mocks"].get(name), b["mocks"].get(name), a2["mocks"].get(name)):
+            read = name.split()[-1].rsplit(".", 1)[-1]  # `global torch.cuda.empty_cache`: empty_cache
             return (f"the calls to the mock {name} are {a['mocks'].get(name, [])} on the original but "
-                    f"{b['mocks'].get(name, [])} on the mutant"), name.split()[-1]
+                    f"{b['mocks'].get(name, [])} on the mutant"), None if read.isdigit() else read
     return None
 
 

@@ -39,10 +39,9 @@ class About:
 
 
 def judged(checked: Checked, policy: Policy, about: About, timings: dict[str, float],
-           ratchet: Ratchet | None = None) -> GateResult:
-    # only a run that saw every finding (no --changed scope, no shard of the mutants) can tell
-    # that a baseline entry matches none
-    whole = about.shard is None and not about.run.get("kind", "").startswith("--changed")
+           ratchet: Ratchet | None = None, whole: bool = True) -> GateResult:
+    """`whole`: the run saw every finding (no --changed scope, no shard, mutants run), so it can
+    tell that a baseline entry matches none."""
     regions, mutants, verdict, notes = rules.judge(checked.regions, checked.mutants, policy, ratchet, whole=whole)
     return GateResult(
         project=about.project, guarded_paths=about.guarded_paths, verdict=verdict, regions=regions,

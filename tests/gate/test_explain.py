@@ -21,7 +21,7 @@ def call(**left: object) -> dict:
 
 
 def runs(original: list[dict], mutant: list[dict]) -> dict:
-    return {"original": {"calls": {TEST: original}}, "mutant": {"calls": {TEST: mutant}}}
+    return {"original": {"exit_code": 0, "calls": {TEST: original}}, "mutant": {"exit_code": 0, "calls": {TEST: mutant}}}
 
 
 def source(text: str):
@@ -62,9 +62,9 @@ def test_each_thing_a_test_could_observe(left_original, left_mutant, said):
 
 
 def test_what_differs_between_two_runs_of_the_original_is_no_effect_of_the_mutant():
-    clock = {"original": {"calls": {TEST: [call(self={"started": "10.5", "n": "1"})]}},
-             "original_again": {"calls": {TEST: [call(self={"started": "11.2", "n": "1"})]}},
-             "mutant": {"calls": {TEST: [call(self={"started": "12.9", "n": "0"})]}}}
+    clock = {"original": {"exit_code": 0, "calls": {TEST: [call(self={"started": "10.5", "n": "1"})]}},
+             "original_again": {"exit_code": 0, "calls": {TEST: [call(self={"started": "11.2", "n": "1"})]}},
+             "mutant": {"exit_code": 0, "calls": {TEST: [call(self={"started": "12.9", "n": "0"})]}}}
     assert missing_check(clock, [TEST], source("")).startswith(
         f"after {TEST}, Engine.n is 1 on the original but 0 on the mutant")
 
@@ -73,6 +73,17 @@ def test_nothing_different_at_the_exit_says_so():
     assert missing_check(runs([call()], [call()]), [TEST], source("")) == NO_DIFFERENCE
     assert missing_check(runs([call(), call()], [call()]), [TEST], source("")).startswith(
         f"after {TEST}, the function ran 2 times on the original but 1 on the mutant")
+
+
+def test_what_the_probe_could_not_see_is_never_called_no_difference():
+    failed = runs([call()], [call()])
+    failed["mutant"]["exit_code"] = 1
+    assert missing_check(failed, [TEST], source("")).startswith("not observed: the tests ended with exit 1 on the mutant")
+    generator = runs([{"unobserved": "a generator: its body runs as it is iterated, after the call's exit"}], [])
+    assert missing_check(generator, [TEST], source("")) == (
+        "not observed: a generator: its body runs as it is iterated, after the call's exit")
+    bypassed = {"original": {"exit_code": 0, "calls": {}}, "mutant": {"exit_code": 0, "calls": {}}}
+    assert missing_check(bypassed, [TEST], source("")).startswith("not observed: no call of the function was seen")
 
 
 def test_values_are_described_the_same_in_every_run():
@@ -84,6 +95,10 @@ def test_values_are_described_the_same_in_every_run():
     assert describe(None) == "None" and describe("x" * 200).endswith("...")
     assert describe({"a": 1}) == "{'a': 1}" and describe(list(range(20))) == "a list of 20"
     assert describe(ValueError("bad")) == "ValueError('bad')"
+    assert describe(KeyError(f"{object()!r}")) == "KeyError(\"'<object object>'\")"  # no address
+    from unittest import mock
+
+    assert describe(mock.MagicMock()) == "a MagicMock" and describe(mock.Mock()) == "a Mock"
 
 
 @pytest.mark.slow  # a gate run of seconds: .ci/run runs it
