@@ -132,3 +132,24 @@ def test_a_missing_baseline_file_is_a_config_error_naming_the_command(fixture_pr
     assert run.exit_code == 2
     assert run.stderr.strip() == ("gate: error [config]: baseline_file gone.json does not exist: write it with "
                                   "`python -m gate baseline`")
+
+
+def _twin(number: int, status: str):
+    from gate.result import MutantOutcome, MutantStatus
+
+    return MutantOutcome(name=f"m.x_f__mutmut_{number}", file="m.py", unit="f", operator="swallow", origin="gate",
+                         start=3 + 3 * number, end=3 + 3 * number, original="raise", replacement="pass",
+                         diff="", region_id=f"m.py:{2 + 3 * number}", status=MutantStatus(status),
+                         tests=("t.py::test_f",))
+
+
+@pytest.mark.parametrize("first", ["killed", "survived", "not-run"])
+def test_two_alike_findings_keep_their_own_fingerprints_whatever_the_other_did(first):
+    # two `raise` lines in one function swallowed alike: told apart by their order among the
+    # function's mutants, tested or not, so a shard, the merged run and the next run agree
+    from gate.policy import Policy
+    from gate.rules import judge
+
+    _, mutants, _, _ = judge([], [_twin(1, first), _twin(2, "survived")], Policy(source="defaults"))
+    alone = judge([], [_twin(1, "survived"), _twin(2, "survived")], Policy(source="defaults"))[1]
+    assert mutants[1].finding_id == alone[1].finding_id != alone[0].finding_id
