@@ -99,7 +99,8 @@ def baseline_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="python -m gate baseline",
                 description="Run the whole gate and write every finding it fails on (survivors, regions never "
                             "run, ...) into [tool.gate] baseline_file: later runs warn on those and fail on "
-                            "anything new. An entry already in the file keeps its reason and date.",
+                            "anything new. An entry already in the file keeps its reason and date, unless that "
+                            "date has passed.",
                 epilog="exit codes:\n" + exit_code_help(), formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--project", type=Path, default=Path("."), help="the project's root folder (default: .)")
     p.add_argument("--reason", default=None, help="why the new entries are accepted for now "

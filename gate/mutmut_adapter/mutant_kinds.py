@@ -136,13 +136,6 @@ def _raised(call: cst.Call, parents: Any) -> bool:
     return isinstance(parent, cst.Raise) and parent.exc is call
 
 
-def _first_positional(call: cst.Call) -> cst.Arg | None:
-    for arg in call.args:
-        if arg.keyword is None and arg.star == "":
-            return arg
-    return None
-
-
 def _is_cast(func: cst.BaseExpression) -> bool:
     """`cast(...)` or `typing.cast(...)` (not `memoryview.cast`, not `ctypes.cast`)."""
     return ((isinstance(func, cst.Name) and func.value == "cast")

@@ -24,6 +24,7 @@ import random
 import re
 import signal
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from unittest import mock
@@ -222,33 +223,33 @@ class Recorder:
                 return fn(*args, **kwargs)
             return unobservable
 
-        if inspect.iscoroutinefunction(fn):
-            @functools.wraps(fn)
-            async def observed_async(*args: Any, **kwargs: Any) -> Any:
-                state, outcome = before(args, kwargs), {}
-                try:
-                    result = await fn(*args, **kwargs)
-                    outcome["returned"] = describe(result)
-                    return result
-                except BaseException as exc:
-                    outcome.update(raised(exc))
-                    raise
-                finally:
-                    after(args, state, outcome)
-            return observed_async
-
-        @functools.wraps(fn)
-        def observed(*args: Any, **kwargs: Any) -> Any:
+        @contextlib.contextmanager
+        def watching(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Iterator[dict[str, Any]]:
+            """What one call leaves, recorded at its exit (returned or raised) whatever ends it."""
             state, outcome = before(args, kwargs), {}
             try:
-                result = fn(*args, **kwargs)
-                outcome["returned"] = describe(result)
-                return result
+                yield outcome
             except BaseException as exc:
                 outcome.update(raised(exc))
                 raise
             finally:
                 after(args, state, outcome)
+
+        if inspect.iscoroutinefunction(fn):
+            @functools.wraps(fn)
+            async def observed_async(*args: Any, **kwargs: Any) -> Any:
+                with watching(args, kwargs) as outcome:
+                    result = await fn(*args, **kwargs)
+                    outcome["returned"] = describe(result)
+                    return result
+            return observed_async
+
+        @functools.wraps(fn)
+        def observed(*args: Any, **kwargs: Any) -> Any:
+            with watching(args, kwargs) as outcome:
+                result = fn(*args, **kwargs)
+                outcome["returned"] = describe(result)
+                return result
         return observed
 
 

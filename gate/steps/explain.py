@@ -72,7 +72,7 @@ def missing_check(runs: dict[str, Any], tests: Iterable[str], source_of: Callabl
             difference = _difference(a, b, a2)
             if difference is not None:
                 what, name = difference
-                return f"after {test}, {what}; {_reads(source_of(test), test, name)}"
+                return f"after {test}, {what}; {_reads(source_of(test), name)}"
     return NO_DIFFERENCE
 
 
@@ -133,7 +133,7 @@ def _difference(a: dict[str, Any], b: dict[str, Any], a2: dict[str, Any]) -> tup
     return None
 
 
-def _reads(source: str | None, test: str, name: str | None) -> str:
+def _reads(source: str | None, name: str | None) -> str:
     if name is None or source is None:
         return "no assertion in that test checks it"
     if name not in _names(source):
@@ -160,8 +160,8 @@ def _test_source(work: Path, nodeid: str) -> str | None:
     """The source of the test function a node id names, as the snapshot holds it."""
     file, qualname = test_unit(nodeid)
     try:
-        tree = ast.parse((work / file).read_text())
         text = (work / file).read_text()
+        tree = ast.parse(text)
     except (OSError, SyntaxError, UnicodeDecodeError):
         return None
     scope: list[ast.stmt] = tree.body

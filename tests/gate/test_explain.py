@@ -134,3 +134,40 @@ def test_a_patched_function_is_reached_through_the_modules_the_code_names():
     found = _mocks(engine.recover, (), {}, engine)
     assert set(found) == {"global torch.cuda.empty_cache", "global backend"}
     assert found["global torch.cuda.empty_cache"] is cuda.empty_cache
+
+
+@pytest.mark.parametrize("asynchronous", [False, True])
+def test_the_recorder_keeps_what_each_call_left_and_never_changes_it(asynchronous):
+    import asyncio
+    import types
+
+    from gate.mutmut_adapter.probe import Recorder
+
+    class Engine:
+        def __init__(self):
+            self.n = 0
+
+        def go(self, fail):
+            self.n += 1
+            if fail:
+                raise ValueError("x") from KeyError("k")
+            return 5
+
+    async def go_async(self, fail):
+        return Engine.go(self, fail)
+
+    recorder = Recorder()
+    recorder.test = TEST
+    wrapped = recorder.wrap(go_async if asynchronous else Engine.go, types.ModuleType("serve.engine"))
+    engine = Engine()
+
+    def call_it(fail):
+        result = wrapped(engine, fail)
+        return asyncio.run(result) if asynchronous else result
+
+    assert call_it(False) == 5  # the value and the exception reach the test unchanged
+    with pytest.raises(ValueError, match="x"):
+        call_it(True)
+    seen = [{k: c[k] for k in ("returned", "raised", "cause", "self") if k in c} for c in recorder.calls[TEST]]
+    assert seen == [{"returned": "5", "self": {"n": "1"}},
+                    {"raised": "ValueError('x')", "cause": "KeyError(\"'k'\")", "self": {"n": "2"}}]
