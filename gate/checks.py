@@ -58,6 +58,11 @@ def number(minimum: float, *, integer: bool = False, strict: bool = False) -> Ca
     return check
 
 
+def optional_number(minimum: float) -> Callable[[str, Any], Any]:
+    check = number(minimum)
+    return lambda where, value: None if value is None else check(where, value)
+
+
 def reason_map(where: str, value: Any) -> dict[str, str]:
     if not isinstance(value, dict) or not all(
             isinstance(k, str) and k and isinstance(v, str) and v.strip() for k, v in value.items()):

@@ -47,7 +47,8 @@ def parser() -> argparse.ArgumentParser:
         epilog="exit codes:\n" + exit_code_help() + "\n\nsettings come from [tool.gate] in pyproject.toml "
                "(flags override them) and the policy from mutmut_config.py.\n"
                "`python -m gate merge SHARD_RESULTS...` combines the shards of a --shard K/N run;\n"
-               "`python -m gate baseline` writes today's findings into [tool.gate] baseline_file.",
+               "`python -m gate baseline` writes today's findings into [tool.gate] baseline_file;\n"
+               "`python -m gate suggest [--apply] MUTANT` shows (or writes) a survivor's verified assertion.",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--version", action="version", version=f"gate {__version__}")
     p.add_argument("--project", type=Path, default=Path("."), help="the project's root folder (default: .)")
@@ -64,8 +65,44 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--lock-timeout", type=float, metavar="SECONDS", help=OPTIONS["lock_timeout"].help)
     p.add_argument("--reports-dir", metavar="DIR", help=OPTIONS["reports_dir"].help)
     p.add_argument("--cache-dir", metavar="DIR", help=OPTIONS["cache_dir"].help)
+    p.add_argument("--no-explain", action="store_true", default=None,
+                   help="do not explain survivors (no missing check, no suggested assertion)")
+    p.add_argument("--explain-seconds", type=float, metavar="SECONDS", help=OPTIONS["explain_seconds"].help)
     p.add_argument("-q", "--quiet", action="store_true", help="no progress, only the summary")
     return p
+
+
+def suggest_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="python -m gate suggest",
+                description="Show the verified assertion the last run suggested for a survivor, or with "
+                            "--apply write it into the test file (the only command that writes to your tree).",
+                epilog="exit codes:\n" + exit_code_help(), formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("mutant", help="the survivor's name, as the last run's report gives it")
+    p.add_argument("--apply", action="store_true", help="insert the assertion into the test file")
+    p.add_argument("--project", type=Path, default=Path("."), help="the project's root folder (default: .)")
+    p.add_argument("--reports-dir", metavar="DIR", help=OPTIONS["reports_dir"].help)
+    return p
+
+
+def suggest_main(argv: Sequence[str]) -> int:
+    from gate.suggestions import apply, suggestion_for
+
+    try:
+        args = suggest_parser().parse_args(argv)
+        settings = load_settings(args.project, {"reports_dir": args.reports_dir})
+        suggestion = suggestion_for(settings.reports_dir / "gate-result.json", args.mutant)
+        if not args.apply:
+            print(f"suggested check (verified) for {args.mutant}: {suggestion.shown()}")
+            for line in suggestion.lines:
+                print(f"  + {line}")
+            return ExitCode.OK
+        apply(settings.root, suggestion)
+        print(f"gate: {suggestion.file}: inserted after line {suggestion.after_line} (in {suggestion.test}):")
+        for line in suggestion.lines:
+            print(f"  + {line}")
+        return ExitCode.OK
+    except BaseException as error:
+        return _failed(error)
 
 
 def merge_parser() -> argparse.ArgumentParser:
@@ -164,6 +201,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return merge_main(argv[1:])
     if argv[:1] == ["baseline"]:
         return baseline_main(argv[1:])
+    if argv[:1] == ["suggest"]:
+        return suggest_main(argv[1:])
     early = _early_flags(argv)
     try:
         args = parser().parse_args(argv)
@@ -173,6 +212,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "only_coverage": args.only_coverage, "list_regions": args.list_regions or None,
             "changed": args.changed, "shard": args.shard, "lock_timeout": args.lock_timeout,
             "reports_dir": args.reports_dir, "cache_dir": args.cache_dir,
+            "explain": False if args.no_explain else None, "explain_seconds": args.explain_seconds,
         })
     except BaseException as error:  # before the run could start: its verdict is still this error
         # (a listing is no run: it has no verdict to record)

@@ -54,6 +54,11 @@ class Region:
         return self.start <= start and end <= self.end
 
 
+EXPLANATION_KINDS = ("named", "no difference", "not observed", "budget", "failed", "off")
+"""What a survivor's explanation can be: the difference named, none seen, not observable, the
+explain budget spent before it was reached, the probe failed, or explanations turned off."""
+
+
 class MutantStatus(str, enum.Enum):
     KILLED = "killed"
     SURVIVED = "survived"
@@ -95,6 +100,40 @@ class Mutant:
     """It changes only the message of a raised exception (`message_mutants` in the policy)."""
 
 
+@dataclass(frozen=True)
+class Suggestion:
+    test: str
+    """The node id of the test it strengthens."""
+    file: str
+    after_line: int
+    """The line (1-based) of the test file it goes after: the end of the statement that made the call."""
+    anchor: str
+    """That line's text, which must still be there when it is applied."""
+    lines: tuple[str, ...]
+    """The lines to insert, indented as the statement they follow."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Suggestion:
+        return cls(test=data["test"], file=data["file"], after_line=int(data["after_line"]), anchor=data["anchor"],
+                   lines=tuple(data["lines"]))
+
+    def shown(self) -> str:
+        """`<line> after tests/...py:<line>`, as every report shows it."""
+        return f"{' / '.join(line.strip() for line in self.lines)} after {self.file}:{self.after_line}"
+
+    def applied_to(self, text: str) -> str:
+        """`text` (the test file) with the suggestion inserted; ValueError when its anchor moved."""
+        lines = text.splitlines(keepends=True)
+        if not 0 < self.after_line <= len(lines) or lines[self.after_line - 1].rstrip("\r\n") != self.anchor:
+            raise ValueError(f"{self.file}:{self.after_line} no longer reads {self.anchor.strip()!r}")
+        if not lines[self.after_line - 1].endswith("\n"):
+            lines[self.after_line - 1] += "\n"
+        return "".join([*lines[:self.after_line], *(line + "\n" for line in self.lines), *lines[self.after_line:]])
+
+
 @dataclass(frozen=True, kw_only=True)
 class MutantOutcome(Mutant):
     """A mutant, where it lies, and what testing it showed."""
@@ -117,6 +156,10 @@ class MutantOutcome(Mutant):
     """What the operator does (`the handler body becomes pass`), for the reports' help texts."""
     missing_check: str = ""
     """For a survivor: what a test could have seen that it did not check (`gate.steps.explain`)."""
+    explained: str = ""
+    """For a survivor, what its explanation is: one of `EXPLANATION_KINDS` ('' for none)."""
+    suggestion: Suggestion | None = None
+    """For a survivor: the assertion its test lacks, verified to pass on the original and fail on it."""
 
     @property
     def fails(self) -> bool:
@@ -277,7 +320,7 @@ def _percent(done: set, not_done: set) -> float | None:
     return round(100 * len(done) / total, 1) if total else None
 
 
-RESULT_FORMAT = 7
+RESULT_FORMAT = 8
 
 
 def to_dict(result: GateResult) -> dict:
@@ -317,7 +360,8 @@ def from_dict(data: dict) -> GateResult:
                                     problems=tuple(RegionProblem(**{**p, "identity": tuple(p["identity"])})
                                                    for p in r["problems"])))
     mutants = [MutantOutcome(**{**{k: v for k, v in m.items() if k != "fingerprint"},
-                                "status": MutantStatus(m["status"]), "tests": tuple(m["tests"])})
+                                "status": MutantStatus(m["status"]), "tests": tuple(m["tests"]),
+                                "suggestion": Suggestion.from_dict(m["suggestion"]) if m.get("suggestion") else None})
                for m in data["mutants"]]
     verdict = Verdict(ExitCode(data["verdict"]["exit_code"]),
                       tuple(Finding(ExitCode(f["exit_code"]), f["message"]) for f in data["verdict"]["findings"]))

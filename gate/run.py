@@ -21,7 +21,7 @@ from gate.mutmut_adapter import client
 from gate.process import Background
 from gate.progress import Progress, Silent
 from gate.ratchet import load as load_ratchet
-from gate.result import GateResult, MutantStatus, Region, RegionReport, stamp
+from gate.result import GateResult, MutantOutcome, MutantStatus, Region, RegionReport, stamp
 from gate.settings import Settings
 from gate.steps import baseline, explain, generation, mutants, plan, regions, scope, selection, snapshot
 from gate.steps.baseline import CoverageResult
@@ -42,7 +42,7 @@ def run_gate(settings: Settings, progress: Progress | None = None) -> GateResult
                   run=run_info(settings), versions=_versions(settings))
     clock = Clock()
     with contextlib.ExitStack() as beside:  # what runs beside the mutants: the coverage HTML
-        checked = _check(_Run(settings, progress or Silent(), clock, about, beside))
+        checked = _check(_Run(settings, progress or Silent(), clock, about, beside, started))
     clock.timings["total"] = round(time.monotonic() - started, 3)
     whole = settings.changed is None and settings.shard is None and not settings.only_coverage
     return judged(checked, settings.policy, about, clock.timings, ratchet, whole)
@@ -87,19 +87,13 @@ def _check(run: _Run) -> Checked:
         reports = selection.with_unmutated(reports, candidates, settings.policy.accept_unmutated)
         fingerprints = plan.fingerprints(settings, snap.work, snap.files, scoped.sources, scoped.environment,
                                          coverage)
-        outcomes, jobs = plan.plan(candidates, settings, coverage, fingerprints, cache)
+        outcomes, jobs, keys = plan.plan(candidates, settings, coverage, fingerprints, cache)
 
         # 6. the mutant runs, then each survivor's missing check
         with run.clock.measure("mutants"):
             mutants.test_all(fork_server, jobs, outcomes, settings, coverage, cache, run.progress,
                              start=lambda: mutants.start_fork_server(settings, snap.work, files, scoped.tests))
-    survivors = [o for o in outcomes.values() if o.status is MutantStatus.SURVIVED]
-    if survivors:
-        run.progress.stage(f"looking for what the tests of {len(survivors)} survivors could have checked")
-        with run.clock.measure("explain"):
-            checks = explain.explain(survivors, settings, snap.work, files)
-        outcomes.update({name: dataclasses.replace(outcomes[name], missing_check=check)
-                         for name, check in checks.items()})
+    _explain(run, outcomes, keys, coverage, snap.work, files)
 
     # 7. the judgement (`run_gate`) of what was checked
     tested = tuple(outcomes[c.mutant.name] for c in candidates)
@@ -109,6 +103,29 @@ def _check(run: _Run) -> Checked:
                    sources={f: scoped.sources[f] for f in sorted({m.file for m in tested})})
 
 
+def _explain(run: _Run, outcomes: dict[str, MutantOutcome], keys: dict[str, str], coverage: CoverageResult,
+             work: Path, files: list[str]) -> None:
+    """Each survivor's missing check (`explain`), within the explain budget; nothing when off."""
+    survivors = [o for o in outcomes.values() if o.status is MutantStatus.SURVIVED]
+    if not survivors:
+        return
+    settings = run.settings
+    if not settings.explain:
+        found = {m.name: explain.Explanation("", "off") for m in survivors}
+    else:
+        run.progress.stage(f"looking for what the tests of {len(survivors)} survivors could have checked")
+        killers: dict[tuple[str, str], list[str]] = {}
+        for o in outcomes.values():
+            if o.killed_by:
+                killers.setdefault((o.file, o.unit), []).append(o.killed_by)
+        cold = not any(o.cached for o in outcomes.values())
+        with run.clock.measure("explain"):
+            found = explain.explain(survivors, settings, work, files, keys, killers, coverage.baseline.durations,
+                                    time.monotonic() - run.started, cold)
+    outcomes.update({name: dataclasses.replace(outcomes[name], missing_check=e.text, explained=e.kind,
+                                               suggestion=e.suggestion) for name, e in found.items()})
+
+
 @dataclass
 class _Run:
     settings: Settings
@@ -116,6 +133,8 @@ class _Run:
     clock: Clock
     about: About
     beside: contextlib.ExitStack
+    started: float
+    """When the run began (`time.monotonic`): the explain budget is a share of what it took."""
 
 
 @dataclass(frozen=True)

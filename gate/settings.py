@@ -38,6 +38,10 @@ OPTIONS: dict[str, Option] = {
     "worker_memory_mb": Option(checks.number(0, integer=True), 4096,
                                "address-space limit of each mutant's worker in MiB (0: none)"),
     "lock_timeout": Option(checks.number(0), 0.0, "seconds to wait for another gate run on this repository"),
+    "explain": Option(checks.boolean, True, "explain each survivor: the check its tests lack, and a verified "
+                                            "assertion to add"),
+    "explain_seconds": Option(checks.optional_number(0), None,
+                              "the explain step's budget in seconds (default: a third of a cold run's time before it, at least 10)"),
     "baseline_file": Option(checks.optional_text, None,
                             "the findings the project had when it adopted the gate (`python -m gate baseline`)"),
 }
@@ -60,6 +64,8 @@ class Settings:
     lock_timeout: float
     baseline_file: str | None = None
     """The baseline file, relative to the root (`gate.ratchet`); None: no baseline."""
+    explain: bool = True
+    explain_seconds: float | None = None
     # what this run does
     only_coverage: bool = False
     list_regions: bool = False
@@ -109,6 +115,8 @@ def load_settings(root: Path, flags: Mapping[str, Any] | None = None) -> Setting
         worker_memory_mb=values["worker_memory_mb"],
         lock_timeout=float(values["lock_timeout"]),
         baseline_file=values["baseline_file"],
+        explain=values["explain"],
+        explain_seconds=None if values["explain_seconds"] is None else float(values["explain_seconds"]),
         **run_mode,
     )
 

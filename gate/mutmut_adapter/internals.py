@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import re
 from typing import Any
 
 import mutmut.configuration as _configuration
@@ -31,6 +32,20 @@ GENERATION = "mutant_generation"
 """The mutant name mutmut sets while it generates (no trampoline runs a mutant)."""
 ORIGINAL_KEY = "_mutmut_orig"
 """The key of a function's original code in its mutants table."""
+
+
+_COPY_NAME = re.compile(r"^(?:x_|xǁ[^ǁ]*ǁ)?(?P<name>.+?)__mutmut_(?:orig|\d+)$")
+
+
+def plain_function_name(code_name: str) -> str:
+    """The name a reader knows for one of mutmut's copies of a function: `method` for
+    `xǁEngineǁmethod__mutmut_3` and `xǁEngineǁmethod__mutmut_orig`; any other name unchanged."""
+    found = _COPY_NAME.match(code_name)
+    return found["name"] if found else code_name
+
+
+TRAMPOLINE_FILES = ("mutmut/mutation/trampoline.py",)
+"""Where mutmut's trampolines run: frames a test never sees without mutmut, left out of tracebacks."""
 
 
 def mutants_table(short_name: str) -> str:

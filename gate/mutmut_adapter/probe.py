@@ -1,309 +1,106 @@
 """`python -P -m gate.mutmut_adapter.probe SPEC OUT`: what a survivor's tests could have seen.
 
-For each surviving mutant, its covering tests run twice in this process, in mutmut's mutated copy:
-on the original (no mutant under test) and on the mutant. A wrapper around the function mutmut's
-trampoline calls (the original, then the mutant) records, at each call's exit, what a test could
-observe: the value returned or the exception raised (type, message, `__cause__`), the attributes
-of `self` and the module's globals as they are then, the log records emitted during the call, and
-the calls made to `unittest.mock` objects it was given or holds. The original runs twice, so that
-`gate.steps.explain` can tell an effect of the mutant from what differs between any two runs (a
-clock, a random draw the seeds do not reach), and compares. Values are described, not kept: a type and a short text, never an address.
-"""
+The spec groups the survivors by function (each group's tests in the order likeliest to show a
+difference first). This process imports the code and the tests once; every run then forks from it
+with the same random seeds, at most `workers` at a time, and stops after `RUN_SECONDS`. For each
+group the original runs twice (what differs between those two runs, a clock, is no effect of the
+mutant); a test that fails on the original under observation is left out and named. Then each
+mutant runs its observable tests, comparing each test as it ends with the original's
+(`gate.observation`), and stops at the first difference. Where the difference is a value a test
+can read, the assertion it lacks (`gate.suggestions`) is inserted into a copy of the test file and
+that test runs on the original (it must pass) and on the mutant (it must fail): only a suggestion
+that passed both is reported. Nothing starts after the spec's deadline, and what runs then is
+stopped: those survivors come back as not reached."""
 
 from __future__ import annotations
 
 import contextlib
-import functools
 import importlib
 import inspect
 import io
 import json
-import logging
 import os
 import random
-import re
+import select
 import signal
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from unittest import mock
 
+import pytest
+
+from gate import observation
 from gate.mutmut_adapter import internals as mutmut
+from gate.mutmut_adapter.recorder import Recorder
+from gate.suggestions import Suggestion, candidates
 
-LIMIT = 120
 RUN_SECONDS = 120
 """The most one run of a survivor's tests may take."""
 
+MORE_DIFFERENCES = 4
+"""Later calls' differences kept beside the first, for a suggestion the first cannot give."""
+MOST_TRIES = 4
+"""Suggested assertions verified at most per survivor (each costs two runs of one test)."""
 
-ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
-
-
-def describe(value: Any) -> str:
-    """A value as a reader would name it, the same in two runs: a short repr for plain data (an
-    object's address in it left out), the type (and shape) for anything else. Never raises."""
-    try:
-        return _describe(value)
-    except Exception:  # a value that cannot even be looked at is named by its type
-        return f"a {type(value).__name__}"
+CHECK_COPY = "_gate_check_{}"
+"""The suffix of a test file's copy that holds a suggestion being verified."""
 
 
-def _describe(value: Any) -> str:
-    if isinstance(value, mock.NonCallableMock):
-        return f"a {type(value).__name__}"
-    if value is None or isinstance(value, (bool, int, float, str, bytes)):
-        text = ADDRESS.sub("", repr(value))
-        return text if len(text) <= LIMIT else text[:LIMIT] + "..."
-    if isinstance(value, (list, tuple, set, frozenset, dict)) and len(value) <= 8:
-        items = value.items() if isinstance(value, dict) else value
-        inner = [f"{describe(k)}: {describe(v)}" for k, v in items] if isinstance(value, dict) \
-            else [describe(v) for v in items]
-        text = {dict: "{%s}", list: "[%s]", tuple: "(%s)"}.get(type(value), type(value).__name__ + "({%s})")
-        return text % ", ".join(inner)
-    if isinstance(value, (list, tuple, set, frozenset, dict)):
-        return f"a {type(value).__name__} of {len(value)}"
-    shape, dtype = getattr(value, "shape", None), getattr(value, "dtype", None)
-    if shape is not None and dtype is not None:
-        return f"a {type(value).__name__} of shape {tuple(shape)} ({dtype})"
-    if isinstance(value, BaseException):
-        return f"{type(value).__name__}({describe(str(value))})"
-    return f"a {type(value).__name__}"
-
-
-def _state(obj: Any) -> dict[str, str]:
-    try:
-        attributes = vars(obj)
-    except TypeError:
-        return {}
-    return {name: describe(value) for name, value in attributes.items()
-            if not name.startswith("__") and not _code(value)}
-
-
-def _code(value: Any) -> bool:
-    """A function, method, class or module: code, not state (a model object is state, callable or not)."""
-    return inspect.isroutine(value) or inspect.isclass(value) or inspect.ismodule(value)
-
-
-def _module_state(module: Any) -> dict[str, str]:
-    return {name: describe(value) for name, value in vars(module).items()
-            if not name.startswith("_") and not name.startswith(("mutants_", "x_", "xǁ"))
-            and isinstance(value, (type(None), bool, int, float, str, tuple))}
-
-
-def _mocks(fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any], module: Any) -> dict[str, mock.NonCallableMock]:
-    """The `unittest.mock` objects a call can reach: among its arguments, `self`'s attributes, the
-    module's globals, and what the function's code names through them (`torch.cuda.empty_cache`
-    patched in a test is reached as the global `torch`, then `cuda`, then `empty_cache`)."""
-    found = {}
-    holders = [("argument", dict(enumerate(args))), ("argument", kwargs)]
-    if args:
-        with contextlib.suppress(TypeError):
-            holders.append(("self", vars(args[0])))
-    holders.append(("global", vars(module)))
-    for kind, values in holders:
-        for name, value in values.items():
-            if isinstance(value, mock.NonCallableMock):
-                found[f"{kind} {name}"] = value
-    names = _code_names(getattr(fn, "__code__", None))
-    paths = [(name, getattr(module, name)) for name in names if inspect.ismodule(getattr(module, name, None))]
-    for _ in range(2):  # two attributes deep: a module's submodule's function
-        deeper = []
-        for path, obj in paths:
-            for name in names:
-                value = getattr(obj, name, None) if inspect.ismodule(obj) else None
-                if isinstance(value, mock.NonCallableMock):
-                    found[f"global {path}.{name}"] = value
-                elif inspect.ismodule(value):
-                    deeper.append((f"{path}.{name}", value))
-        paths = deeper
-    return found
-
-
-def _code_names(code: Any) -> set[str]:
-    """The global and attribute names a function's code (nested code included) uses."""
-    if code is None:
-        return set()
-    names = set(code.co_names)
-    for const in code.co_consts:
-        if inspect.iscode(const):
-            names |= _code_names(const)
-    return names
-
-
-def _held(args: tuple[Any, ...], kwargs: dict[str, Any], self_type: str) -> dict[str, Any]:
-    """The objects a call can change besides `self`: those `self`'s attributes hold as the call
-    begins, and its other arguments; each by where the call found it."""
-    found: dict[str, Any] = {}
-    if args:
-        with contextlib.suppress(TypeError):
-            for name, value in vars(args[0]).items():
-                if _has_state(value):
-                    found[f"{self_type}.{name}"] = value
-    for index, value in enumerate(args[1:], 1):
-        if _has_state(value):
-            found[f"argument {index}"] = value
-    for name, value in kwargs.items():
-        if _has_state(value):
-            found[f"argument {name}"] = value
-    return found
-
-
-def _has_state(value: Any) -> bool:
-    return hasattr(value, "__dict__") and not _code(value) and not isinstance(value, mock.NonCallableMock)
-
-
-def _stable(text: str) -> str:
-    """A mock call's text without what differs between runs: addresses and mock ids."""
-    return re.sub(r" id='\d+'", "", ADDRESS.sub("", text))
-
-
-class _Records(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.seen: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        try:
-            message = record.getMessage()
-        except Exception:  # bad arguments: logging itself would report and go on
-            message = str(record.msg)
-        self.seen.append(f"{record.levelname} {describe(message)}")
-
-
-class Recorder:
-    """Wraps the functions the trampolines call and keeps what each call left, by test."""
-
-    def __init__(self) -> None:
-        self.test = ""
-        self.calls: dict[str, list[dict[str, Any]]] = {}
-
-    def wrap(self, fn: Any, module: Any) -> Any:
-        recorder = self
-
-        def before(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, ...] | None:
-            try:
-                return _before(args, kwargs)
-            except Exception:  # the recorder never breaks the test it watches
-                return None
-
-        def after(args: tuple[Any, ...], state: tuple[Any, ...] | None, outcome: dict[str, Any]) -> None:
-            try:
-                if state is None:
-                    raise ValueError("nothing recorded at the call's start")
-                _after(args, state, outcome)
-            except Exception as exc:
-                recorder.calls.setdefault(recorder.test, []).append({"unobserved": f"{type(exc).__name__}: {exc}"})
-
-        def _before(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, ...]:
-            handler = _Records()
-            logging.getLogger().addHandler(handler)
-            mocks = _mocks(fn, args, kwargs, module)
-            held = _held(args, kwargs, type(args[0]).__name__ if args else "")
-            return handler, mocks, {name: len(m.mock_calls) for name, m in mocks.items()}, held
-
-        def _after(args: tuple[Any, ...], state: tuple[Any, ...], outcome: dict[str, Any]) -> None:
-            handler, mocks, counts, held = state
-            logging.getLogger().removeHandler(handler)
-            outcome.update(
-                self_type=type(args[0]).__name__ if args else "", self=_state(args[0]) if args else {},
-                held={path: {"type": type(obj).__name__, "state": _state(obj)} for path, obj in held.items()},
-                globals=_module_state(module), logs=handler.seen,
-                mocks={name: [_stable(str(c)) for c in m.mock_calls[counts[name]:]] for name, m in mocks.items()})
-            recorder.calls.setdefault(recorder.test, []).append(outcome)
-
-        def raised(exc: BaseException) -> dict[str, Any]:
-            cause = exc.__cause__
-            return {"raised": describe(exc), "cause": describe(cause) if cause is not None else None}
-
-        if inspect.isgeneratorfunction(fn) or inspect.isasyncgenfunction(fn):
-            @functools.wraps(fn)
-            def unobservable(*args: Any, **kwargs: Any) -> Any:
-                recorder.calls.setdefault(recorder.test, []).append(
-                    {"unobserved": "a generator: its body runs as it is iterated, after the call's exit"})
-                return fn(*args, **kwargs)
-            return unobservable
-
-        @contextlib.contextmanager
-        def watching(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Iterator[dict[str, Any]]:
-            """What one call leaves, recorded at its exit (returned or raised) whatever ends it."""
-            state, outcome = before(args, kwargs), {}
-            try:
-                yield outcome
-            except BaseException as exc:
-                outcome.update(raised(exc))
-                raise
-            finally:
-                after(args, state, outcome)
-
-        if inspect.iscoroutinefunction(fn):
-            @functools.wraps(fn)
-            async def observed_async(*args: Any, **kwargs: Any) -> Any:
-                with watching(args, kwargs) as outcome:
-                    result = await fn(*args, **kwargs)
-                    outcome["returned"] = describe(result)
-                    return result
-            return observed_async
-
-        @functools.wraps(fn)
-        def observed(*args: Any, **kwargs: Any) -> Any:
-            with watching(args, kwargs) as outcome:
-                result = fn(*args, **kwargs)
-                outcome["returned"] = describe(result)
-                return result
-        return observed
+def _one_line(report: Any) -> str:
+    crash = getattr(report.longrepr, "reprcrash", None)
+    text = crash.message if crash is not None else str(report.longrepr or report.outcome)
+    return " ".join(text.split())[:300]
 
 
 class _Plugin:
-    """Points the recorder at each test as it starts; wraps the targets once per process, when
-    the first test starts (by then the tests imported the mutated copy)."""
+    """Points the recorder at each test as it starts and ends; wraps the targets once per process,
+    when the first test starts (by then the tests imported the mutated copy). With a `compare`,
+    each test is compared as it ends and the session stops at the first difference."""
 
     wrapped: set[tuple[str, str]] = set()
     """(module, table entry) already wrapped: a function's original is shared by its mutants."""
 
-    def __init__(self, recorder: Recorder, targets: list[tuple[str, str]]) -> None:
-        self.recorder, self.targets = recorder, targets
+    def __init__(self, recorder: Recorder, target: tuple[str, str],
+                 compare: Callable[[str, list[dict[str, Any]]], dict[str, Any] | None] | None = None) -> None:
+        self.recorder, self.target, self.compare = recorder, target, compare
+        self.tests: dict[str, dict[str, Any]] = {}
+        self.found: dict[str, Any] | None = None
 
-    def pytest_runtest_logstart(self, nodeid: str, location: Any) -> None:
-        self.recorder.test = nodeid
-        for module_name, key in self.targets:
-            module = importlib.import_module(module_name)
-            table_name = mutmut.mutants_table(key)
-            table = getattr(module, table_name)
-            for entry in (mutmut.ORIGINAL_KEY, key):
-                if (module_name, f"{table_name}[{entry}]") not in self.wrapped:
-                    self.wrapped.add((module_name, f"{table_name}[{entry}]"))
-                    table[entry] = self.recorder.wrap(table[entry], module)
+    def _wrap_target(self) -> None:
+        module_name, key = self.target
+        module = importlib.import_module(module_name)
+        table_name = mutmut.mutants_table(key)
+        table = getattr(module, table_name)
+        for entry in (mutmut.ORIGINAL_KEY, key):
+            if (module_name, f"{table_name}[{entry}]") not in self.wrapped and entry in table:
+                self.wrapped.add((module_name, f"{table_name}[{entry}]"))
+                table[entry] = self.recorder.wrap(table[entry], module)
 
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_protocol(self, item: Any, nextitem: Any) -> Any:
+        obj = getattr(item, "obj", None)
+        code = getattr(inspect.unwrap(getattr(obj, "__func__", obj)), "__code__", None) if obj is not None else None
+        self.recorder.start_test(item.nodeid, code)
+        self._wrap_target()
+        yield
+        if self.compare is not None and self.tests.get(item.nodeid, {}).get("passed"):
+            self.found = self.compare(item.nodeid, self.recorder.calls.get(item.nodeid, []))
+            if self.found is not None:
+                item.session.shouldstop = "the first difference was found"
 
-def probe(spec: dict[str, Any]) -> dict[str, Any]:
-    import pytest
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_call(self, item: Any) -> Any:
+        yield
+        self.recorder.finish_test()
 
-    from gate.mutmut_adapter.runner import _import_from_mutants
-
-    os.environ["PY_IGNORE_IMPORTMISMATCH"] = "1"
-    mutmut.setup_source_paths()
-    _import_from_mutants(spec["import_roots"])
-    os.chdir(mutmut.MUTANTS_DIR)
-    args = ["-p", "no:cacheprovider", "-q", "--rootdir=.", *spec["pytest_args"]]
-    # import the code and the tests once (torch among them); each run then forks from here, so
-    # that no run sees what an earlier one left behind (a cache, a counter, a patched global)
-    all_tests = sorted({t for tests in spec["survivors"].values() for t in tests})
-    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-        pytest.main([*args, "--collect-only", *all_tests])
-    observed: dict[str, Any] = {}
-    originals: dict[tuple[str, str, tuple[str, ...]], dict[str, Any]] = {}
-    for name, tests in spec["survivors"].items():
-        module_name, _, short = name.rpartition(".")
-        # the original's run is the same for every mutant of a function with the same tests
-        same_original = (module_name, mutmut.mutants_table(short), tuple(tests))
-        if same_original not in originals:
-            # twice: what differs between two runs of the same code (a clock, an id) is no effect
-            originals[same_original] = (_forked_run(args, tests, "", module_name, short),
-                                        _forked_run(args, tests, "", module_name, short))
-        original, again = originals[same_original]
-        observed[name] = {"original": original, "original_again": again,
-                          "mutant": _forked_run(args, tests, name, module_name, short)}
-    return observed
+    def pytest_runtest_logreport(self, report: Any) -> None:
+        seen = self.tests.setdefault(report.nodeid, {"passed": True})
+        if report.failed or (report.skipped and report.when != "teardown"):
+            if seen["passed"]:
+                seen.update(passed=False, message=f"{report.outcome} in {report.when}: {_one_line(report)}")
 
 
 def _same_seeds() -> None:
@@ -316,31 +113,246 @@ def _same_seeds() -> None:
             getattr(module, seed)(0)
 
 
-def _forked_run(args: list[str], tests: list[str], under_test: str, module_name: str, short: str) -> dict[str, Any]:
-    """The tests run in a child forked from this process, with `under_test` as mutmut's mutant."""
-    import pytest
+def _pytest(args: list[str], under_test: str, plugins: list[Any]) -> int:
+    os.environ["MUTANT_UNDER_TEST"] = under_test
+    _same_seeds()
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        return int(pytest.main(args, plugins=plugins))
 
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: run, report, and leave without unwinding into the parent's code
-        os.close(read)
-        code = 3
+
+@dataclass
+class _Task:
+    work: Callable[[], Any]
+    """Runs in the forked child; returns what goes back (JSON)."""
+    done: Callable[[Any], None]
+    """Runs here with that (None when the child died or was stopped)."""
+
+
+@dataclass
+class _Pool:
+    """Forked children, at most `workers` at a time, none started after `deadline` (wall time)."""
+
+    workers: int
+    deadline: float | None
+    queue: list[_Task] = field(default_factory=list)
+    running: dict[int, tuple[_Task, int, int, list[bytes]]] = field(default_factory=dict)
+    """By read end of its pipe: the task, the child's pid, the read end, what it wrote so far."""
+    out_of_time: bool = False
+
+    def submit(self, task: _Task) -> None:
+        self.queue.append(task)
+
+    def run(self) -> None:
+        while self.queue or self.running:
+            while self.queue and len(self.running) < self.workers and not self._late():
+                self._start(self.queue.pop(0))
+            if self._late():
+                self._stop_all()
+                return
+            timeout = None if self.deadline is None else max(0.0, self.deadline - time.time())
+            ready, _, _ = select.select(list(self.running), [], [], timeout)
+            for fd in ready:
+                task, pid, _, chunks = self.running[fd]
+                chunk = os.read(fd, 1 << 16)
+                if chunk:
+                    chunks.append(chunk)
+                    continue
+                del self.running[fd]
+                os.close(fd)
+                os.waitpid(pid, 0)
+                text = b"".join(chunks)
+                task.done(json.loads(text) if text else None)
+
+    def _late(self) -> bool:
+        self.out_of_time = self.out_of_time or (self.deadline is not None and time.time() >= self.deadline)
+        return self.out_of_time
+
+    def _start(self, task: _Task) -> None:
+        read, write = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: run, report, and leave without unwinding into the parent's code
+            os.close(read)
+            result: Any = None
+            try:
+                signal.alarm(RUN_SECONDS)  # a run that hangs is stopped, and comes back empty
+                result = task.work()
+            finally:
+                with os.fdopen(write, "w") as out:
+                    out.write(json.dumps(result) if result is not None else "")
+                os._exit(0)
+        os.close(write)
+        self.running[read] = (task, pid, read, [])
+
+    def _stop_all(self) -> None:
+        for task, pid, fd, _ in self.running.values():
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+            os.close(fd)
+        self.running.clear()
+        self.queue.clear()
+
+
+class _Group:
+    """The survivors of one function with the same tests: its original's two runs, then each mutant."""
+
+    def __init__(self, probe: Probe, spec: dict[str, Any]) -> None:
+        self.probe, self.module, self.short = probe, spec["module"], spec["short"]
+        self.tests, self.mutants = list(spec["tests"]), list(spec["mutants"])
+        self.originals: list[dict[str, Any]] = []
+
+    def start(self) -> None:
+        for _ in range(2):
+            self.probe.pool.submit(_Task(lambda: self._run("", self.tests), self._original_done))
+
+    def _run(self, under_test: str, tests: list[str], compare: Any = None) -> dict[str, Any]:
         recorder = Recorder()
+        # the original's entry, and the mutant's that this run tests (a group's mutants share a table)
+        plugin = _Plugin(recorder, (self.module, under_test.rpartition(".")[2] or self.short), compare)
+        code = _pytest([*self.probe.args, *tests], under_test, [plugin])
+        return {"exit_code": code, "tests": plugin.tests, "calls": recorder.calls, "difference": plugin.found}
+
+    def _original_done(self, run: dict[str, Any] | None) -> None:
+        self.originals.append(run or {"exit_code": -1, "tests": {}, "calls": {}})
+        if len(self.originals) < 2:
+            return
+        excluded = self._excluded()
+        observable = [t for t in self.tests if t not in excluded]
+        for name in self.mutants:
+            self.probe.found[name] = {"status": "running", "excluded": excluded, "tests": len(self.tests)}
+            if not observable:
+                self.probe.found[name]["status"] = "not observed"
+                continue
+            self.probe.pool.submit(_Task(lambda name=name: self._run(name, observable, self._compare),
+                                         lambda run, name=name: self._mutant_done(name, run)))
+
+    def _excluded(self) -> dict[str, str]:
+        """The tests that cannot be compared, with why: they failed (or were skipped, or not run) on
+        the original under observation, or a call of theirs could not be recorded."""
+        excluded = {}
+        for test in self.tests:
+            for run in self.originals:
+                outcome = run["tests"].get(test)
+                if outcome is None:
+                    why = ("did not run on the original under the probe (its run ended with exit "
+                           f"{run['exit_code']})")
+                elif not outcome["passed"]:
+                    why = f"{outcome['message']} on the original under the probe"
+                else:
+                    why = observation.unobserved(run["calls"].get(test, []))
+                if why is not None:
+                    excluded[test] = why
+                    break
+        return excluded
+
+    def _compare(self, test: str, calls: list[dict[str, Any]]) -> dict[str, Any] | None:
+        first, again = (run["calls"].get(test, []) for run in self.originals)
+        if observation.unobserved(calls) is not None:
+            return None
+        found = observation.differences(first, calls, again)
+        if not found:
+            return None
+        # the first names the difference; any of them may give the suggestion
+        return {**found[0], "test": test, "others": found[1:MORE_DIFFERENCES + 1]}
+
+    def _mutant_done(self, name: str, run: dict[str, Any] | None) -> None:
+        result = self.probe.found[name]
+        if run is None:  # the machine's doing, maybe (a loaded CI machine): not cached, tried again next run
+            result.update(status="died")
+            return
+        failed = {t: o["message"] for t, o in run["tests"].items() if not o["passed"]}
+        result.update(status="done", difference=run["difference"],
+                      compared=[t for t in run["tests"] if t not in failed],
+                      failed_on_mutant=failed, calls_seen=any(run["calls"].values()) or any(
+                          any(r["calls"].values()) for r in self.originals))
+        difference = run["difference"]
+        if difference is not None and self.probe.suggest:
+            self.probe.verify(name, difference, result)
+
+
+class Probe:
+    def __init__(self, spec: dict[str, Any]) -> None:
+        self.args = ["-p", "no:cacheprovider", "-q", "--rootdir=.", *spec["pytest_args"]]
+        self.pool = _Pool(max(1, int(spec.get("workers", 1))), spec.get("deadline"))
+        self.groups = [_Group(self, g) for g in spec["groups"]]
+        self.suggest = bool(spec.get("suggest", True))
+        self.found: dict[str, dict[str, Any]] = {}
+        self._copies = 0
+
+    def run(self) -> dict[str, Any]:
+        self._remove_copies()  # a probe stopped half-way may have left one: no suite may collect it
+        all_tests = sorted({t for g in self.groups for t in g.tests})
+        # import the code and the tests once (torch among them); each run then forks from here, so
+        # that no run sees what an earlier one left behind (a cache, a counter, a patched global)
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            pytest.main([*self.args, "--collect-only", *all_tests])
+        for group in self.groups:
+            group.start()
         try:
-            signal.alarm(RUN_SECONDS)  # a run that hangs is stopped, and comes back empty
-            os.environ["MUTANT_UNDER_TEST"] = under_test
-            _same_seeds()
-            with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-                code = int(pytest.main([*args, *tests], plugins=[_Plugin(recorder, [(module_name, short)])]))
+            self.pool.run()
         finally:
-            with os.fdopen(write, "w") as out:
-                out.write(json.dumps({"exit_code": code, "calls": recorder.calls}))
-            os._exit(0)
-    os.close(write)
-    with os.fdopen(read) as child:
-        text = child.read()
-    os.waitpid(pid, 0)
-    return json.loads(text) if text else {"exit_code": -1, "calls": {}}
+            self._remove_copies()
+        for group in self.groups:
+            for name in group.mutants:
+                result = self.found.setdefault(name, {"status": "budget"})
+                if result["status"] == "running":
+                    result["status"] = "budget"
+        return self.found
+
+    @staticmethod
+    def _remove_copies() -> None:
+        for path in Path(".").rglob(f"*{CHECK_COPY.format('*')}.py"):
+            path.unlink(missing_ok=True)
+
+    def verify(self, name: str, difference: dict[str, Any], result: dict[str, Any]) -> None:
+        """Try each suggested assertion in a copy of the test file until one passes on the original
+        and fails on the mutant; `result["suggestion"]` is that one."""
+        test = difference["test"]
+        file = test.split("::", 1)[0]
+        try:
+            source = Path(file).read_text()
+        except (OSError, UnicodeDecodeError):
+            return
+        tried = [c for d in (difference, *difference.get("others", ())) for c in candidates(test, source, d)]
+        result["suggestions_tried"] = 0
+        tried = tried[:MOST_TRIES]
+        self._try(name, tried, source, result)
+
+    def _try(self, name: str, tried: list[Suggestion], source: str, result: dict[str, Any]) -> None:
+        if not tried:
+            return
+        suggestion, rest = tried[0], tried[1:]
+        self._copies += 1
+        path = Path(suggestion.file)
+        copy = path.with_name(f"{path.stem}{CHECK_COPY.format(self._copies)}{path.suffix}")
+        copy.write_text(suggestion.applied_to(source))
+        nodeid = copy.as_posix() + suggestion.test[len(suggestion.file):]
+        codes: dict[str, int | None] = {}
+        result["suggestions_tried"] += 1
+
+        def ran(which: str, outcome: Any) -> None:
+            codes[which] = outcome
+            if len(codes) < 2:
+                return
+            copy.unlink(missing_ok=True)
+            if codes["original"] == 0 and codes["mutant"] == 1:
+                result["suggestion"] = suggestion.to_dict()
+            else:
+                self._try(name, rest, source, result)
+
+        for which, under_test in (("original", ""), ("mutant", name)):
+            self.pool.submit(_Task(lambda under_test=under_test: _pytest([*self.args, nodeid], under_test, []),
+                                   lambda outcome, which=which: ran(which, outcome)))
+
+
+def probe(spec: dict[str, Any]) -> dict[str, Any]:
+    from gate.mutmut_adapter.runner import _import_from_mutants
+
+    os.environ["PY_IGNORE_IMPORTMISMATCH"] = "1"
+    mutmut.setup_source_paths()
+    _import_from_mutants(spec["import_roots"])
+    os.chdir(mutmut.MUTANTS_DIR)
+    return Probe(spec).run()
 
 
 if __name__ == "__main__":

@@ -72,6 +72,8 @@ def _mutant(m: MutantOutcome, lines: list[str]) -> dict:
     reasons = [m.detail] if m.detail else []
     if m.missing_check:
         reasons.append(f"missing check: {m.missing_check}")
+    if m.suggestion:
+        reasons.append(f"suggested check (verified): {m.suggestion.shown()}")
     if m.baselined:
         reasons.append(f"baselined: {m.baselined}")
     if reasons:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from gate.result import GateResult, MutantStatus, stamp
+from gate.result import GateResult, MutantStatus, Suggestion, stamp
 
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 FINGERPRINT = "gateFinding/v1"
@@ -54,8 +54,13 @@ def render(result: GateResult) -> str:
         if m.detail and m.status is not MutantStatus.NO_TESTS:
             why += f" ({m.detail})"
         missing = f"\nMissing check: {m.missing_check}" if m.missing_check else ""
-        results.append(_result(m.operator, f"Error-handling mutant {m.name} {why}. Mutant:\n{m.diff}{missing}",
-                               m.file, m.start, m.end, m.finding_id, m.baselined))
+        if m.suggestion:
+            missing += f"\nSuggested check (verified): {m.suggestion.shown()}"
+        found = _result(m.operator, f"Error-handling mutant {m.name} {why}. Mutant:\n{m.diff}{missing}",
+                        m.file, m.start, m.end, m.finding_id, m.baselined)
+        if m.suggestion:
+            found["fixes"] = [_fix(m.suggestion)]
+        results.append(found)
     for report in result.regions:
         for problem in report.problems:
             short, help_text = REGION_RULES[problem.rule]
@@ -71,6 +76,19 @@ def render(result: GateResult) -> str:
                                       "informationUri": MUTMUT_URI}]
     log = {"$schema": SCHEMA, "version": "2.1.0", "runs": [run]}
     return json.dumps(log, indent=1) + "\n"
+
+
+def _fix(suggestion: Suggestion) -> dict[str, Any]:
+    """The verified suggestion as a SARIF fix: its lines inserted after the test's statement."""
+    return {"description": {"text": f"Add the check {suggestion.test} lacks (verified: it passes on the original "
+                                    "and fails on the mutant)"},
+            "artifactChanges": [{"artifactLocation": {"uri": suggestion.file},
+                                 "replacements": [{"deletedRegion": {"startLine": suggestion.after_line + 1,
+                                                                     "startColumn": 1,
+                                                                     "endLine": suggestion.after_line + 1,
+                                                                     "endColumn": 1},
+                                                   "insertedContent": {"text": "".join(
+                                                       line + "\n" for line in suggestion.lines)}}]}]}
 
 
 def _rule(rule_id: str, short: str, full: str, help_text: str) -> dict[str, Any]:

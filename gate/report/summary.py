@@ -50,7 +50,10 @@ def render(result: GateResult) -> str:
                    "message_only_by_status": dict(Counter(m.status.value for m in result.mutants
                                                           if m.message_only)),
                    # findings the baseline file holds: warned about, not failing
-                   "baselined": result.baselined},
+                   "baselined": result.baselined,
+                   # each survivor's explanation, by kind, and the verified assertions suggested
+                   "explanations": dict(Counter(m.explained for m in result.mutants if m.explained)),
+                   "suggestions_verified": sum(1 for m in result.mutants if m.suggestion)},
         "baseline_file": result.baseline_file,
         "by_operator": {op: dict(c) for op, c in sorted(by_operator.items())},
         "regions": regions,

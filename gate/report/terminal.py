@@ -72,6 +72,9 @@ def render(result: GateResult, width: int | None = None) -> str:
             lines += ["    " + d for d in m.diff.rstrip("\n").splitlines()]
             if m.missing_check:
                 lines.append(f"    missing check: {m.missing_check}")
+            if m.suggestion:
+                lines.append(f"    suggested check (verified): {m.suggestion.shown()}")
+                lines.append(f"      apply it: python -m gate suggest --apply {m.name}")
         lines.append("")
     # every timeout and crash on a line of its own, with what stopped it, whether it counts or not
     other = [m for m in result.mutants if m.status in (MutantStatus.TIMEOUT, MutantStatus.CRASHED,

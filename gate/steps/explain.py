@@ -1,136 +1,221 @@
 """After the mutant runs, for each survivor: the missing check. Its covering tests run again on
-the original and on the mutant (`gate.mutmut_adapter.probe`), recording at the mutated function's
-exit what a test could have observed; the first difference, with the test it showed in, is the
-assertion that test lacks:
+the original and on the mutant (`gate.mutmut_adapter.probe`), recording what a test could have
+observed; the first difference, with the test it showed in, is the assertion that test lacks:
 
     after tests/test_store.py::test_x, Store.handle is None on the original but a Handle on the
     mutant; no assertion in that test reads handle
 
-Where nothing differs at the function's exit, it says so: a candidate equivalent, or an effect
-elsewhere (the mutant still fails the gate; only the equivalents the generation proves are
-dropped). Only survivors are probed, so a passing run pays nothing for it."""
+and, where the value can be written down, a suggested check verified to pass on the original and
+fail on the mutant. Where nothing differs in what the probe observes it says what it looked at and
+what it did not; where it could not look, `not observed: ...`.
+
+What this costs is bounded: explanations are cached under each survivor's result key (a survivor
+whose code and tests did not change is not explained again, baselined ones included); the rest run
+in parallel, their tests ordered to show a difference first, within a budget (`explain_seconds`,
+by default a third of what a cold run took before this step, so at most a quarter of a cold run);
+what the budget does not reach says so and is explained on a later run, warm or not. The verdict never depends on it."""
 
 from __future__ import annotations
 
 import ast
+import functools
 import json
-from collections.abc import Callable, Iterable
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from gate import __version__
+from gate.files import write_atomic
 from gate.imports import import_roots
 from gate.mutmut_adapter.protocol import MUTANTS_DIR
 from gate.process import last_line, run_python, tool_caches
-from gate.result import MutantOutcome
+from gate.result import MutantOutcome, Suggestion
 from gate.settings import Settings
 from gate.steps.snapshot import test_unit
 
-NO_DIFFERENCE = ("no difference seen at the function's exit: a candidate equivalent, or an effect elsewhere "
-                 "(in what the function changed outside self and its module, or later)")
+OBSERVED = ("the call's outcome; the raised exception's type, message, __cause__, __context__, "
+            "__suppress_context__ and traceback; self's, the held objects' and the module's values at the "
+            "call's exit and at the test's end; log records; mock calls; and the functions it returned")
+NO_DIFFERENCE = (f"no difference seen in what the probe observes ({OBSERVED}); not observed: what it changed "
+                 "elsewhere (files, other objects, other threads) or after the test's end")
+EXPLANATIONS_VERSION = 1
 
 
-def explain(survivors: Iterable[MutantOutcome], settings: Settings, work: Path, files: list[str]) -> dict[str, str]:
-    """The missing check of each survivor, by mutant name."""
+@dataclass(frozen=True)
+class Explanation:
+    text: str
+    kind: str
+    """One of `gate.result.EXPLANATION_KINDS`."""
+    suggestion: Suggestion | None = None
+
+
+class ExplanationCache:
+    """Explanations by survivor name, each valid while the survivor's result key is the same."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.entries: dict[str, dict[str, Any]] = {}
+        self.cold_seconds: float | None = None
+        """What the last cold run (no mutant result from the cache) took before its explain step:
+        a warm run's budget is a share of that, so what a cold run's budget left is explained later."""
+        try:
+            data = json.loads(path.read_text())
+            if data.get("version") == [EXPLANATIONS_VERSION, __version__]:
+                self.entries = data["entries"]
+                self.cold_seconds = float(data["cold_seconds"]) if data.get("cold_seconds") else None
+        except (OSError, ValueError, TypeError, KeyError, AttributeError):
+            self.entries = {}  # a missing or damaged cache only costs explaining again
+
+    def get(self, name: str, key: str) -> Explanation | None:
+        entry = self.entries.get(name)
+        if entry is None or entry.get("key") != key:
+            return None
+        suggestion = Suggestion.from_dict(entry["suggestion"]) if entry.get("suggestion") else None
+        return Explanation(entry["text"], entry["kind"], suggestion)
+
+    def put(self, name: str, key: str, explanation: Explanation) -> None:
+        self.entries[name] = {"key": key, "text": explanation.text, "kind": explanation.kind,
+                              "suggestion": explanation.suggestion.to_dict() if explanation.suggestion else None}
+
+    def save(self) -> None:
+        write_atomic(self.path, json.dumps({"version": [EXPLANATIONS_VERSION, __version__],
+                                            "cold_seconds": self.cold_seconds,
+                                            "entries": dict(sorted(self.entries.items()))}))
+
+
+BUDGET_FLOOR_SECONDS = 10.0
+"""The least default budget: below it, the probe's own start (the imports, the collection) is most of it."""
+
+
+def budget_seconds(settings: Settings, before: float) -> float:
+    """The explain step's budget: `explain_seconds`, or a third of `before` (what a cold run took
+    before this step: so at most a quarter of a cold run), and at least `BUDGET_FLOOR_SECONDS`."""
+    if settings.explain_seconds is not None:
+        return settings.explain_seconds
+    return max(BUDGET_FLOOR_SECONDS, before / 3)
+
+
+def explain(survivors: Iterable[MutantOutcome], settings: Settings, work: Path, files: list[str],
+            keys: Mapping[str, str], killers: Mapping[tuple[str, str], Iterable[str]],
+            durations: Mapping[str, float], elapsed: float, cold: bool) -> dict[str, Explanation]:
+    """The explanation of each survivor, by mutant name: from the cache where its key is the same,
+    else from the probe within the budget (`budget_seconds` of this run's `elapsed` time if it is
+    `cold`, else of the last cold run's). `killers` are the tests that killed other mutants of each
+    (file, function), `durations` the baseline's test times."""
     survivors = [m for m in survivors if m.tests]
-    if not survivors:
-        return {}
+    cache = ExplanationCache(settings.cache_dir / "explanations.json")
+    if cold or cache.cold_seconds is None:
+        cache.cold_seconds = elapsed
+    budget = budget_seconds(settings, max(elapsed, cache.cold_seconds))
+    found: dict[str, Explanation] = {}
+    todo = []
+    for m in survivors:
+        cached = cache.get(m.name, keys.get(m.name, ""))
+        if cached is not None:
+            found[m.name] = cached
+        else:
+            todo.append(m)
+    if todo:
+        fresh = _probe(todo, settings, work, files, killers, durations, budget)
+        for m in todo:
+            found[m.name] = fresh[m.name]
+            if fresh[m.name].kind not in ("budget", "failed") and m.name in keys:
+                cache.put(m.name, keys[m.name], fresh[m.name])
+    cache.save()
+    return found
+
+
+def counts(explanations: Iterable[Explanation]) -> dict[str, int]:
+    return dict(Counter(e.kind for e in explanations))
+
+
+def _probe(survivors: list[MutantOutcome], settings: Settings, work: Path, files: list[str],
+           killers: Mapping[tuple[str, str], Iterable[str]], durations: Mapping[str, float],
+           budget: float) -> dict[str, Explanation]:
+    deadline = time.time() + budget
+    spent = f"not explained: the explain budget ({budget:.0f} s) was spent; a later run explains it"
+    groups: dict[tuple[str, str, tuple[str, ...]], list[MutantOutcome]] = {}
+    for m in survivors:
+        module_name, _, short = m.name.rpartition(".")
+        table = short.rsplit("__mutmut_", 1)[0]
+        groups.setdefault((module_name, table, tuple(sorted(m.tests))), []).append(m)
+    # the groups with the most survivors and the cheapest tests first: the most explained per second
+    ordered = sorted(groups.values(), key=lambda ms: (-len(ms), sum(durations.get(t, 0.0) for t in ms[0].tests)))
+    spec_groups = []
+    for members in ordered:
+        first = members[0]
+        module_name, _, short = first.name.rpartition(".")
+        spec_groups.append({"module": module_name, "short": short, "mutants": [m.name for m in members],
+                            "tests": order_tests(first.tests, killers.get((first.file, first.unit), ()),
+                                                 _touched(work / first.file, first.unit),
+                                                 lambda t: _test_source(work, t), durations)})
     spec_path, out_path = work / MUTANTS_DIR / ".gate-probe-spec.json", work / MUTANTS_DIR / ".gate-probe.json"
-    spec_path.write_text(json.dumps({"survivors": {m.name: list(m.tests) for m in survivors},
-                                     "pytest_args": list(settings.pytest_args),
-                                     "import_roots": import_roots(work, files)}))
+    spec_path.write_text(json.dumps({"groups": spec_groups, "pytest_args": list(settings.pytest_args),
+                                     "import_roots": import_roots(work, files), "workers": settings.max_workers,
+                                     "deadline": deadline}))
     out_path.unlink(missing_ok=True)
     done = run_python(["-P", "-m", "gate.mutmut_adapter.probe", str(spec_path), str(out_path)], cwd=work,
                       env=tool_caches(work / MUTANTS_DIR / ".gate-tools"))
     if done.returncode != 0 or not out_path.exists():
         # the survivors fail the gate all the same: only their explanation is lost, and says why
+        if time.time() >= deadline:
+            return {m.name: Explanation(spent, "budget") for m in survivors}
         why = f"not found: the probe of the survivors' tests failed (exit {done.returncode}): {last_line(done.output)}"
-        return {m.name: why for m in survivors}
+        return {m.name: Explanation(why, "failed") for m in survivors}
     observed = json.loads(out_path.read_text())
-
-    def source_of(nodeid: str) -> str | None:
-        return _test_source(work, nodeid)
-
-    return {m.name: missing_check(observed[m.name], m.tests, source_of) for m in survivors}
+    return {m.name: explanation(observed.get(m.name, {"status": "budget"}), m.tests,
+                                lambda t: _test_source(work, t), spent) for m in survivors}
 
 
-def missing_check(runs: dict[str, Any], tests: Iterable[str], source_of: Callable[[str], str | None]) -> str:
-    """The first difference between the original's and the mutant's calls, as the check a test
-    lacks; what also differs between the original's two runs is no effect of the mutant."""
-    unseen = _unobserved(runs)
-    if unseen is not None:
-        return f"not observed: {unseen}"
-    original, mutant = runs["original"]["calls"], runs["mutant"]["calls"]
-    again = runs.get("original_again", runs["original"])["calls"]
-    for test in tests:
-        before, after, before_again = original.get(test, []), mutant.get(test, []), again.get(test, [])
-        if not before and not after:
-            continue
-        if len(before) != len(after) and len(before) == len(before_again):
-            return (f"after {test}, the function ran {len(before)} times on the original but {len(after)} on the "
-                    f"mutant; no assertion in that test noticed")
-        for a, b, a2 in zip(before, after, before_again if len(before_again) == len(before) else before):
-            difference = _difference(a, b, a2)
-            if difference is not None:
-                what, name = difference
-                return f"after {test}, {what}; {_reads(source_of(test), name)}"
-    return NO_DIFFERENCE
+def order_tests(tests: Iterable[str], killers: Iterable[str], touched: set[str],
+                source_of: Callable[[str], str | None], durations: Mapping[str, float]) -> list[str]:
+    """A survivor's tests, likeliest to show a difference first: those that killed its function's
+    other mutants (most kills first), then those whose source names what the function touches,
+    then the fastest."""
+    kills = Counter(killers)
+
+    def names_touched(test: str) -> bool:
+        source = source_of(test)
+        return bool(source) and bool(touched & _names(source))
+
+    return sorted(tests, key=lambda t: (-kills[t], not names_touched(t), durations.get(t, 0.0), t))
 
 
-def _unobserved(runs: dict[str, Any]) -> str | None:
-    """Why the probe saw nothing it could compare, if so: then it must not say "no difference"."""
-    for mode in ("original", "original_again", "mutant"):
-        run = runs.get(mode)
-        if run is not None and run["exit_code"] != 0:
-            return (f"the tests ended with exit {run['exit_code']} on the {mode.replace('_again', '')} under the "
-                    "probe (a test that failed, or ran past its limit)")
-    calls = [c for run in runs.values() for test_calls in run["calls"].values() for c in test_calls]
-    reasons = [c["unobserved"] for c in calls if "unobserved" in c]
-    if reasons:
-        return reasons[0]
-    if not runs["original"]["calls"]:
-        return "no call of the function was seen (a classmethod or staticmethod is called past the probe)"
-    return None
-
-
-def _difference(a: dict[str, Any], b: dict[str, Any], a2: dict[str, Any]) -> tuple[str, str | None] | None:
-    """(the difference in words, the name an assertion would read) for the first thing two calls
-    left differently, and that the original's second run (`a2`) left as its first did; or None."""
-    def outcome(call: dict[str, Any]) -> str:
-        return f"raised {call['raised']}" if "raised" in call else f"returned {call.get('returned')}"
-
-    def differs(x: Any, y: Any, x2: Any) -> bool:
-        return x != y and x == x2
-
-    if differs(outcome(a), outcome(b), outcome(a2)):
-        return f"the call {outcome(a)} on the original but {outcome(b)} on the mutant", None
-    if differs(a.get("cause"), b.get("cause"), a2.get("cause")):
-        return (f"the exception's __cause__ is {a.get('cause')} on the original but {b.get('cause')} on the "
-                "mutant"), "__cause__"
-    for name in sorted(set(a["self"]) | set(b["self"])):
-        if differs(a["self"].get(name), b["self"].get(name), a2["self"].get(name)):
-            return (f"{a['self_type']}.{name} is {a['self'].get(name, 'unset')} on the original but "
-                    f"{b['self'].get(name, 'unset')} on the mutant"), name
-    for path in sorted(set(a["held"]) | set(b["held"])):
-        held = a["held"].get(path) or b["held"][path]
-        before, after = a["held"].get(path, {}).get("state", {}), b["held"].get(path, {}).get("state", {})
-        before_again = a2["held"].get(path, {}).get("state", {})
-        for name in sorted(set(before) | set(after)):
-            if differs(before.get(name), after.get(name), before_again.get(name)):
-                return (f"the {held['type']} in {path} when the call began has {name} = "
-                        f"{before.get(name, 'unset')} on the original but {after.get(name, 'unset')} on the "
-                        "mutant"), name
-    for name in sorted(set(a["globals"]) | set(b["globals"])):
-        if differs(a["globals"].get(name), b["globals"].get(name), a2["globals"].get(name)):
-            return (f"the module global {name} is {a['globals'].get(name, 'unset')} on the original but "
-                    f"{b['globals'].get(name, 'unset')} on the mutant"), name
-    if differs(a["logs"], b["logs"], a2["logs"]):
-        return f"the log records are {a['logs']} on the original but {b['logs']} on the mutant", "caplog"
-    for name in sorted(set(a["mocks"]) | set(b["mocks"])):
-        if differs(a["mocks"].get(name), b["mocks"].get(name), a2["mocks"].get(name)):
-            read = name.split()[-1].rsplit(".", 1)[-1]  # `global torch.cuda.empty_cache`: empty_cache
-            return (f"the calls to the mock {name} are {a['mocks'].get(name, [])} on the original but "
-                    f"{b['mocks'].get(name, [])} on the mutant"), None if read.isdigit() else read
-    return None
+def explanation(result: dict[str, Any], tests: Iterable[str], source_of: Callable[[str], str | None],
+                spent: str) -> Explanation:
+    """One survivor's probe result in words."""
+    status = result.get("status")
+    if status == "budget":
+        return Explanation(spent, "budget")
+    if status == "died":
+        return Explanation("not observed: its run on the mutant stopped or died under the probe (it is tried again "
+                           "on the next run)", "failed")
+    excluded: dict[str, str] = result.get("excluded", {})
+    total = result.get("tests", len(list(tests)))
+    if status == "not observed":
+        why = result.get("why")
+        if why is None and excluded:
+            test, reason = next(iter(excluded.items()))
+            why = f"{len(excluded)} of {total} tests could not be observed; the first, {test}: {reason}"
+        return Explanation(f"not observed: {why or 'no test could be observed'}", "not observed")
+    left_out = ""
+    if excluded:
+        test, reason = next(iter(excluded.items()))
+        left_out = f" ({len(excluded)} of {total} tests could not be observed and were left out; the first, {test}: {reason})"
+    difference = result.get("difference")
+    if difference is None:
+        if not result.get("calls_seen"):
+            return Explanation("not observed: no call of the function was seen (a classmethod or staticmethod "
+                               "called past the probe, or a function it returned before the tests began)",
+                               "not observed")
+        return Explanation(NO_DIFFERENCE + left_out, "no difference")
+    test = difference["test"]
+    text = f"after {test}, {difference['what']}; {_reads(source_of(test), difference.get('read'))}{left_out}"
+    suggestion = Suggestion.from_dict(result["suggestion"]) if result.get("suggestion") else None
+    return Explanation(text, "named", suggestion)
 
 
 def _reads(source: str | None, name: str | None) -> str:
@@ -144,7 +229,11 @@ def _reads(source: str | None, name: str | None) -> str:
 def _names(source: str) -> set[str]:
     """Every name, attribute and string a test's code mentions."""
     found = set()
-    for node in ast.walk(ast.parse(source)):
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return found
+    for node in ast.walk(tree):
         if isinstance(node, ast.Name):
             found.add(node.id)
         elif isinstance(node, ast.Attribute):
@@ -156,14 +245,34 @@ def _names(source: str) -> set[str]:
     return found
 
 
+def _touched(path: Path, unit: str) -> set[str]:
+    """The attribute names a guarded function's code reads or sets (`self.out_of_memory_count`)."""
+    source = _unit_source(path, unit)
+    if source is None:
+        return set()
+    return {n.attr for n in ast.walk(ast.parse(source)) if isinstance(n, ast.Attribute)}
+
+
 def _test_source(work: Path, nodeid: str) -> str | None:
     """The source of the test function a node id names, as the snapshot holds it."""
     file, qualname = test_unit(nodeid)
+    return _unit_source(work / file, qualname)
+
+
+@functools.lru_cache(maxsize=256)
+def _parsed(path: Path) -> tuple[str, ast.Module] | None:
     try:
-        text = (work / file).read_text()
-        tree = ast.parse(text)
-    except (OSError, SyntaxError, UnicodeDecodeError):
+        text = path.read_text()
+        return text, ast.parse(text)
+    except (OSError, SyntaxError, UnicodeDecodeError, ValueError):
         return None
+
+
+def _unit_source(path: Path, qualname: str) -> str | None:
+    parsed = _parsed(path)
+    if parsed is None:
+        return None
+    text, tree = parsed
     scope: list[ast.stmt] = tree.body
     node: ast.AST | None = None
     for part in qualname.split("."):

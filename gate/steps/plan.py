@@ -29,10 +29,12 @@ class Job:
 
 
 def plan(candidates: list[Candidate], settings: Settings, coverage: CoverageResult, fingerprints: Fingerprints,
-         cache: ResultCache) -> tuple[dict[str, MutantOutcome], list[Job]]:
-    """The outcomes known before testing, by mutant name, and the jobs."""
+         cache: ResultCache) -> tuple[dict[str, MutantOutcome], list[Job], dict[str, str]]:
+    """The outcomes known before testing, by mutant name, the jobs, and the result key of every
+    mutant with tests (what its explanation is cached under too)."""
     outcomes: dict[str, MutantOutcome] = {}
     jobs: list[Job] = []
+    keys: dict[str, str] = {}
     mine = shard_of(candidates, settings.shard)
     for candidate in candidates:
         name = candidate.mutant.name
@@ -44,7 +46,7 @@ def plan(candidates: list[Candidate], settings: Settings, coverage: CoverageResu
             outcomes[name] = outcome(candidate, MutantStatus.NO_TESTS, detail="no test executes these lines")
         else:
             m = candidate.mutant
-            key = fingerprints.key(name, m.file, m.unit, m.start, m.diff, candidate.tests)
+            key = keys[name] = fingerprints.key(name, m.file, m.unit, m.start, m.diff, candidate.tests)
             cached = cache.get(name, key)
             if cached is not None:
                 outcomes[name] = outcome(candidate, MutantStatus(cached.status), killed_by=cached.killed_by,
@@ -55,7 +57,7 @@ def plan(candidates: list[Candidate], settings: Settings, coverage: CoverageResu
                 job = MutantJob(name, candidate.tests, cpu_limit(estimated, settings), estimated,
                                 group=f"{m.file}:{m.unit}", first=last.killed_by if last else None)
                 jobs.append(Job(job, candidate, key))
-    return outcomes, jobs
+    return outcomes, jobs, keys
 
 
 def outcome(candidate: Candidate, status: MutantStatus, **fields: object) -> MutantOutcome:

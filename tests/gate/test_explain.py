@@ -1,89 +1,230 @@
-"""The missing assertion (`gate.steps.explain`, `gate.mutmut_adapter.probe`): for each survivor,
-what its tests could have seen at the mutated function's exit, and which test did not check it."""
+"""The missing check (`gate.steps.explain`, `gate.observation`, `gate.suggestions`, the probe and
+its recorder): for each survivor, what its tests could have seen, which test did not check it, and
+the assertion to add, verified on the original and the mutant."""
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import json
+import subprocess
+import sys
+import types
+import weakref
+from unittest import mock
 
 import pytest
 
-from gate.mutmut_adapter.probe import describe
-from gate.steps.explain import NO_DIFFERENCE, missing_check
+from gate.mutmut_adapter.recorder import Recorder, _mocks, describe
+from gate.observation import compare_test
+from gate.result import Suggestion
+from gate.steps.explain import NO_DIFFERENCE, explanation, order_tests
+from gate.suggestions import candidates
 from tests.gate.conftest import run_gate
 
 TEST = "tests/test_engine.py::test_out_of_memory_is_counted_and_raised"
 
 
 def call(**left: object) -> dict:
-    """What the probe records of one call, with `left` changed."""
-    return {"returned": "None", "cause": None, "self_type": "Engine", "self": {"out_of_memory_count": "1"},
-            "held": {}, "globals": {}, "logs": [], "mocks": {}, **left}
+    """What the recorder keeps of one call, with `left` changed."""
+    return {"via": "", "returned": "None", "self_type": "Engine", "self": {"out_of_memory_count": "1"},
+            "held": {}, "globals": {}, "logs": [], "mocks": {}, "site": None, **left}
 
 
-def runs(original: list[dict], mutant: list[dict]) -> dict:
-    return {"original": {"exit_code": 0, "calls": {TEST: original}}, "mutant": {"exit_code": 0, "calls": {TEST: mutant}}}
+def raised(**left: object) -> dict:
+    shape = {"raised": "RetryError('x')", "cause": None, "context": None, "suppress_context": False,
+             "frames": ["retry"]}
+    return call(**{**shape, **left})
 
 
-def source(text: str):
-    return lambda nodeid: text
+# ---------------------------------------------------------------------------- what differs
 
 
-def test_the_first_difference_is_named_with_the_test_and_what_it_does_not_read():
-    found = missing_check(runs([call(self={"model_instance": "None"})], [call(self={"model_instance": "a Model"})]),
-                          [TEST], source("def test_x():\n    assert engine.out_of_memory_count == 1\n"))
-    assert found == (f"after {TEST}, Engine.model_instance is None on the original but a Model on the mutant; "
-                     "no assertion in that test reads model_instance")
-
-
-def test_a_name_the_test_reads_is_said_to_be_read_but_not_this_value():
-    found = missing_check(runs([call(self={"n": "1"})], [call(self={"n": "0"})]), [TEST],
-                          source("def test_x():\n    print(engine.n)\n"))
-    assert found.endswith("that test reads n, but not this value of it")
-
-
-@pytest.mark.parametrize("left_original, left_mutant, said", [
-    ({"returned": "1"}, {"raised": "MemoryError('x')"}, "the call returned 1 on the original but raised "
-                                                         "MemoryError('x') on the mutant"),
-    ({"raised": "E('a')", "cause": "OSError('disk')"}, {"raised": "E('a')", "cause": None},
-     "the exception's __cause__ is OSError('disk') on the original but None on the mutant"),
-    ({"held": {"Store.handle": {"type": "Handle", "state": {"closed": "1"}}}},
-     {"held": {"Store.handle": {"type": "Handle", "state": {"closed": "0"}}}},
+@pytest.mark.parametrize("original, mutant, said", [
+    (call(returned="1"), call(raised="MemoryError('x')"),
+     "the call returned 1 on the original but raised MemoryError('x') on the mutant"),
+    (raised(cause="OSError('disk')"), raised(cause=None),
+     "the call raised RetryError('x'), and the exception's __cause__ is OSError('disk') on the original but None on the mutant"),
+    (raised(suppress_context=True, context="ValueError('n')"), raised(suppress_context=False, context="ValueError('n')"),
+     "the call raised RetryError('x'), and the exception's __suppress_context__ is True on the original but False on the "
+     "mutant (`raise ... from None`)"),
+    (raised(context="KeyError('k')"), raised(context=None),
+     "the call raised RetryError('x'), and the exception's __context__ is KeyError('k') on the original but None on the mutant"),
+    (raised(frames=["fetch", "missing"]), raised(frames=["fetch"]),
+     "the call raised RetryError('x'), and the exception's traceback passes through fetch, missing on the original but fetch on the mutant"),
+    (raised(), raised(raised="KeyboardInterrupt('')"),
+     "the call raised RetryError('x') on the original but raised KeyboardInterrupt('') on the mutant"),
+    (call(self={"model_instance": "None"}), call(self={"model_instance": "a Model"}),
+     "Engine.model_instance is None on the original but a Model on the mutant"),
+    (call(end={"self": {"n": "2"}, "held": {}}), call(end={"self": {"n": "1"}, "held": {}}),
+     "at the test's end, Engine.n is 2 on the original but 1 on the mutant"),
+    (call(held={"Engine.model": {"type": "Model", "freed": True}}),
+     call(held={"Engine.model": {"type": "Model", "state": {}}}),
+     "the Model that Engine.model held when the call began is freed on the original but still alive on the mutant"),
+    (call(held={"Store.handle": {"type": "Handle", "state": {"closed": "1"}}}),
+     call(held={"Store.handle": {"type": "Handle", "state": {"closed": "0"}}}),
      "the Handle in Store.handle when the call began has closed = 1 on the original but 0 on the mutant"),
-    ({"globals": {"FAILURES": "1"}}, {"globals": {"FAILURES": "0"}},
+    (call(globals={"FAILURES": "1"}), call(globals={"FAILURES": "0"}),
      "the module global FAILURES is 1 on the original but 0 on the mutant"),
-    ({"logs": ["ERROR 'out of memory'"]}, {"logs": ["DEBUG 'out of memory'"]},
+    (call(logs=["ERROR 'out of memory'"]), call(logs=["DEBUG 'out of memory'"]),
      "the log records are [\"ERROR 'out of memory'\"] on the original but [\"DEBUG 'out of memory'\"] on the mutant"),
-    ({"mocks": {"argument backend": ["call.empty_cache()"]}}, {"mocks": {"argument backend": []}},
-     "the calls to the mock argument backend are ['call.empty_cache()'] on the original but [] on the mutant"),
+    (call(mocks={"global torch.cuda.empty_cache": ["call()"]}), call(mocks={"global torch.cuda.empty_cache": []}),
+     "the calls to the mock global torch.cuda.empty_cache are ['call()'] on the original but [] on the mutant"),
+    (call(via="the function wrapped it returned", returned="1"), call(via="the function wrapped it returned",
+                                                                     returned="2"),
+     "the call of the function wrapped it returned returned 1 on the original but returned 2 on the mutant"),
 ])
-def test_each_thing_a_test_could_observe(left_original, left_mutant, said):
-    found = missing_check(runs([call(**left_original)], [call(**left_mutant)]), [TEST], source("def test_x(): pass"))
-    assert found.startswith(f"after {TEST}, {said}; ")
+def test_each_thing_a_test_could_observe_is_named(original, mutant, said):
+    found = compare_test([original], [mutant], [original])
+    assert found is not None and found["what"] == said
 
 
 def test_what_differs_between_two_runs_of_the_original_is_no_effect_of_the_mutant():
-    clock = {"original": {"exit_code": 0, "calls": {TEST: [call(self={"started": "10.5", "n": "1"})]}},
-             "original_again": {"exit_code": 0, "calls": {TEST: [call(self={"started": "11.2", "n": "1"})]}},
-             "mutant": {"exit_code": 0, "calls": {TEST: [call(self={"started": "12.9", "n": "0"})]}}}
-    assert missing_check(clock, [TEST], source("")).startswith(
-        f"after {TEST}, Engine.n is 1 on the original but 0 on the mutant")
+    first, again = call(self={"started": "10.5", "n": "1"}), call(self={"started": "11.2", "n": "1"})
+    found = compare_test([first], [call(self={"started": "12.9", "n": "0"})], [again])
+    assert found["what"] == "Engine.n is 1 on the original but 0 on the mutant"
+    assert compare_test([first], [call(self={"started": "12.9", "n": "1"})], [again]) is None
 
 
-def test_nothing_different_at_the_exit_says_so():
-    assert missing_check(runs([call()], [call()]), [TEST], source("")) == NO_DIFFERENCE
-    assert missing_check(runs([call(), call()], [call()]), [TEST], source("")).startswith(
-        f"after {TEST}, the function ran 2 times on the original but 1 on the mutant")
+def test_a_different_number_of_calls_is_a_difference():
+    assert compare_test([call(), call()], [call()], [call(), call()])["what"] == (
+        "the function ran 2 times on the original but 1 on the mutant")
 
 
-def test_what_the_probe_could_not_see_is_never_called_no_difference():
-    failed = runs([call()], [call()])
-    failed["mutant"]["exit_code"] = 1
-    assert missing_check(failed, [TEST], source("")).startswith("not observed: the tests ended with exit 1 on the mutant")
-    generator = runs([{"unobserved": "a generator: its body runs as it is iterated, after the call's exit"}], [])
-    assert missing_check(generator, [TEST], source("")) == (
-        "not observed: a generator: its body runs as it is iterated, after the call's exit")
-    bypassed = {"original": {"exit_code": 0, "calls": {}}, "mutant": {"exit_code": 0, "calls": {}}}
-    assert missing_check(bypassed, [TEST], source("")).startswith("not observed: no call of the function was seen")
+# ------------------------------------------------------------------------ in words, per test
+
+
+def probed(**result: object) -> dict:
+    return {"status": "done", "excluded": {}, "tests": 3, "calls_seen": True, "difference": None, **result}
+
+
+def words(result: dict, source: str = "def test_x(): pass") -> object:
+    return explanation(result, [TEST], lambda nodeid: source, "SPENT")
+
+
+def test_the_first_difference_is_named_with_the_test_and_what_it_does_not_read():
+    found = words(probed(difference={"test": TEST, "what": "Engine.model_instance is None on the original but a "
+                                                          "Model on the mutant", "read": "model_instance"}),
+                  "def test_x():\n    assert engine.out_of_memory_count == 1\n")
+    assert found.kind == "named" and found.text == (
+        f"after {TEST}, Engine.model_instance is None on the original but a Model on the mutant; "
+        "no assertion in that test reads model_instance")
+    read = words(probed(difference={"test": TEST, "what": "x", "read": "n"}), "def test_x():\n    print(engine.n)\n")
+    assert read.text.endswith("that test reads n, but not this value of it")
+
+
+def test_tests_that_fail_on_the_original_under_the_probe_are_left_out_and_named():
+    excluded = {"tests/t.py::test_a": "failed in call: AssertionError: boom on the original under the probe"}
+    found = words(probed(excluded=excluded, difference={"test": TEST, "what": "x is 1 on the original but 2 on the "
+                                                                              "mutant", "read": "x"}))
+    assert found.kind == "named"
+    assert found.text.endswith("(1 of 3 tests could not be observed and were left out; the first, tests/t.py::test_a: "
+                               "failed in call: AssertionError: boom on the original under the probe)")
+    assert words(probed(excluded=excluded)).text == NO_DIFFERENCE + found.text[found.text.index(" (1 of 3"):]
+    nothing = words(probed(status="not observed", excluded=excluded, tests=1))
+    assert nothing.kind == "not observed" and nothing.text == (
+        "not observed: 1 of 1 tests could not be observed; the first, tests/t.py::test_a: failed in call: "
+        "AssertionError: boom on the original under the probe")
+
+
+def test_no_difference_says_what_was_and_was_not_observed_and_never_equivalent():
+    found = words(probed())
+    assert found.kind == "no difference" and found.text == NO_DIFFERENCE
+    assert "equivalent" not in NO_DIFFERENCE and "not observed:" in NO_DIFFERENCE
+    assert words(probed(calls_seen=False)).text.startswith("not observed: no call of the function was seen")
+    assert words({"status": "budget"}).kind == "budget"
+
+
+def test_tests_are_ordered_to_show_a_difference_first():
+    tests = ["t::slow_named", "t::fast", "t::killer", "t::fastest"]
+    sources = {"t::slow_named": "def t(): e.out_of_memory_count", "t::fast": "def t(): pass",
+               "t::killer": "def t(): pass", "t::fastest": "def t(): pass"}
+    durations = {"t::slow_named": 5.0, "t::fast": 0.2, "t::killer": 9.0, "t::fastest": 0.1}
+    assert order_tests(tests, ["t::killer"], {"out_of_memory_count"}, sources.get, durations) == [
+        "t::killer", "t::slow_named", "t::fastest", "t::fast"]
+
+
+# ------------------------------------------------------------------------------ suggestions
+
+UNITTEST_SOURCE = '''import unittest
+
+
+class OomTests(unittest.TestCase):
+    def test_oom(self):
+        engine = make()
+        with self.assertRaises(MemoryError) as raised:
+            engine.infer(1)
+        self.assertEqual(str(raised.exception), "x")
+'''
+
+PYTEST_SOURCE = '''def test_oom(spies):
+    engine = make()
+    for _ in range(2):
+        engine.infer(1)
+    assert engine
+'''
+
+
+def difference(check: dict, line: int, names: dict, direct: bool = False) -> dict:
+    return {"check": check, "site": {"line": line, "names": names, "direct": direct}}
+
+
+def test_a_self_attribute_is_checked_in_the_test_style_after_the_statement_that_made_the_call():
+    unittest_one = candidates("tests/test_e.py::OomTests::test_oom", UNITTEST_SOURCE, difference(
+        {"target": "self", "attr": "out_of_memory_count", "original": "1", "mutant": "0"}, 8, {"self": "engine"}))
+    # after the `with self.assertRaises` block (nothing inside it runs after the raise)
+    assert [(s.after_line, s.lines) for s in unittest_one] == [
+        (8, ("        self.assertEqual(engine.out_of_memory_count, 1)",))]
+    pytest_one = candidates("tests/test_e.py::test_oom", PYTEST_SOURCE, difference(
+        {"target": "self", "attr": "model", "original": "None", "mutant": "a Model"}, 4, {"self": "engine"}))
+    assert [(s.after_line, s.lines) for s in pytest_one] == [(4, ("        assert engine.model is None",)),
+                                                             (4, ("    assert engine.model is None",))]
+    released = candidates("tests/test_e.py::test_oom", PYTEST_SOURCE, difference(
+        {"target": "self", "attr": "model", "original": "a Model", "mutant": "None"}, 4, {"self": "engine"}))
+    assert released[0].lines == ("        assert engine.model is not None",)
+
+
+def test_a_mock_an_exception_and_a_returned_value_are_checked():
+    mocked = candidates("tests/test_e.py::test_oom", PYTEST_SOURCE, difference(
+        {"target": "mock", "mock": "global torch.cuda.empty_cache", "original": ["call()"]}, 4,
+        {"global torch.cuda.empty_cache": "spies.cuda"}))
+    assert mocked[0].lines == ("        spies.cuda.assert_called_once_with()",)
+    cause = candidates("tests/test_e.py::OomTests::test_oom", UNITTEST_SOURCE, difference(
+        {"target": "raised", "part": "cause", "original": "OSError('disk')"}, 8, {}))
+    assert [(s.after_line, s.lines) for s in cause] == [
+        (8, ("        self.assertEqual(type(raised.exception.__cause__).__name__, 'OSError')",))]
+    suppressed = candidates("tests/test_e.py::OomTests::test_oom", UNITTEST_SOURCE, difference(
+        {"target": "raised", "part": "suppress_context", "original": True}, 8, {}))
+    assert suppressed[0].lines == ("        self.assertIs(raised.exception.__suppress_context__, True)",)
+    kind = candidates("tests/test_e.py::OomTests::test_oom", UNITTEST_SOURCE, difference(
+        {"target": "raised", "part": "type", "original": "RetryError('gave up')"}, 8, {}))
+    assert kind[0].lines == ("        self.assertEqual(type(raised.exception).__name__, 'RetryError')",
+                             "        self.assertEqual(str(raised.exception), 'gave up')")
+    value = candidates("tests/test_v.py::test_v", "def test_v():\n    n = parse('3')\n", difference(
+        {"target": "returned", "original": "3"}, 2, {}, direct=True))
+    assert value[0].lines == ("    assert n == 3",)
+
+
+def test_nothing_is_suggested_where_the_value_cannot_be_written_or_named():
+    unnamed = difference({"target": "self", "attr": "n", "original": "1", "mutant": "0"}, 4, {})
+    assert candidates("tests/test_e.py::test_oom", PYTEST_SOURCE, unnamed) == []
+    unwritable = difference({"target": "self", "attr": "m", "original": "a Model", "mutant": "a Other"}, 4,
+                            {"self": "engine"})
+    assert candidates("tests/test_e.py::test_oom", PYTEST_SOURCE, unwritable) == []
+    no_site = {"check": {"target": "self", "attr": "n", "original": "1"}, "site": None}
+    assert candidates("tests/test_e.py::test_oom", PYTEST_SOURCE, no_site) == []
+
+
+def test_a_suggestion_goes_in_only_where_its_anchor_still_is():
+    suggestion = Suggestion(test="t.py::test_oom", file="t.py", after_line=4, anchor="        engine.infer(1)",
+                            lines=("    assert engine",))
+    assert suggestion.applied_to(PYTEST_SOURCE).splitlines()[4] == "    assert engine"
+    with pytest.raises(ValueError, match="no longer reads"):
+        suggestion.applied_to(PYTEST_SOURCE.replace("engine.infer(1)", "engine.infer(2)"))
+    assert Suggestion.from_dict(suggestion.to_dict()) == suggestion
+
+
+# ------------------------------------------------------------------------------ the recorder
 
 
 def test_values_are_described_the_same_in_every_run():
@@ -96,37 +237,10 @@ def test_values_are_described_the_same_in_every_run():
     assert describe({"a": 1}) == "{'a': 1}" and describe(list(range(20))) == "a list of 20"
     assert describe(ValueError("bad")) == "ValueError('bad')"
     assert describe(KeyError(f"{object()!r}")) == "KeyError(\"'<object object>'\")"  # no address
-    from unittest import mock
-
     assert describe(mock.MagicMock()) == "a MagicMock" and describe(mock.Mock()) == "a Mock"
 
 
-@pytest.mark.slow  # a gate run of seconds: .ci/run runs it
-def test_a_survivor_names_the_check_its_test_lacks(fixture_project):
-    run = run_gate(fixture_project("oom"))
-    assert run.exit_code == 1, run.stdout + run.stderr
-    released = [m for m in run.mutants() if m["status"] == "survived" and m["operator"] == "reset-delete"]
-    expected = (f"after {TEST}, Engine.model_instance is None on the original but a Model on the mutant; no "
-                "assertion in that test reads model_instance")
-    assert [m["missing_check"] for m in released] == [expected]
-    assert f"    missing check: {expected}" in run.stdout
-    sarif = json.loads((run.project / "reports" / "gate.sarif").read_text())["runs"][0]["results"]
-    assert any(r["message"]["text"].endswith(f"Missing check: {expected}") for r in sarif)
-    report = json.loads((run.project / "reports" / "mutation" / "mutation.json").read_text())
-    reasons = [m.get("statusReason") for m in report["files"]["serve/engine.py"]["mutants"]]
-    assert f"missing check: {expected}" in reasons
-    # a counter set to 1 where one failure makes it 1 anyway: nothing differs at the exit, and it says so
-    [counter] = [m for m in run.mutants() if m["operator"] == "augmented_assignment"]
-    assert counter["status"] == "survived" and counter["missing_check"] == NO_DIFFERENCE
-    assert "explain" in run.summary["timings"]
-
-
 def test_a_patched_function_is_reached_through_the_modules_the_code_names():
-    import types
-    from unittest import mock
-
-    from gate.mutmut_adapter.probe import _mocks
-
     torch, cuda, engine = (types.ModuleType(n) for n in ("torch", "torch.cuda", "serve.engine"))
     torch.cuda, cuda.empty_cache = cuda, mock.Mock()
     engine.torch, engine.backend = torch, mock.MagicMock()
@@ -136,38 +250,181 @@ def test_a_patched_function_is_reached_through_the_modules_the_code_names():
     assert found["global torch.cuda.empty_cache"] is cuda.empty_cache
 
 
-@pytest.mark.parametrize("asynchronous", [False, True])
-def test_the_recorder_keeps_what_each_call_left_and_never_changes_it(asynchronous):
-    import asyncio
-    import types
+class Model:
+    pass
 
-    from gate.mutmut_adapter.probe import Recorder
 
-    class Engine:
-        def __init__(self):
-            self.n = 0
+class Engine:
+    def __init__(self):
+        self.model, self.n = Model(), 0
 
-        def go(self, fail):
-            self.n += 1
-            if fail:
-                raise ValueError("x") from KeyError("k")
-            return 5
+    def release(self, spy):
+        """Drops the model and checks, as the engine's weakref spies do, that it is gone."""
+        self.model = None
+        gc.collect()
+        spy(self)
+        self.n += 1
 
-    async def go_async(self, fail):
-        return Engine.go(self, fail)
+    def fail(self, wrap):
+        try:
+            {}["key"]
+        except KeyError as exc:
+            if wrap == "cause":
+                raise ValueError("wrapped") from exc
+            if wrap == "none":
+                raise ValueError("wrapped") from None
+            raise ValueError("wrapped").with_traceback(exc.__traceback__)
 
+    def decorate(self):
+        def wrapped(x):
+            self.n += x
+            return x
+        return wrapped
+
+
+def test_an_object_the_code_releases_is_freed_under_observation():
+    """The recorder holds `self`'s attributes and the arguments only weakly: the release contract
+    a test checks with a weak reference holds under the probe exactly as without it."""
     recorder = Recorder()
-    recorder.test = TEST
-    wrapped = recorder.wrap(go_async if asynchronous else Engine.go, types.ModuleType("serve.engine"))
+    recorder.start_test(TEST, None)
+    engine = Engine()
+    model = weakref.ref(engine.model)
+    alive_at_spy = []
+    release = recorder.wrap(Engine.release, types.ModuleType("serve.engine"))
+    release(engine, lambda e: alive_at_spy.append(model() is not None))
+    assert alive_at_spy == [False] and model() is None
+    recorder.finish_test()
+    [seen] = recorder.calls[TEST]
+    assert seen["held"]["Engine.model"] == {"type": "Model", "freed": True}
+    assert seen["self"]["model"] == "None" and seen["end"]["self"]["n"] == "1"
+
+
+def test_an_exception_s_shape_is_recorded_and_reaches_the_test_unchanged():
+    recorder = Recorder()
+    recorder.start_test(TEST, None)
+    fail = recorder.wrap(Engine.fail, types.ModuleType("serve.engine"))
+    for how in ("cause", "none", "frames"):
+        with pytest.raises(ValueError, match="wrapped"):
+            fail(Engine(), how)
+    cause, none, frames = recorder.calls[TEST]
+    assert cause["cause"] == "KeyError(\"'key'\")" and cause["suppress_context"]  # `from` suppresses it too
+    assert none["cause"] is None and none["suppress_context"] and none["context"] == "KeyError(\"'key'\")"
+    assert frames["frames"] == ["fail", "fail"] and cause["frames"] == ["fail"]
+
+
+def test_a_function_it_returned_is_watched_too():
+    recorder = Recorder()
+    recorder.start_test(TEST, None)
+    engine = Engine()
+    wrapped = recorder.wrap(Engine.decorate, types.ModuleType("serve.engine"))(engine)
+    assert wrapped(3) == 3 and engine.n == 3
+    made, later = recorder.calls[TEST]
+    assert made["returned"] == "a function" and later["via"] == "the function wrapped it returned"
+    assert later["returned"] == "3" and later["self"] == {}
+
+
+@pytest.mark.parametrize("asynchronous", [False, True])
+def test_the_recorder_finds_the_test_statement_that_made_the_call(asynchronous):
+    recorder = Recorder()
     engine = Engine()
 
-    def call_it(fail):
-        result = wrapped(engine, fail)
+    async def go_async(self, spy):
+        return Engine.release(self, spy)
+
+    wrapped = recorder.wrap(go_async if asynchronous else Engine.release, types.ModuleType("serve.engine"))
+
+    def the_test():
+        result = wrapped(engine, lambda e: None)
         return asyncio.run(result) if asynchronous else result
 
-    assert call_it(False) == 5  # the value and the exception reach the test unchanged
-    with pytest.raises(ValueError, match="x"):
-        call_it(True)
-    seen = [{k: c[k] for k in ("returned", "raised", "cause", "self") if k in c} for c in recorder.calls[TEST]]
-    assert seen == [{"returned": "5", "self": {"n": "1"}},
-                    {"raised": "ValueError('x')", "cause": "KeyError(\"'k'\")", "self": {"n": "2"}}]
+    recorder.start_test(TEST, the_test.__code__)
+    the_test()
+    [seen] = recorder.calls[TEST]
+    # where the test is when the call runs: an async call's body runs inside `asyncio.run`
+    assert seen["site"]["line"] == the_test.__code__.co_firstlineno + (2 if asynchronous else 1)
+    assert seen["site"]["names"] == {"self": "engine"}
+    assert seen["site"]["direct"] is not asynchronous  # a sync test called it itself
+
+
+# ------------------------------------------------------------------------------ gate runs
+
+
+@pytest.mark.slow  # a gate run of seconds: .ci/run runs it
+def test_a_survivor_names_the_check_its_test_lacks_with_a_verified_suggestion(fixture_project):
+    project = fixture_project("oom")
+    run = run_gate(project)
+    assert run.exit_code == 1, run.stdout + run.stderr
+    [released] = [m for m in run.mutants() if m["status"] == "survived" and m["operator"] == "reset-delete"]
+    expected = (f"after {TEST}, Engine.model_instance is None on the original but a Model on the mutant; no "
+                "assertion in that test reads model_instance")
+    assert released["missing_check"] == expected and released["explained"] == "named"
+    shown = "assert engine.model_instance is None after tests/test_engine.py:20"
+    assert released["suggestion"]["lines"] == ["    assert engine.model_instance is None"]
+    assert f"    missing check: {expected}" in run.stdout
+    assert f"    suggested check (verified): {shown}" in run.stdout
+    sarif = json.loads((run.project / "reports" / "gate.sarif").read_text())["runs"][0]["results"]
+    [result] = [r for r in sarif if f"Missing check: {expected}" in r["message"]["text"]]
+    [change] = result["fixes"][0]["artifactChanges"]
+    assert change["artifactLocation"]["uri"] == "tests/test_engine.py"
+    assert change["replacements"][0]["insertedContent"]["text"] == "    assert engine.model_instance is None\n"
+    report = json.loads((run.project / "reports" / "mutation" / "mutation.json").read_text())
+    reasons = [m.get("statusReason", "") for m in report["files"]["serve/engine.py"]["mutants"]]
+    assert any(f"suggested check (verified): {shown}" in r for r in reasons)
+    assert run.summary["counts"]["explanations"]["named"] >= 1 and "explain" in run.summary["timings"]
+
+    # applied, the suggestion kills its mutant; the user's file is changed only by `suggest --apply`
+    before = (project / "tests" / "test_engine.py").read_text()
+    done = subprocess.run([sys.executable, "-m", "gate", "suggest", "--apply", released["name"], "--project",
+                           str(project)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "tests/test_engine.py: inserted after line 20" in done.stdout
+    after = (project / "tests" / "test_engine.py").read_text()
+    assert after != before and "    assert engine.model_instance is None\n" in after
+    again = run_gate(project)
+    [killed] = [m for m in again.mutants() if m["name"] == released["name"]]
+    assert killed["status"] == "killed", again.stdout
+
+
+@pytest.mark.slow
+def test_a_warm_run_explains_nothing_again(fixture_project):
+    project = fixture_project("oom")
+    first = run_gate(project)
+    assert first.exit_code == 1
+    second = run_gate(project)
+    assert [m["missing_check"] for m in second.mutants()] == [m["missing_check"] for m in first.mutants()]
+    assert "explain" in second.summary["timings"] and second.summary["timings"]["explain"] < 0.5
+    off = run_gate(project, "--no-explain")
+    assert off.exit_code == 1 and "explain" not in off.summary["timings"]
+    assert {m["explained"] for m in off.mutants() if m["status"] == "survived"} == {"off"}
+
+
+@pytest.mark.slow
+def test_an_exhausted_budget_says_so_and_never_changes_the_verdict(fixture_project):
+    run = run_gate(fixture_project("oom"), "--explain-seconds", "0")
+    assert run.exit_code == 1
+    survivors = [m for m in run.mutants() if m["status"] == "survived"]
+    assert survivors and all(m["missing_check"] == "not explained: the explain budget (0 s) was spent; a later run "
+                                                   "explains it" for m in survivors)
+
+
+@pytest.mark.slow
+def test_each_exception_shape_survivor_names_what_differs(fixture_project):
+    run = run_gate(fixture_project("exceptions"))
+    assert run.exit_code == 1, run.stdout + run.stderr
+    by_operator = {}
+    for m in run.mutants():
+        if m["status"] == "survived":
+            by_operator.setdefault((m["unit"], m["operator"]), m)
+    expected = {
+        ("parse_attempts", "raise-drop-cause"): "__suppress_context__ is True on the original but False",
+        ("call_once", "raise-drop-cause"): "__cause__ is OSError('disk') on the original but None",
+        ("retry", "narrow"): "raised RetryError('gave up') on the original but raised KeyboardInterrupt",
+    }
+    for key, said in expected.items():
+        assert key in by_operator, sorted(by_operator)
+        assert said in by_operator[key]["missing_check"], by_operator[key]["missing_check"]
+        assert by_operator[key]["suggestion"], by_operator[key]
+    frames = [m for (unit, _), m in by_operator.items() if unit == "call_keeping_frames"
+              and "traceback passes through" in m["missing_check"]]
+    assert frames and frames[0]["suggestion"]["lines"][0].strip() == "import traceback"
+    assert not any("equivalent" in m["missing_check"] for m in run.mutants())

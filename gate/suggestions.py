@@ -1,0 +1,219 @@
+"""The assertion a test lacks, written in the test's own style, from a difference the probe saw
+(`gate.observation`): `self.assertEqual(engine.out_of_memory_count, 1)` in a `unittest` class,
+`assert engine.out_of_memory_count == 1` in a pytest function, placed after the statement of the
+test that made the call. Pure: the probe verifies each candidate (it must pass on the original and
+fail on the mutant) before anyone sees it, and `python -m gate suggest --apply` writes a verified
+one into the test file."""
+
+from __future__ import annotations
+
+import ast
+import json
+from pathlib import Path
+from typing import Any
+
+from gate.errors import ConfigError
+from gate.files import write_atomic
+from gate.result import Suggestion
+
+RAISES = {"assertRaises", "assertRaisesRegex", "raises"}
+"""The context managers that catch the exception a test expects: code after them runs, inside not."""
+
+
+def candidates(test: str, source: str, difference: dict[str, Any]) -> list[Suggestion]:
+    """The assertions that would notice `difference` in `test` (a node id; `source` its file's
+    text), likeliest first; none where the value cannot be written down or the test has no name for it."""
+    check, site = difference.get("check"), difference.get("site")
+    if not check or not site:
+        return []
+    file, _, qualname = test.partition("::")
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return []
+    found = _test_function(tree, qualname.split("[", 1)[0].split("::"))
+    if found is None:
+        return []
+    function, cls = found
+    unittest_style = cls is not None and bool(cls.bases) and "self.assert" in (ast.get_source_segment(source, cls) or "")
+    path = _statement_path(function.body, site["line"])
+    if not path:
+        return []
+    made: list[tuple[ast.stmt, list[str]]] = []
+    if check["target"] == "raised":
+        raises = next((s for s in reversed(path) if _raises_name(s) is not None), None)
+        lines = _raised_check(check, _raises_name(raises), unittest_style) if raises is not None else None
+        if lines:
+            made.append((raises, lines))
+    else:
+        lines = _value_check(check, site, path, unittest_style)
+        if lines:
+            outermost = next((s for s in path if _raises_name(s) is not None), None)
+            after = outermost if outermost is not None else path[-1]
+            made += [(after, lines), (path[0], lines)]
+    suggestions, seen = [], set()
+    text_lines = source.splitlines()
+    for statement, lines in made:
+        end = statement.end_lineno or statement.lineno
+        indent = " " * statement.col_offset
+        suggestion = Suggestion(test=test, file=file, after_line=end, anchor=text_lines[end - 1],
+                                lines=tuple(indent + line for line in lines))
+        if (end, suggestion.lines) not in seen:
+            seen.add((end, suggestion.lines))
+            suggestions.append(suggestion)
+    return suggestions
+
+
+def _test_function(tree: ast.Module, parts: list[str]) -> tuple[ast.AST, ast.ClassDef | None] | None:
+    scope: list[ast.stmt] = tree.body
+    cls = None
+    for index, part in enumerate(parts):
+        node = next((n for n in scope if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+                     and n.name == part), None)
+        if node is None:
+            return None
+        if index == len(parts) - 1:
+            return (node, cls) if not isinstance(node, ast.ClassDef) else None
+        if not isinstance(node, ast.ClassDef):
+            return None
+        cls, scope = node, node.body
+    return None
+
+
+def _statement_path(body: list[ast.stmt], line: int) -> list[ast.stmt]:
+    """The statements that hold `line`, outermost (a statement of the test's own body) first."""
+    for statement in body:
+        if statement.lineno <= line <= (statement.end_lineno or statement.lineno):
+            inner: list[ast.stmt] = []
+            for field in ("body", "orelse", "finalbody", "handlers"):
+                children = getattr(statement, field, None)
+                if isinstance(children, list):
+                    stmts = [c for c in children if isinstance(c, ast.stmt)]
+                    for handler in (c for c in children if isinstance(c, ast.ExceptHandler)):
+                        stmts += handler.body
+                    inner = inner or _statement_path(stmts, line)
+            return [statement, *inner]
+    return []
+
+
+def _raises_name(statement: ast.stmt | None) -> str | None:
+    """The `as` name of a `with self.assertRaises(...)` / `pytest.raises(...)` statement, '' when it
+    has none; None for any other statement."""
+    if not isinstance(statement, (ast.With, ast.AsyncWith)):
+        return None
+    for item in statement.items:
+        call = item.context_expr
+        if isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute) and call.func.attr in RAISES:
+            return item.optional_vars.id if isinstance(item.optional_vars, ast.Name) else ""
+    return None
+
+
+def _literal(text: Any) -> str | None:
+    """`text` (a description) when it is a literal a test can compare with: a number, string, ..."""
+    if not isinstance(text, str) or text.endswith("...") or text.startswith("a "):
+        return None
+    try:
+        ast.literal_eval(text)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return None
+    return text
+
+
+def _is(expr: str, value: str, unittest_style: bool) -> str:
+    method = {"None": "assertIsNone({e})", "True": "assertIs({e}, True)", "False": "assertIs({e}, False)"}
+    plain = {"None": "assert {e} is None", "True": "assert {e} is True", "False": "assert {e} is False"}
+    if value in method:
+        return ("self." + method[value] if unittest_style else plain[value]).format(e=expr)
+    return f"self.assertEqual({expr}, {value})" if unittest_style else f"assert {expr} == {value}"
+
+
+def _value_check(check: dict[str, Any], site: dict[str, Any], path: list[ast.stmt],
+                 unittest_style: bool) -> list[str] | None:
+    names = site.get("names", {})
+    if check["target"] == "self":
+        if "self" not in names or not str(check["attr"]).isidentifier():
+            return None
+        expr = f"{names['self']}.{check['attr']}"
+        value = _literal(check["original"])
+        if value is not None:
+            return [_is(expr, value, unittest_style)]
+        if check.get("mutant") == "None" and str(check["original"]).startswith("a "):
+            return [f"self.assertIsNotNone({expr})" if unittest_style else f"assert {expr} is not None"]
+        return None
+    if check["target"] == "mock":
+        expr, calls = names.get(check["mock"]), check["original"]
+        if expr is None or not all(c.startswith("call(") for c in calls):
+            return None
+        if calls == []:
+            return [f"{expr}.assert_not_called()"]
+        if calls == ["call()"]:
+            return [f"{expr}.assert_called_once_with()"]
+        return [_is(f"{expr}.call_count", str(len(calls)), unittest_style)]
+    if check["target"] == "returned" and site.get("direct"):
+        statement = path[-1]
+        target = statement.targets[0] if isinstance(statement, ast.Assign) and len(statement.targets) == 1 else None
+        value = _literal(check["original"])
+        if isinstance(target, ast.Name) and value is not None:
+            return [_is(target.id, value, unittest_style)]
+    return None
+
+
+def _raised_check(check: dict[str, Any], name: str | None, unittest_style: bool) -> list[str] | None:
+    if not name:
+        return None
+    caught = f"{name}.exception" if unittest_style else f"{name}.value"
+    part, original = check["part"], check["original"]
+
+    def type_is(expr: str, described: str) -> str:
+        return _is(f"type({expr}).__name__", repr(described.split("(", 1)[0]), unittest_style)
+
+    if part == "type":
+        kind, _, message = str(original).partition("(")
+        message = _literal(message[:-1]) if message.endswith(")") else None
+        lines = [type_is(caught, str(original))]
+        if message is not None:
+            lines.append(_is(f"str({caught})", message, unittest_style))
+        return lines
+    if part in ("cause", "context"):
+        expr = f"{caught}.__{part}__"
+        return [_is(expr, "None", unittest_style) if original is None else type_is(expr, original)]
+    if part == "suppress_context":
+        return [_is(f"{caught}.__suppress_context__", str(bool(original)), unittest_style)]
+    if part == "frames" and original:
+        names = f"[f.name for f in traceback.extract_tb({caught}.__traceback__)]"
+        last = original[-1]
+        return ["import traceback", f"self.assertIn({last!r}, {names})" if unittest_style
+                else f"assert {last!r} in {names}"]
+    return None
+
+
+def suggestion_for(result_file: Path, mutant: str) -> Suggestion:
+    """The verified suggestion the run in `result_file` (its `gate-result.json`) made for `mutant`."""
+    try:
+        mutants = json.loads(result_file.read_text())["mutants"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(f"no result of a gate run to read in {result_file} ({type(exc).__name__}): run the gate "
+                          "first") from None
+    found = [m for m in mutants if m.get("name") == mutant]
+    if not found:
+        raise ConfigError(f"the last run ({result_file}) has no mutant {mutant}")
+    if not found[0].get("suggestion"):
+        raise ConfigError(f"the last run verified no suggested check for {mutant} "
+                          f"({found[0].get('status')}: {found[0].get('missing_check') or 'no explanation'})")
+    return Suggestion.from_dict(found[0]["suggestion"])
+
+
+def apply(root: Path, suggestion: Suggestion) -> None:
+    """Write `suggestion` into its test file under `root`, if the file still has its anchor line."""
+    path = root / suggestion.file
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read {suggestion.file}: {exc}") from None
+    try:
+        changed = suggestion.applied_to(text)
+    except ValueError as exc:
+        raise ConfigError(f"{exc}: the test file changed since the run; run the gate again") from None
+    mode = path.stat().st_mode
+    write_atomic(path, changed)
+    path.chmod(mode)
