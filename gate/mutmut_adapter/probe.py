@@ -45,6 +45,10 @@ MORE_DIFFERENCES = 4
 MOST_TRIES = 4
 """Suggested assertions verified at most per survivor (each costs two runs of one test)."""
 
+FIRST_ROUND_SECONDS = 1.0
+FIRST_ROUND_TESTS = 3
+"""The first round of a group's tests: this much baseline time, and at least this many tests."""
+
 CHECK_COPY = "_gate_check_{}"
 """The suffix of a test file's copy that holds a suggestion being verified."""
 
@@ -193,17 +197,50 @@ class _Pool:
         self.queue.clear()
 
 
+def chunks(tests: list[str], durations: dict[str, float]) -> list[list[str]]:
+    """`tests` (in order) in rounds of doubling baseline time, from `FIRST_ROUND_SECONDS` (and at
+    least `FIRST_ROUND_TESTS`): a mutant stops at the first test that shows a difference, so the
+    original's runs are made only for the rounds some mutant still needs."""
+    rounds: list[list[str]] = [[]]
+    limit, spent = FIRST_ROUND_SECONDS, 0.0
+    for test in tests:
+        if rounds[-1] and spent >= limit and (len(rounds) > 1 or len(rounds[0]) >= FIRST_ROUND_TESTS):
+            rounds.append([])
+            limit, spent = limit * 2, 0.0
+        rounds[-1].append(test)
+        spent += durations.get(test, 0.0)
+    return [r for r in rounds if r]
+
+
 class _Group:
-    """The survivors of one function with the same tests: its original's two runs, then each mutant."""
+    """The survivors of one function with the same tests, round by round of its tests (`chunks`):
+    the original's two runs of a round, then each mutant that showed no difference yet."""
 
     def __init__(self, probe: Probe, spec: dict[str, Any]) -> None:
         self.probe, self.module, self.short = probe, spec["module"], spec["short"]
         self.tests, self.mutants = list(spec["tests"]), list(spec["mutants"])
-        self.originals: list[dict[str, Any]] = []
+        self.rounds = chunks(self.tests, spec.get("durations", {}))
+        self.originals: dict[int, list[dict[str, Any]]] = {}
+        self.waiting: dict[int, list[str]] = {}
+        self.excluded: dict[str, str] = {}
+        self.calls_seen = False
 
     def start(self) -> None:
-        for _ in range(2):
-            self.probe.pool.submit(_Task(lambda: self._run("", self.tests), self._original_done))
+        for name in self.mutants:
+            self.probe.found[name] = {"status": "running", "excluded": self.excluded, "tests": len(self.tests),
+                                      "failed_on_mutant": {}}
+        self._need(0, self.mutants)
+
+    def _need(self, index: int, names: list[str]) -> None:
+        """`names` wait for round `index`: its original's runs start with the first to need them."""
+        if index not in self.waiting:
+            self.waiting[index], self.originals[index] = [], []
+            for _ in range(2):
+                self.probe.pool.submit(_Task(lambda: self._run("", self.rounds[index]),
+                                             lambda run: self._original_done(index, run)))
+        self.waiting[index] += names
+        if len(self.originals[index]) == 2:
+            self._mutants_of(index, names)
 
     def _run(self, under_test: str, tests: list[str], compare: Any = None) -> dict[str, Any]:
         recorder = Recorder()
@@ -212,26 +249,28 @@ class _Group:
         code = _pytest([*self.probe.args, *tests], under_test, [plugin])
         return {"exit_code": code, "tests": plugin.tests, "calls": recorder.calls, "difference": plugin.found}
 
-    def _original_done(self, run: dict[str, Any] | None) -> None:
-        self.originals.append(run or {"exit_code": -1, "tests": {}, "calls": {}})
-        if len(self.originals) < 2:
-            return
-        excluded = self._excluded()
-        observable = [t for t in self.tests if t not in excluded]
-        for name in self.mutants:
-            self.probe.found[name] = {"status": "running", "excluded": excluded, "tests": len(self.tests)}
-            if not observable:
-                self.probe.found[name]["status"] = "not observed"
-                continue
-            self.probe.pool.submit(_Task(lambda name=name: self._run(name, observable, self._compare),
-                                         lambda run, name=name: self._mutant_done(name, run)))
+    def _original_done(self, index: int, run: dict[str, Any] | None) -> None:
+        self.originals[index].append(run or {"exit_code": -1, "tests": {}, "calls": {}})
+        if len(self.originals[index]) == 2:
+            self.excluded.update(self._excluded(index))
+            self.calls_seen = self.calls_seen or any(any(r["calls"].values()) for r in self.originals[index])
+            self._mutants_of(index, self.waiting[index])
 
-    def _excluded(self) -> dict[str, str]:
-        """The tests that cannot be compared, with why: they failed (or were skipped, or not run) on
-        the original under observation, or a call of theirs could not be recorded."""
+    def _mutants_of(self, index: int, names: list[str]) -> None:
+        observable = [t for t in self.rounds[index] if t not in self.excluded]
+        for name in names:
+            if observable:
+                self.probe.pool.submit(_Task(lambda name=name: self._run(name, observable, self._compare_in(index)),
+                                             lambda run, name=name: self._mutant_done(index, name, run)))
+            else:
+                self._no_difference(index, name)
+
+    def _excluded(self, index: int) -> dict[str, str]:
+        """The tests of a round that cannot be compared, with why: they failed (or were skipped, or
+        not run) on the original under observation, or a call of theirs could not be recorded."""
         excluded = {}
-        for test in self.tests:
-            for run in self.originals:
+        for test in self.rounds[index]:
+            for run in self.originals[index]:
                 outcome = run["tests"].get(test)
                 if outcome is None:
                     why = ("did not run on the original under the probe (its run ended with exit "
@@ -245,29 +284,40 @@ class _Group:
                     break
         return excluded
 
-    def _compare(self, test: str, calls: list[dict[str, Any]]) -> dict[str, Any] | None:
-        first, again = (run["calls"].get(test, []) for run in self.originals)
-        if observation.unobserved(calls) is not None:
-            return None
-        found = observation.differences(first, calls, again)
-        if not found:
-            return None
-        # the first names the difference; any of them may give the suggestion
-        return {**found[0], "test": test, "others": found[1:MORE_DIFFERENCES + 1]}
+    def _compare_in(self, index: int) -> Callable[[str, list[dict[str, Any]]], dict[str, Any] | None]:
+        def compare(test: str, calls: list[dict[str, Any]]) -> dict[str, Any] | None:
+            first, again = (run["calls"].get(test, []) for run in self.originals[index])
+            if observation.unobserved(calls) is not None:
+                return None
+            found = observation.differences(first, calls, again)
+            if not found:
+                return None
+            # the first names the difference; any of them may give the suggestion
+            return {**found[0], "test": test, "others": found[1:MORE_DIFFERENCES + 1]}
+        return compare
 
-    def _mutant_done(self, name: str, run: dict[str, Any] | None) -> None:
+    def _mutant_done(self, index: int, name: str, run: dict[str, Any] | None) -> None:
         result = self.probe.found[name]
         if run is None:  # the machine's doing, maybe (a loaded CI machine): not cached, tried again next run
             result.update(status="died")
             return
-        failed = {t: o["message"] for t, o in run["tests"].items() if not o["passed"]}
-        result.update(status="done", difference=run["difference"],
-                      compared=[t for t in run["tests"] if t not in failed],
-                      failed_on_mutant=failed, calls_seen=any(run["calls"].values()) or any(
-                          any(r["calls"].values()) for r in self.originals))
+        result["failed_on_mutant"].update({t: o["message"] for t, o in run["tests"].items() if not o["passed"]})
+        self.calls_seen = self.calls_seen or any(run["calls"].values())
         difference = run["difference"]
-        if difference is not None and self.probe.suggest:
+        if difference is None:
+            self._no_difference(index, name)
+            return
+        result.update(status="done", difference=difference, calls_seen=True)
+        if self.probe.suggest:
             self.probe.verify(name, difference, result)
+
+    def _no_difference(self, index: int, name: str) -> None:
+        if index + 1 < len(self.rounds):
+            self._need(index + 1, [name])
+            return
+        result = self.probe.found[name]
+        observable = [t for t in self.tests if t not in self.excluded]
+        result.update(status="done" if observable else "not observed", difference=None, calls_seen=self.calls_seen)
 
 
 class Probe:

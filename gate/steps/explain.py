@@ -149,6 +149,7 @@ def _probe(survivors: list[MutantOutcome], settings: Settings, work: Path, files
         first = members[0]
         module_name, _, short = first.name.rpartition(".")
         spec_groups.append({"module": module_name, "short": short, "mutants": [m.name for m in members],
+                            "durations": {t: durations.get(t, 0.0) for t in first.tests},
                             "tests": order_tests(first.tests, killers.get((first.file, first.unit), ()),
                                                  _touched(work / first.file, first.unit),
                                                  lambda t: _test_source(work, t), durations)})

@@ -428,3 +428,12 @@ def test_each_exception_shape_survivor_names_what_differs(fixture_project):
               and "traceback passes through" in m["missing_check"]]
     assert frames and frames[0]["suggestion"]["lines"][0].strip() == "import traceback"
     assert not any("equivalent" in m["missing_check"] for m in run.mutants())
+
+
+def test_a_group_s_tests_run_in_rounds_of_doubling_time():
+    from gate.mutmut_adapter.probe import chunks
+
+    tests = [f"t::{i}" for i in range(10)]
+    assert chunks(tests, {t: 0.5 for t in tests}) == [tests[:3], tests[3:7], tests[7:]]
+    assert chunks(tests[:2], {}) == [tests[:2]]  # the first round: at least three tests, or all
+    assert [len(r) for r in chunks(tests, {})] == [10]  # no time known: one round

@@ -60,6 +60,12 @@ def test_the_conventions_the_adapter_relies_on_hold():
                     "m.py", "def load(x):\\n    return x + 1\\n", None, None))).code.splitlines()
                 if line.startswith("mutants_") and " = " in line],
             "table named": [mutmut.mutants_table("x_load__mutmut_1"), mutmut.ORIGINAL_KEY],
+            # the probe's tracebacks leave out the trampoline's frames and name mutmut's copies plainly
+            "trampoline file": [inspect.getsourcefile(__import__("mutmut.mutation.trampoline", fromlist=["x"])
+                                                      ).endswith(mutmut.TRAMPOLINE_FILES)],
+            "plain names": [mutmut.plain_function_name(n) for n in (
+                mutmut.mangle_function_name(name="load", class_name="Store") + "__mutmut_3",
+                mutmut.mangle_function_name(name="load", class_name=None) + "__mutmut_orig", "helper")],
             "operators": sorted({op.__name__.removeprefix("operator_") for _, op in mutmut.mutation_operators}),
         }))
     """)
@@ -70,6 +76,7 @@ def test_the_conventions_the_adapter_relies_on_hold():
         "table": ["mutants_x_load__mutmut: MutantDict", "mutants_x_load__mutmut['_mutmut_orig']",
                   "mutants_x_load__mutmut['x_load__mutmut_1']"],
         "table named": ["mutants_x_load__mutmut", "_mutmut_orig"],
+        "trampoline file": [True], "plain names": ["load", "load", "helper"],
         "operators": sorted(MUTMUT_OPERATORS),  # each of mutmut's operators is described for the reports
     }
 
