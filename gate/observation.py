@@ -134,7 +134,8 @@ def _plain_difference(a: Call, b: Call, a2: Call) -> dict[str, Any] | None:
                             f"{gb.get(name, 'unset')} on the mutant", "read": name, "check": None}
     if _differs(a.get("logs", []), b.get("logs", []), a2.get("logs", [])):
         return {"what": f"the log records are {a.get('logs', [])} on the original but {b.get('logs', [])} on the "
-                        "mutant", "read": "caplog", "check": None}
+                        "mutant", "read": "caplog",
+                "check": {"target": "log", "original": a.get("logs", []), "mutant": b.get("logs", [])}}
     ma, mb, ma2 = a.get("mocks", {}), b.get("mocks", {}), a2.get("mocks", {})
     for name in sorted(set(ma) | set(mb)):
         if _differs(ma.get(name), mb.get(name), ma2.get(name)):

@@ -45,6 +45,10 @@ def candidates(test: str, source: str, difference: dict[str, Any]) -> list[Sugge
         lines = _raised_check(check, _raises_name(raises), unittest_style) if raises is not None else None
         if lines:
             made.append((raises, lines))
+    elif check["target"] == "log":
+        found_log = _log_check(check, function, path, unittest_style)
+        if found_log is not None:
+            made.append(found_log)
     else:
         lines = _value_check(check, site, path, unittest_style)
         if lines:
@@ -105,6 +109,39 @@ def _raises_name(statement: ast.stmt | None) -> str | None:
         call = item.context_expr
         if isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute) and call.func.attr in RAISES:
             return item.optional_vars.id if isinstance(item.optional_vars, ast.Name) else ""
+    return None
+
+
+def _log_check(check: dict[str, Any], function: ast.AST, path: list[ast.stmt], unittest_style: bool
+               ) -> tuple[ast.stmt, list[str]] | None:
+    """A log record the original emitted and the mutant did not, checked where the test captures
+    records: after its `with self.assertLogs(...) as logs` block, or through pytest's `caplog`."""
+    missing = [r for r in check["original"] if r not in check["mutant"]]
+    level, _, message = missing[0].partition(" ") if missing else ("", "", "")
+    if _literal(message) is None and " with {" in message:  # the record's `extra=` attributes follow
+        message = message[:message.rindex(" with {")]
+    if not level or _literal(message) is None:
+        return None
+    pair = f"({level!r}, {message})"
+    if unittest_style:
+        captured = next(((s, n) for s in reversed(path) if (n := _with_name(s, {"assertLogs"}))), None)
+        if captured is None:
+            return None
+        statement, name = captured
+        return statement, [f"self.assertIn({pair}, [(r.levelname, r.getMessage()) for r in {name}.records])"]
+    if "caplog" not in {a.arg for a in function.args.args}:  # type: ignore[attr-defined]
+        return None
+    return path[-1], [f"assert {pair} in [(r.levelname, r.getMessage()) for r in caplog.records]"]
+
+
+def _with_name(statement: ast.stmt, methods: set[str]) -> str | None:
+    """The `as` name of a `with` statement entering one of `methods` (`self.assertLogs(...)`)."""
+    if isinstance(statement, (ast.With, ast.AsyncWith)):
+        for item in statement.items:
+            call = item.context_expr
+            if (isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute) and call.func.attr in methods
+                    and isinstance(item.optional_vars, ast.Name)):
+                return item.optional_vars.id
     return None
 
 

@@ -6,7 +6,8 @@ with the same random seeds, at most `workers` at a time, and stops after `RUN_SE
 group the original runs twice (what differs between those two runs, a clock, is no effect of the
 mutant); a test that fails on the original under observation is left out and named. Then each
 mutant runs its observable tests, comparing each test as it ends with the original's
-(`gate.observation`), and stops at the first difference. Where the difference is a value a test
+(`gate.observation`), and stops at the first difference; a second run of the mutant must show it
+again (a thread's timing can differ between any two runs). Where the difference is a value a test
 can read, the assertion it lacks (`gate.suggestions`) is inserted into a copy of the test file and
 that test runs on the original (it must pass) and on the mutant (it must fail): only a suggestion
 that passed both is reported. Nothing starts after the spec's deadline, and what runs then is
@@ -42,6 +43,8 @@ RUN_SECONDS = 120
 
 MORE_DIFFERENCES = 4
 """Later calls' differences kept beside the first, for a suggestion the first cannot give."""
+MOST_UNSTABLE = 4
+"""Differences two runs of a mutant disagreed on, past which its round counts as showing none."""
 MOST_TRIES = 4
 """Suggested assertions verified at most per survivor (each costs two runs of one test)."""
 
@@ -257,13 +260,19 @@ class _Group:
             self._mutants_of(index, self.waiting[index])
 
     def _mutants_of(self, index: int, names: list[str]) -> None:
-        observable = [t for t in self.rounds[index] if t not in self.excluded]
         for name in names:
-            if observable:
-                self.probe.pool.submit(_Task(lambda name=name: self._run(name, observable, self._compare_in(index)),
-                                             lambda run, name=name: self._mutant_done(index, name, run)))
-            else:
-                self._no_difference(index, name)
+            self._mutant_round(index, name, set(), None)
+
+    def _mutant_round(self, index: int, name: str, unstable: set[tuple[str, str]], seen: dict[str, Any] | None
+                      ) -> None:
+        """One run of the mutant over round `index`, stopping at the first difference not in
+        `unstable`; `seen` is the one an earlier run of it found, which this run must find again."""
+        observable = [t for t in self.rounds[index] if t not in self.excluded]
+        if not observable:
+            self._no_difference(index, name)
+            return
+        self.probe.pool.submit(_Task(lambda: self._run(name, observable, self._compare_in(index, unstable)),
+                                     lambda run: self._mutant_done(index, name, run, unstable, seen)))
 
     def _excluded(self, index: int) -> dict[str, str]:
         """The tests of a round that cannot be compared, with why: they failed (or were skipped, or
@@ -284,19 +293,23 @@ class _Group:
                     break
         return excluded
 
-    def _compare_in(self, index: int) -> Callable[[str, list[dict[str, Any]]], dict[str, Any] | None]:
+    def _compare_in(self, index: int, unstable: set[tuple[str, str]]
+                    ) -> Callable[[str, list[dict[str, Any]]], dict[str, Any] | None]:
         def compare(test: str, calls: list[dict[str, Any]]) -> dict[str, Any] | None:
             first, again = (run["calls"].get(test, []) for run in self.originals[index])
             if observation.unobserved(calls) is not None:
                 return None
-            found = observation.differences(first, calls, again)
+            found = [d for d in observation.differences(first, calls, again) if (test, d["what"]) not in unstable]
             if not found:
                 return None
             # the first names the difference; any of them may give the suggestion
             return {**found[0], "test": test, "others": found[1:MORE_DIFFERENCES + 1]}
         return compare
 
-    def _mutant_done(self, index: int, name: str, run: dict[str, Any] | None) -> None:
+    def _mutant_done(self, index: int, name: str, run: dict[str, Any] | None, unstable: set[tuple[str, str]],
+                     seen: dict[str, Any] | None) -> None:
+        """A difference counts once a second run of the mutant shows it too, as the original's two
+        runs agree: what a thread's timing changed from one run to the next is not the mutant's doing."""
         result = self.probe.found[name]
         if run is None:  # the machine's doing, maybe (a loaded CI machine): not cached, tried again next run
             result.update(status="died")
@@ -304,8 +317,18 @@ class _Group:
         result["failed_on_mutant"].update({t: o["message"] for t, o in run["tests"].items() if not o["passed"]})
         self.calls_seen = self.calls_seen or any(run["calls"].values())
         difference = run["difference"]
-        if difference is None:
+        if difference is None and seen is None:
             self._no_difference(index, name)
+            return
+        key = None if difference is None else (difference["test"], difference["what"])
+        if seen is None or key != (seen["test"], seen["what"]):
+            if seen is not None:  # the two runs disagree: neither difference is the mutant's for sure
+                unstable = unstable | {(seen["test"], seen["what"])} | ({key} if key else set())
+                difference = None
+            if len(unstable) > MOST_UNSTABLE:
+                self._no_difference(index, name)
+            else:
+                self._mutant_round(index, name, unstable, difference)
             return
         result.update(status="done", difference=difference, calls_seen=True)
         if self.probe.suggest:

@@ -194,17 +194,34 @@ def exception_shape(exc: BaseException) -> dict[str, Any]:
             "suppress_context": bool(exc.__suppress_context__), "frames": _frames(exc.__traceback__)}
 
 
+_PLAIN_RECORD = {*vars(logging.makeLogRecord({})), "message", "asctime", "taskName"}
+"""A log record's own attributes: any other was given as `extra=`, which a test can read too."""
+
+
 class _Records(logging.Handler):
+    """The records logged during one call, from whichever logger: it listens on the root logger and
+    on every logger that does not propagate (`assertLogs` and `caplog` make theirs so), where each
+    record ends its way up, so that it sees each record once."""
+
     def __init__(self) -> None:
         super().__init__(logging.DEBUG)
         self.seen: list[str] = []
+        self.loggers = [logging.getLogger(), *(found for found in list(logging.Logger.manager.loggerDict.values())
+                                               if isinstance(found, logging.Logger) and not found.propagate)]
+        for logger in self.loggers:
+            logger.addHandler(self)
+
+    def detach(self) -> None:
+        for logger in self.loggers:
+            logger.removeHandler(self)
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
             message = record.getMessage()
         except Exception:  # bad arguments: logging itself would report and go on
             message = str(record.msg)
-        self.seen.append(f"{record.levelname} {describe(message)}")
+        extra = {name: describe(value) for name, value in vars(record).items() if name not in _PLAIN_RECORD}
+        self.seen.append(f"{record.levelname} {describe(message)}" + (f" with {extra}" if extra else ""))
 
 
 class _Start:
@@ -212,7 +229,6 @@ class _Start:
 
     def __init__(self, fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any], module: Any) -> None:
         self.handler = _Records()
-        logging.getLogger().addHandler(self.handler)
         self.self_type = type(args[0]).__name__ if args else ""
         self.self_ref = _weak(args[0]) if args else None
         mocks = _mocks(fn, args, kwargs, module)
@@ -307,7 +323,7 @@ class Recorder:
 
     def _exit(self, start: _Start, module: Any, outcome: dict[str, Any]) -> None:
         try:
-            logging.getLogger().removeHandler(start.handler)
+            start.handler.detach()
             obj = start.self_ref() if start.self_ref is not None else None
             mocks = {name: ref() for name, ref in start.mock_refs.items()}
             outcome.update(

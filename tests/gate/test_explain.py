@@ -205,6 +205,21 @@ def test_a_mock_an_exception_and_a_returned_value_are_checked():
     assert value[0].lines == ("    assert n == 3",)
 
 
+def test_a_log_record_is_checked_where_the_test_captures_records():
+    unittest_source = UNITTEST_SOURCE.replace("with self.assertRaises(MemoryError) as raised:",
+                                              "with self.assertLogs('serve', level='DEBUG') as logs:")
+    logged = difference({"target": "log", "original": ["ERROR 'out of memory'"], "mutant": ["DEBUG 'out of memory'"]},
+                        8, {})
+    [after_block] = candidates("tests/test_e.py::OomTests::test_oom", unittest_source, logged)
+    assert (after_block.after_line, after_block.lines) == (8, (
+        "        self.assertIn(('ERROR', 'out of memory'), [(r.levelname, r.getMessage()) for r in logs.records])",))
+    with_caplog = PYTEST_SOURCE.replace("def test_oom(spies):", "def test_oom(caplog):")
+    in_loop = {**logged, "site": {**logged["site"], "line": 4}}
+    assert candidates("tests/test_e.py::test_oom", with_caplog, in_loop)[0].lines == (
+        "        assert ('ERROR', 'out of memory') in [(r.levelname, r.getMessage()) for r in caplog.records]",)
+    assert candidates("tests/test_e.py::test_oom", PYTEST_SOURCE, in_loop) == []  # no caplog: nowhere to read them
+
+
 def test_nothing_is_suggested_where_the_value_cannot_be_written_or_named():
     unnamed = difference({"target": "self", "attr": "n", "original": "1", "mutant": "0"}, 4, {})
     assert candidates("tests/test_e.py::test_oom", PYTEST_SOURCE, unnamed) == []
@@ -437,3 +452,30 @@ def test_a_group_s_tests_run_in_rounds_of_doubling_time():
     assert chunks(tests, {t: 0.5 for t in tests}) == [tests[:3], tests[3:7], tests[7:]]
     assert chunks(tests[:2], {}) == [tests[:2]]  # the first round: at least three tests, or all
     assert [len(r) for r in chunks(tests, {})] == [10]  # no time known: one round
+
+
+def test_log_records_are_seen_also_where_a_test_captures_them():
+    import logging
+    import unittest
+
+    def log(self):
+        logging.getLogger("serve.engine").error("out of memory")
+
+    recorder = Recorder()
+    recorder.start_test(TEST, None)
+    wrapped = recorder.wrap(log, types.ModuleType("serve.engine"))
+
+    class Captures(unittest.TestCase):
+        def runTest(self):
+            with self.assertLogs("serve", level="DEBUG") as captured:  # the logger stops propagating
+                wrapped(Engine())
+            self.assertEqual(captured.output, ["ERROR:serve.engine:out of memory"])
+
+    outcome = unittest.TestResult()
+    Captures().run(outcome)
+    assert outcome.wasSuccessful(), outcome.failures
+    [seen] = recorder.calls[TEST]
+    assert seen["logs"] == ["ERROR 'out of memory'"]
+    from gate.mutmut_adapter.recorder import _Records
+
+    assert not any(isinstance(h, _Records) for name in ("", "serve") for h in logging.getLogger(name).handlers)
