@@ -111,6 +111,10 @@ class Suggestion:
     """That line's text, which must still be there when it is applied."""
     lines: tuple[str, ...]
     """The lines to insert, indented as the statement they follow."""
+    rewrite_line: int = 0
+    """A line (1-based) changed as well, or 0: a `with self.assertRaises(E):` that gets `as raised`."""
+    rewrite_from: str = ""
+    rewrite_to: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -118,17 +122,25 @@ class Suggestion:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Suggestion:
         return cls(test=data["test"], file=data["file"], after_line=int(data["after_line"]), anchor=data["anchor"],
-                   lines=tuple(data["lines"]))
+                   lines=tuple(data["lines"]), rewrite_line=int(data.get("rewrite_line", 0)),
+                   rewrite_from=data.get("rewrite_from", ""), rewrite_to=data.get("rewrite_to", ""))
 
     def shown(self) -> str:
         """`<line> after tests/...py:<line>`, as every report shows it."""
-        return f"{' / '.join(line.strip() for line in self.lines)} after {self.file}:{self.after_line}"
+        added = f"{' / '.join(line.strip() for line in self.lines)} after {self.file}:{self.after_line}"
+        if self.rewrite_line:
+            return f"{self.rewrite_to.strip()} at {self.file}:{self.rewrite_line}, then {added}"
+        return added
 
     def applied_to(self, text: str) -> str:
-        """`text` (the test file) with the suggestion inserted; ValueError when its anchor moved."""
+        """`text` (the test file) with the suggestion in; ValueError when a line it changes moved."""
         lines = text.splitlines(keepends=True)
-        if not 0 < self.after_line <= len(lines) or lines[self.after_line - 1].rstrip("\r\n") != self.anchor:
-            raise ValueError(f"{self.file}:{self.after_line} no longer reads {self.anchor.strip()!r}")
+        for number, expected in ((self.after_line, self.anchor), (self.rewrite_line, self.rewrite_from)):
+            if number and (not 0 < number <= len(lines) or lines[number - 1].rstrip("\r\n") != expected):
+                raise ValueError(f"{self.file}:{number} no longer reads {expected.strip()!r}")
+        if self.rewrite_line:
+            ending = lines[self.rewrite_line - 1][len(self.rewrite_from):]
+            lines[self.rewrite_line - 1] = self.rewrite_to + ending
         if not lines[self.after_line - 1].endswith("\n"):
             lines[self.after_line - 1] += "\n"
         return "".join([*lines[:self.after_line], *(line + "\n" for line in self.lines), *lines[self.after_line:]])

@@ -20,18 +20,23 @@ RAISES = {"assertRaises", "assertRaisesRegex", "raises"}
 """The context managers that catch the exception a test expects: code after them runs, inside not."""
 
 
-def candidates(test: str, source: str, difference: dict[str, Any]) -> list[Suggestion]:
-    """The assertions that would notice `difference` in `test` (a node id; `source` its file's
-    text), likeliest first; none where the value cannot be written down or the test has no name for it."""
+def candidates(test: str, source: str, difference: dict[str, Any], file: str | None = None,
+               line: int | None = None) -> list[Suggestion]:
+    """The assertions that would notice `difference` in `test` (a node id), likeliest first; none
+    where the value cannot be written down or the test has no name for it. `source` is the text of
+    `file`, where the test function was defined (by default the node id's file), starting at `line`
+    (its code's first line; by default it is found by the node id's names)."""
     check, site = difference.get("check"), difference.get("site")
     if not check or not site:
         return []
-    file, _, qualname = test.partition("::")
+    own_file, _, qualname = test.partition("::")
+    file = file or own_file
     try:
         tree = ast.parse(source)
     except SyntaxError:
         return []
-    found = _test_function(tree, qualname.split("[", 1)[0].split("::"))
+    found = (function_at(tree, line) if line is not None
+             else _test_function(tree, qualname.split("[", 1)[0].split("::")))
     if found is None:
         return []
     function, cls = found
@@ -40,9 +45,15 @@ def candidates(test: str, source: str, difference: dict[str, Any]) -> list[Sugge
     if not path:
         return []
     made: list[tuple[ast.stmt, list[str]]] = []
+    rewrite: tuple[int, str, str] | None = None
     if check["target"] == "raised":
         raises = next((s for s in reversed(path) if _raises_name(s) is not None), None)
-        lines = _raised_check(check, _raises_name(raises), unittest_style) if raises is not None else None
+        name = _raises_name(raises)
+        if name == "":  # `with self.assertRaises(E):` has no name for the exception: it gets one
+            name = _free_name(function, "raised")
+            rewrite = _named_with(raises, source, name)
+            name = name if rewrite is not None else None
+        lines = _raised_check(check, name, unittest_style) if raises is not None else None
         if lines:
             made.append((raises, lines))
     elif check["target"] == "log":
@@ -61,7 +72,9 @@ def candidates(test: str, source: str, difference: dict[str, Any]) -> list[Sugge
         end = statement.end_lineno or statement.lineno
         indent = " " * statement.col_offset
         suggestion = Suggestion(test=test, file=file, after_line=end, anchor=text_lines[end - 1],
-                                lines=tuple(indent + line for line in lines))
+                                lines=tuple(indent + line for line in lines),
+                                **({"rewrite_line": rewrite[0], "rewrite_from": rewrite[1], "rewrite_to": rewrite[2]}
+                                   if rewrite else {}))
         if (end, suggestion.lines) not in seen:
             seen.add((end, suggestion.lines))
             suggestions.append(suggestion)
@@ -82,6 +95,48 @@ def _test_function(tree: ast.Module, parts: list[str]) -> tuple[ast.AST, ast.Cla
             return None
         cls, scope = node, node.body
     return None
+
+
+def function_at(tree: ast.Module, line: int) -> tuple[ast.AST, ast.ClassDef | None] | None:
+    """The function whose code starts at `line` (its first decorator's, or its `def`), and its class."""
+    def search(body: list[ast.stmt], cls: ast.ClassDef | None) -> tuple[ast.AST, ast.ClassDef | None] | None:
+        for node in body:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                if min([node.lineno, *(d.lineno for d in node.decorator_list)]) == line:
+                    return node, cls
+            elif isinstance(node, ast.ClassDef):
+                found = search(node.body, node)
+                if found is not None:
+                    return found
+        return None
+    return search(tree.body, None)
+
+
+def _free_name(function: ast.AST, wanted: str) -> str:
+    """`wanted`, or `wanted_2`, ...: a name the test function does not use yet."""
+    used = {n.id for n in ast.walk(function) if isinstance(n, ast.Name)} | {
+        a.arg for a in ast.walk(function) if isinstance(a, ast.arg)}
+    name, number = wanted, 1
+    while name in used:
+        number += 1
+        name = f"{wanted}_{number}"
+    return name
+
+
+def _named_with(statement: ast.stmt, source: str, name: str) -> tuple[int, str, str] | None:
+    """(line, its text, its text with ` as NAME`) for a one-item `with` whose context manager ends on
+    its first line; None for any other shape (it is left alone)."""
+    if not isinstance(statement, (ast.With, ast.AsyncWith)) or len(statement.items) != 1:
+        return None
+    call = statement.items[0].context_expr
+    if call.end_lineno != statement.lineno or call.end_col_offset is None:
+        return None
+    text = source.splitlines()[statement.lineno - 1]
+    encoded = text.encode()  # the offsets count UTF-8 bytes
+    head, tail = encoded[:call.end_col_offset].decode(), encoded[call.end_col_offset:].decode()
+    if not tail.lstrip().startswith(":"):
+        return None
+    return statement.lineno, text, f"{head} as {name}{tail}"
 
 
 def _statement_path(body: list[ast.stmt], line: int) -> list[ast.stmt]:

@@ -26,6 +26,7 @@ import select
 import signal
 import sys
 import time
+import types
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,15 +46,13 @@ MORE_DIFFERENCES = 4
 """Later calls' differences kept beside the first, for a suggestion the first cannot give."""
 MOST_UNSTABLE = 4
 """Differences two runs of a mutant disagreed on, past which its round counts as showing none."""
-MOST_TRIES = 4
+MOST_TRIES = 3
 """Suggested assertions verified at most per survivor (each costs two runs of one test)."""
 
 FIRST_ROUND_SECONDS = 1.0
 FIRST_ROUND_TESTS = 3
 """The first round of a group's tests: this much baseline time, and at least this many tests."""
 
-CHECK_COPY = "_gate_check_{}"
-"""The suffix of a test file's copy that holds a suggestion being verified."""
 
 
 def _one_line(report: Any) -> str:
@@ -96,6 +95,7 @@ class _Plugin:
         if self.compare is not None and self.tests.get(item.nodeid, {}).get("passed"):
             self.found = self.compare(item.nodeid, self.recorder.calls.get(item.nodeid, []))
             if self.found is not None:
+                self.found["where"] = _defined_at(code)
                 item.session.shouldstop = "the first difference was found"
 
     @pytest.hookimpl(hookwrapper=True)
@@ -108,6 +108,16 @@ class _Plugin:
         if report.failed or (report.skipped and report.when != "teardown"):
             if seen["passed"]:
                 seen.update(passed=False, message=f"{report.outcome} in {report.when}: {_one_line(report)}")
+
+
+def _defined_at(code: Any) -> list[Any] | None:
+    """[file relative to here, first line] of a test function's code: where to change it."""
+    if code is None:
+        return None
+    try:
+        return [Path(code.co_filename).resolve().relative_to(Path.cwd().resolve()).as_posix(), code.co_firstlineno]
+    except ValueError:  # defined outside the project
+        return None
 
 
 def _same_seeds() -> None:
@@ -146,8 +156,13 @@ class _Pool:
     """By read end of its pipe: the task, the child's pid, the read end, what it wrote so far."""
     out_of_time: bool = False
 
-    def submit(self, task: _Task) -> None:
-        self.queue.append(task)
+    def submit(self, task: _Task, first: bool = False) -> None:
+        """Queue `task`; `first`: ahead of the rest (what finishes a survivor already begun goes
+        before what begins another, so a budget ends with survivors explained, not half-explained)."""
+        if first:
+            self.queue.insert(0, task)
+        else:
+            self.queue.append(task)
 
     def run(self) -> None:
         while self.queue or self.running:
@@ -240,7 +255,7 @@ class _Group:
             self.waiting[index], self.originals[index] = [], []
             for _ in range(2):
                 self.probe.pool.submit(_Task(lambda: self._run("", self.rounds[index]),
-                                             lambda run: self._original_done(index, run)))
+                                             lambda run: self._original_done(index, run)), first=index > 0)
         self.waiting[index] += names
         if len(self.originals[index]) == 2:
             self._mutants_of(index, names)
@@ -272,7 +287,7 @@ class _Group:
             self._no_difference(index, name)
             return
         self.probe.pool.submit(_Task(lambda: self._run(name, observable, self._compare_in(index, unstable)),
-                                     lambda run: self._mutant_done(index, name, run, unstable, seen)))
+                                     lambda run: self._mutant_done(index, name, run, unstable, seen)), first=True)
 
     def _excluded(self, index: int) -> dict[str, str]:
         """The tests of a round that cannot be compared, with why: they failed (or were skipped, or
@@ -308,8 +323,9 @@ class _Group:
 
     def _mutant_done(self, index: int, name: str, run: dict[str, Any] | None, unstable: set[tuple[str, str]],
                      seen: dict[str, Any] | None) -> None:
-        """A difference counts once a second run of the mutant shows it too, as the original's two
-        runs agree: what a thread's timing changed from one run to the next is not the mutant's doing."""
+        """A difference in what the call left behind counts once a second run of the mutant shows it
+        too, as the original's two runs agree: what a thread's timing changed from one run to the
+        next is not the mutant's doing. What the call itself returned or raised needs no second run."""
         result = self.probe.found[name]
         if run is None:  # the machine's doing, maybe (a loaded CI machine): not cached, tried again next run
             result.update(status="died")
@@ -321,7 +337,8 @@ class _Group:
             self._no_difference(index, name)
             return
         key = None if difference is None else (difference["test"], difference["what"])
-        if seen is None or key != (seen["test"], seen["what"]):
+        settled = seen is None and difference is not None and observation.of_the_call_itself(difference)
+        if not settled and (seen is None or key != (seen["test"], seen["what"])):
             if seen is not None:  # the two runs disagree: neither difference is the mutant's for sure
                 unstable = unstable | {(seen["test"], seen["what"])} | ({key} if key else set())
                 difference = None
@@ -350,10 +367,8 @@ class Probe:
         self.groups = [_Group(self, g) for g in spec["groups"]]
         self.suggest = bool(spec.get("suggest", True))
         self.found: dict[str, dict[str, Any]] = {}
-        self._copies = 0
 
     def run(self) -> dict[str, Any]:
-        self._remove_copies()  # a probe stopped half-way may have left one: no suite may collect it
         all_tests = sorted({t for g in self.groups for t in g.tests})
         # import the code and the tests once (torch among them); each run then forks from here, so
         # that no run sees what an earlier one left behind (a cache, a counter, a patched global)
@@ -361,10 +376,7 @@ class Probe:
             pytest.main([*self.args, "--collect-only", *all_tests])
         for group in self.groups:
             group.start()
-        try:
-            self.pool.run()
-        finally:
-            self._remove_copies()
+        self.pool.run()
         for group in self.groups:
             for name in group.mutants:
                 result = self.found.setdefault(name, {"status": "budget"})
@@ -372,34 +384,26 @@ class Probe:
                     result["status"] = "budget"
         return self.found
 
-    @staticmethod
-    def _remove_copies() -> None:
-        for path in Path(".").rglob(f"*{CHECK_COPY.format('*')}.py"):
-            path.unlink(missing_ok=True)
-
     def verify(self, name: str, difference: dict[str, Any], result: dict[str, Any]) -> None:
-        """Try each suggested assertion in a copy of the test file until one passes on the original
-        and fails on the mutant; `result["suggestion"]` is that one."""
+        """Try each suggested assertion until one passes on the original and fails on the mutant;
+        `result["suggestion"]` is that one. The test is found where its code was defined (a test
+        inherited from a base class in another module is changed there)."""
         test = difference["test"]
-        file = test.split("::", 1)[0]
+        file, line = difference.get("where") or (test.split("::", 1)[0], None)
         try:
             source = Path(file).read_text()
         except (OSError, UnicodeDecodeError):
             return
-        tried = [c for d in (difference, *difference.get("others", ())) for c in candidates(test, source, d)]
+        tried = [c for d in (difference, *difference.get("others", ()))
+                 for c in candidates(test, source, d, file=file, line=line)]
         result["suggestions_tried"] = 0
-        tried = tried[:MOST_TRIES]
-        self._try(name, tried, source, result)
+        self._try(name, tried[:MOST_TRIES], source, result)
 
     def _try(self, name: str, tried: list[Suggestion], source: str, result: dict[str, Any]) -> None:
         if not tried:
             return
         suggestion, rest = tried[0], tried[1:]
-        self._copies += 1
-        path = Path(suggestion.file)
-        copy = path.with_name(f"{path.stem}{CHECK_COPY.format(self._copies)}{path.suffix}")
-        copy.write_text(suggestion.applied_to(source))
-        nodeid = copy.as_posix() + suggestion.test[len(suggestion.file):]
+        changed = suggestion.applied_to(source)
         codes: dict[str, int | None] = {}
         result["suggestions_tried"] += 1
 
@@ -407,15 +411,38 @@ class Probe:
             codes[which] = outcome
             if len(codes) < 2:
                 return
-            copy.unlink(missing_ok=True)
             if codes["original"] == 0 and codes["mutant"] == 1:
                 result["suggestion"] = suggestion.to_dict()
             else:
                 self._try(name, rest, source, result)
 
         for which, under_test in (("original", ""), ("mutant", name)):
-            self.pool.submit(_Task(lambda under_test=under_test: _pytest([*self.args, nodeid], under_test, []),
-                                   lambda outcome, which=which: ran(which, outcome)))
+            self.pool.submit(_Task(lambda under_test=under_test: self._run_changed(suggestion, changed, under_test),
+                                   lambda outcome, which=which: ran(which, outcome)), first=True)
+
+    def _run_changed(self, suggestion: Suggestion, changed: str, under_test: str) -> int:
+        """In the forked child: the test's module (and the test's own, when it inherits the test)
+        executed again from `changed` in memory, then the test run. Nothing is written to disk."""
+        test_file = suggestion.test.split("::", 1)[0]
+        _reexecute(suggestion.file, changed)
+        if Path(test_file).resolve() != Path(suggestion.file).resolve():
+            _reexecute(test_file, Path(test_file).read_text())
+        return _pytest([*self.args, suggestion.test], under_test, [])
+
+
+def _reexecute(file: str, text: str) -> None:
+    """The module imported from `file`, replaced in `sys.modules` by one executed from `text`."""
+    target = Path(file).resolve()
+    for name, module in list(sys.modules.items()):
+        path = getattr(module, "__file__", None)
+        if path and Path(path).resolve() == target:
+            fresh = types.ModuleType(name, module.__doc__)
+            for attribute in ("__file__", "__package__", "__path__", "__spec__", "__loader__", "__cached__"):
+                if hasattr(module, attribute):
+                    setattr(fresh, attribute, getattr(module, attribute))
+            sys.modules[name] = fresh
+            exec(compile(text, path, "exec"), vars(fresh))
+            return
 
 
 def probe(spec: dict[str, Any]) -> dict[str, Any]:

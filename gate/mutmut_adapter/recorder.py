@@ -257,7 +257,7 @@ class Recorder:
         for outcome, self_ref, held in self._open:
             try:
                 obj = self_ref() if self_ref is not None else None
-                outcome["end"] = {"self": _state(obj) if obj is not None else {},
+                outcome["end"] = {"self": _state(obj) if obj is not None else {}, "freed": obj is None,
                                   "held": {path: _held_state(kind, ref) for path, (kind, ref) in held.items()}}
             except Exception as exc:  # the recorder never breaks the test it watches
                 outcome["unobserved"] = f"{type(exc).__name__}: {exc}"

@@ -82,13 +82,13 @@ def _fix(suggestion: Suggestion) -> dict[str, Any]:
     """The verified suggestion as a SARIF fix: its lines inserted after the test's statement."""
     return {"description": {"text": f"Add the check {suggestion.test} lacks (verified: it passes on the original "
                                     "and fails on the mutant)"},
-            "artifactChanges": [{"artifactLocation": {"uri": suggestion.file},
-                                 "replacements": [{"deletedRegion": {"startLine": suggestion.after_line + 1,
-                                                                     "startColumn": 1,
-                                                                     "endLine": suggestion.after_line + 1,
-                                                                     "endColumn": 1},
-                                                   "insertedContent": {"text": "".join(
-                                                       line + "\n" for line in suggestion.lines)}}]}]}
+            "artifactChanges": [{"artifactLocation": {"uri": suggestion.file}, "replacements": [
+                *([{"deletedRegion": {"startLine": suggestion.rewrite_line, "startColumn": 1,
+                                      "endLine": suggestion.rewrite_line, "endColumn": len(suggestion.rewrite_from) + 1},
+                    "insertedContent": {"text": suggestion.rewrite_to}}] if suggestion.rewrite_line else []),
+                {"deletedRegion": {"startLine": suggestion.after_line + 1, "startColumn": 1,
+                                   "endLine": suggestion.after_line + 1, "endColumn": 1},
+                 "insertedContent": {"text": "".join(line + "\n" for line in suggestion.lines)}}]}]}
 
 
 def _rule(rule_id: str, short: str, full: str, help_text: str) -> dict[str, Any]:

@@ -35,6 +35,7 @@ from gate.process import last_line, run_python, tool_caches
 from gate.result import MutantOutcome, Suggestion
 from gate.settings import Settings
 from gate.steps.snapshot import test_unit
+from gate.suggestions import function_at
 
 OBSERVED = ("the call's outcome; the raised exception's type, message, __cause__, __context__, "
             "__suppress_context__ and traceback; self's, the held objects' and the module's values at the "
@@ -86,16 +87,19 @@ class ExplanationCache:
                                             "entries": dict(sorted(self.entries.items()))}))
 
 
+DEFAULT_SHARE = 0.3
+"""Of what a cold run took before explaining: a little under a third, so that the step, with the
+probe's own start and end beyond its budget, stays under a quarter of the whole run."""
 BUDGET_FLOOR_SECONDS = 10.0
 """The least default budget: below it, the probe's own start (the imports, the collection) is most of it."""
 
 
 def budget_seconds(settings: Settings, before: float) -> float:
-    """The explain step's budget: `explain_seconds`, or a third of `before` (what a cold run took
-    before this step: so at most a quarter of a cold run), and at least `BUDGET_FLOOR_SECONDS`."""
+    """The explain step's budget: `explain_seconds`, or `DEFAULT_SHARE` of `before` (what a cold run
+    took before this step: so under a quarter of a cold run), and at least `BUDGET_FLOOR_SECONDS`."""
     if settings.explain_seconds is not None:
         return settings.explain_seconds
-    return max(BUDGET_FLOOR_SECONDS, before / 3)
+    return max(BUDGET_FLOOR_SECONDS, before * DEFAULT_SHARE)
 
 
 def explain(survivors: Iterable[MutantOutcome], settings: Settings, work: Path, files: list[str],
@@ -214,7 +218,8 @@ def explanation(result: dict[str, Any], tests: Iterable[str], source_of: Callabl
                                "not observed")
         return Explanation(NO_DIFFERENCE + left_out, "no difference")
     test = difference["test"]
-    text = f"after {test}, {difference['what']}; {_reads(source_of(test), difference.get('read'))}{left_out}"
+    source = source_of(test) if not difference.get("where") else source_of("::".join(map(str, difference["where"])))
+    text = f"after {test}, {difference['what']}; {_reads(source, difference.get('read'))}{left_out}"
     suggestion = Suggestion.from_dict(result["suggestion"]) if result.get("suggestion") else None
     return Explanation(text, "named", suggestion)
 
@@ -255,7 +260,13 @@ def _touched(path: Path, unit: str) -> set[str]:
 
 
 def _test_source(work: Path, nodeid: str) -> str | None:
-    """The source of the test function a node id names, as the snapshot holds it."""
+    """The source of the test function a node id names, as the snapshot holds it; `FILE::LINE`
+    names the function whose code starts at that line (where an inherited test was defined)."""
+    file, _, line = nodeid.partition("::")
+    if line.isdigit():
+        parsed = _parsed(work / file)
+        found = function_at(parsed[1], int(line)) if parsed else None
+        return ast.get_source_segment(parsed[0], found[0]) if parsed and found else None
     file, qualname = test_unit(nodeid)
     return _unit_source(work / file, qualname)
 

@@ -479,3 +479,29 @@ def test_log_records_are_seen_also_where_a_test_captures_them():
     from gate.mutmut_adapter.recorder import _Records
 
     assert not any(isinstance(h, _Records) for name in ("", "serve") for h in logging.getLogger(name).handlers)
+
+
+MIXIN_SOURCE = '''class CacheTests:
+    def test_empty(self):
+        cache = self.make()
+        with self.assertRaises(KeyError):
+            cache.popitem()
+'''
+
+
+def test_an_inherited_test_is_changed_where_it_is_defined_and_an_unnamed_raises_gets_a_name():
+    raised_check = difference({"target": "raised", "part": "type", "original": "KeyError(\"'cache is empty'\")"}, 8, {})
+    # found by the line its code starts at, in the base class's module, not the node id's
+    [suggestion] = candidates("tests/test_fifo.py::FIFOTest::test_empty", MIXIN_SOURCE.replace(
+        "class CacheTests:", "class CacheTests(Base):\n    def helper(self):\n        self.assertTrue(1)\n"),
+        raised_check, file="tests/__init__.py", line=5)
+    assert suggestion.file == "tests/__init__.py" and suggestion.test == "tests/test_fifo.py::FIFOTest::test_empty"
+    assert (suggestion.rewrite_line, suggestion.rewrite_to) == (7, "        with self.assertRaises(KeyError) as raised:")
+    assert suggestion.lines == ("        self.assertEqual(type(raised.exception).__name__, 'KeyError')",
+                                "        self.assertEqual(str(raised.exception), \"'cache is empty'\")")
+    changed = suggestion.applied_to(MIXIN_SOURCE.replace(
+        "class CacheTests:", "class CacheTests(Base):\n    def helper(self):\n        self.assertTrue(1)\n"))
+    assert "with self.assertRaises(KeyError) as raised:\n            cache.popitem()\n        self.assertEqual(type(" \
+        in changed
+    assert "rewrite_to" in suggestion.to_dict() and Suggestion.from_dict(suggestion.to_dict()) == suggestion
+    assert suggestion.shown().startswith("with self.assertRaises(KeyError) as raised: at tests/__init__.py:7, then ")
