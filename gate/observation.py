@@ -73,7 +73,7 @@ def difference(a: Call, b: Call, a2: Call) -> dict[str, Any] | None:
     which = f"the call of {a['via']}" if a.get("via") else "the call"
     if _differs(_outcome(a), _outcome(b), _outcome(a2)):
         check = ({"target": "returned", "original": a["returned"]} if "raised" not in a
-                 else {"target": "raised", "part": "type", "original": a["raised"]})
+                 else {"target": "raised", "part": "type", "original": a["raised"], "mutant": b.get("raised")})
         return {"what": f"{which} {_outcome(a)} on the original but {_outcome(b)} on the mutant", "read": None,
                 "check": check}
     if "raised" in a:

@@ -41,7 +41,7 @@ OPTIONS: dict[str, Option] = {
     "explain": Option(checks.boolean, True, "explain each survivor: the check its tests lack, and a verified "
                                             "assertion to add"),
     "explain_seconds": Option(checks.optional_number(0), None,
-                              "the explain step's budget in seconds (default: a third of a cold run's time before it, at least 10)"),
+                              "the explain step's budget in seconds (default: 0.3 of a cold run's time before it, at least 10)"),
     "baseline_file": Option(checks.optional_text, None,
                             "the findings the project had when it adopted the gate (`python -m gate baseline`)"),
 }

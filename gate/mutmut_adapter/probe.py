@@ -2,16 +2,18 @@
 
 The spec groups the survivors by function (each group's tests in the order likeliest to show a
 difference first). This process imports the code and the tests once; every run then forks from it
-with the same random seeds, at most `workers` at a time, and stops after `RUN_SECONDS`. For each
-group the original runs twice (what differs between those two runs, a clock, is no effect of the
-mutant); a test that fails on the original under observation is left out and named. Then each
-mutant runs its observable tests, comparing each test as it ends with the original's
-(`gate.observation`), and stops at the first difference; a second run of the mutant must show it
-again (a thread's timing can differ between any two runs). Where the difference is a value a test
-can read, the assertion it lacks (`gate.suggestions`) is inserted into a copy of the test file and
-that test runs on the original (it must pass) and on the mutant (it must fail): only a suggestion
-that passed both is reported. Nothing starts after the spec's deadline, and what runs then is
-stopped: those survivors come back as not reached."""
+with the same random seeds, at most `workers` at a time, and stops after `RUN_SECONDS`. A group's
+tests run in rounds of doubling time (`chunks`): for each round the original runs twice (what
+differs between those two runs, a clock, is no effect of the mutant; a test that fails on the
+original under observation is left out and named), then each mutant that has shown no difference
+yet runs the round's observable tests, comparing each test as it ends with the original's
+(`gate.observation`), and stops at the first difference. A difference in the state the call left
+behind must show again in a second run of the mutant (a thread's timing can differ between any two
+runs). Where the difference is a value a test can read, the assertion it lacks
+(`gate.suggestions`) is put into the test's module in memory, and that test runs on the original
+(it must pass) and on the mutant (it must fail): only a suggestion that passed both is reported.
+What finishes a survivor already begun runs before what begins another. Nothing starts after the
+spec's deadline, and what runs then is stopped: those survivors come back as not reached."""
 
 from __future__ import annotations
 

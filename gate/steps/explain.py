@@ -12,8 +12,9 @@ what it did not; where it could not look, `not observed: ...`.
 What this costs is bounded: explanations are cached under each survivor's result key (a survivor
 whose code and tests did not change is not explained again, baselined ones included); the rest run
 in parallel, their tests ordered to show a difference first, within a budget (`explain_seconds`,
-by default a third of what a cold run took before this step, so at most a quarter of a cold run);
-what the budget does not reach says so and is explained on a later run, warm or not. The verdict never depends on it."""
+by default 0.3 of what a cold run took before this step, so under a quarter of a cold run); what
+the budget does not reach says so and is explained on a later run, warm or not. The verdict never
+depends on it."""
 
 from __future__ import annotations
 
