@@ -184,8 +184,7 @@ class _Pool:
                 del self.running[fd]
                 os.close(fd)
                 os.waitpid(pid, 0)
-                text = b"".join(chunks)
-                task.done(json.loads(text) if text else None)
+                task.done(_parsed(b"".join(chunks)))
 
     def _late(self) -> bool:
         self.out_of_time = self.out_of_time or (self.deadline is not None and time.time() >= self.deadline)
@@ -215,6 +214,14 @@ class _Pool:
             os.close(fd)
         self.running.clear()
         self.queue.clear()
+
+
+def _parsed(text: bytes) -> Any:
+    """What a child wrote, or None when it wrote nothing whole (it died, or its alarm went off)."""
+    try:
+        return json.loads(text) if text else None
+    except ValueError:
+        return None
 
 
 def chunks(tests: list[str], durations: dict[str, float]) -> list[list[str]]:
@@ -384,6 +391,8 @@ class Probe:
                 result = self.found.setdefault(name, {"status": "budget"})
                 if result["status"] == "running":
                     result["status"] = "budget"
+                # explained, but its suggestion's verification was cut short: explained again next time
+                result["unfinished"] = bool(result.pop("verifying", False))
         return self.found
 
     def verify(self, name: str, difference: dict[str, Any], result: dict[str, Any]) -> None:
@@ -402,6 +411,8 @@ class Probe:
         self._try(name, tried[:MOST_TRIES], source, result)
 
     def _try(self, name: str, tried: list[Suggestion], source: str, result: dict[str, Any]) -> None:
+        # until the last candidate is judged: a budget that ends first leaves the survivor unfinished
+        result["verifying"] = bool(tried)
         if not tried:
             return
         suggestion, rest = tried[0], tried[1:]
@@ -414,7 +425,7 @@ class Probe:
             if len(codes) < 2:
                 return
             if codes["original"] == 0 and codes["mutant"] == 1:
-                result["suggestion"] = suggestion.to_dict()
+                result.update(suggestion=suggestion.to_dict(), verifying=False)
             else:
                 self._try(name, rest, source, result)
 

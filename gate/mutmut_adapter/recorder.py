@@ -70,12 +70,19 @@ def _describe(value: Any) -> str:
 
 
 def _state(obj: Any) -> dict[str, str]:
+    """An object's attributes, described: its `__dict__`, or the slots its classes declare."""
     try:
-        attributes = vars(obj)
+        attributes = dict(vars(obj))
     except TypeError:
-        return {}
-    return {name: describe(value) for name, value in list(attributes.items())
+        slots = {s for cls in type(obj).__mro__ for s in _slots(cls)}
+        attributes = {s: getattr(obj, s) for s in sorted(slots) if hasattr(obj, s)}
+    return {name: describe(value) for name, value in attributes.items()
             if not name.startswith("__") and not _code(value)}
+
+
+def _slots(cls: type) -> tuple[str, ...]:
+    slots = vars(cls).get("__slots__", ())
+    return (slots,) if isinstance(slots, str) else tuple(slots)
 
 
 def _code(value: Any) -> bool:
@@ -228,13 +235,13 @@ class _Start:
     """What one call needs from its start until its exit: descriptions and weak references only."""
 
     def __init__(self, fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any], module: Any) -> None:
-        self.handler = _Records()
         self.self_type = type(args[0]).__name__ if args else ""
         self.self_ref = _weak(args[0]) if args else None
         mocks = _mocks(fn, args, kwargs, module)
         self.mock_refs = {name: weakref.ref(m) for name, m in mocks.items()}
         self.mock_counts = {name: len(m.mock_calls) for name, m in mocks.items()}
         self.held = _held(args, kwargs, self.self_type)
+        self.handler = _Records()  # last: nothing above may fail with it attached
 
 
 class Recorder:
@@ -318,13 +325,13 @@ class Recorder:
             raise
         finally:
             if start is not None:
-                self._exit(start, module, outcome)
+                self._exit(start, module, outcome, args[0] if args else None)
             self.calls.setdefault(self.test, []).append(outcome)
 
-    def _exit(self, start: _Start, module: Any, outcome: dict[str, Any]) -> None:
+    def _exit(self, start: _Start, module: Any, outcome: dict[str, Any], obj: Any) -> None:
+        """What the call left, as it exits (`obj`, its `self`, is alive still: the call holds it)."""
         try:
             start.handler.detach()
-            obj = start.self_ref() if start.self_ref is not None else None
             mocks = {name: ref() for name, ref in start.mock_refs.items()}
             outcome.update(
                 self_type=start.self_type, self=_state(obj) if obj is not None else {},

@@ -52,6 +52,9 @@ class Explanation:
     kind: str
     """One of `gate.result.EXPLANATION_KINDS`."""
     suggestion: Suggestion | None = None
+    final: bool = True
+    """False when the budget cut it short (not reached, or its suggestion not verified yet):
+    never cached, so a later run finishes it."""
 
 
 class ExplanationCache:
@@ -127,7 +130,7 @@ def explain(survivors: Iterable[MutantOutcome], settings: Settings, work: Path, 
         fresh = _probe(todo, settings, work, files, killers, durations, budget)
         for m in todo:
             found[m.name] = fresh[m.name]
-            if fresh[m.name].kind not in ("budget", "failed") and m.name in keys:
+            if fresh[m.name].final and m.name in keys:
                 cache.put(m.name, keys[m.name], fresh[m.name])
     cache.save()
     return found
@@ -168,9 +171,9 @@ def _probe(survivors: list[MutantOutcome], settings: Settings, work: Path, files
     if done.returncode != 0 or not out_path.exists():
         # the survivors fail the gate all the same: only their explanation is lost, and says why
         if time.time() >= deadline:
-            return {m.name: Explanation(spent, "budget") for m in survivors}
+            return {m.name: Explanation(spent, "budget", final=False) for m in survivors}
         why = f"not found: the probe of the survivors' tests failed (exit {done.returncode}): {last_line(done.output)}"
-        return {m.name: Explanation(why, "failed") for m in survivors}
+        return {m.name: Explanation(why, "failed", final=False) for m in survivors}
     observed = json.loads(out_path.read_text())
     return {m.name: explanation(observed.get(m.name, {"status": "budget"}), m.tests,
                                 lambda t: _test_source(work, t), spent) for m in survivors}
@@ -195,10 +198,10 @@ def explanation(result: dict[str, Any], tests: Iterable[str], source_of: Callabl
     """One survivor's probe result in words."""
     status = result.get("status")
     if status == "budget":
-        return Explanation(spent, "budget")
+        return Explanation(spent, "budget", final=False)
     if status == "died":
         return Explanation("not observed: its run on the mutant stopped or died under the probe (it is tried again "
-                           "on the next run)", "failed")
+                           "on the next run)", "failed", final=False)
     excluded: dict[str, str] = result.get("excluded", {})
     total = result.get("tests", len(list(tests)))
     if status == "not observed":
@@ -222,7 +225,7 @@ def explanation(result: dict[str, Any], tests: Iterable[str], source_of: Callabl
     source = source_of(test) if not difference.get("where") else source_of("::".join(map(str, difference["where"])))
     text = f"after {test}, {difference['what']}; {_reads(source, difference.get('read'))}{left_out}"
     suggestion = Suggestion.from_dict(result["suggestion"]) if result.get("suggestion") else None
-    return Explanation(text, "named", suggestion)
+    return Explanation(text, "named", suggestion, final=not result.get("unfinished"))
 
 
 def _reads(source: str | None, name: str | None) -> str:

@@ -527,3 +527,22 @@ def test_a_suggestion_is_verified_in_memory_without_touching_the_file(tmp_path, 
         assert module_file.read_text() == "VALUE = 1\n"  # nothing written
     finally:
         sys.modules.pop("probe_target_module", None)
+
+
+def test_an_object_with_slots_is_described_by_its_slots():
+    from gate.mutmut_adapter.recorder import _state
+
+    class Slotted:
+        __slots__ = ("n", "unset")
+
+        def __init__(self):
+            self.n = 1
+
+    assert _state(Slotted()) == {"n": "1"}
+
+
+def test_what_the_budget_cut_short_is_never_final():
+    assert not words({"status": "budget"}).final and not words({"status": "died"}).final
+    named = probed(difference={"test": TEST, "what": "x", "read": "x"})
+    assert words(named).final and not words({**named, "unfinished": True}).final
+    assert words(probed()).final  # no difference, fully looked at
