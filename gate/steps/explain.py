@@ -136,10 +136,6 @@ def explain(survivors: Iterable[MutantOutcome], settings: Settings, work: Path, 
     return found
 
 
-def counts(explanations: Iterable[Explanation]) -> dict[str, int]:
-    return dict(Counter(e.kind for e in explanations))
-
-
 def _probe(survivors: list[MutantOutcome], settings: Settings, work: Path, files: list[str],
            killers: Mapping[tuple[str, str], Iterable[str]], durations: Mapping[str, float],
            budget: float) -> dict[str, Explanation]:
