@@ -44,28 +44,7 @@ def candidates(test: str, source: str, difference: dict[str, Any], file: str | N
     path = _statement_path(function.body, site["line"])
     if not path:
         return []
-    made: list[tuple[ast.stmt, list[str]]] = []
-    rewrite: tuple[int, str, str] | None = None
-    if check["target"] == "raised":
-        raises = next((s for s in reversed(path) if _raises_name(s) is not None), None)
-        name = _raises_name(raises)
-        if name == "":  # `with self.assertRaises(E):` has no name for the exception: it gets one
-            name = _free_name(function, "raised")
-            rewrite = _named_with(raises, source, name)
-            name = name if rewrite is not None else None
-        lines = _raised_check(check, name, unittest_style) if raises is not None else None
-        if lines:
-            made.append((raises, lines))
-    elif check["target"] == "log":
-        found_log = _log_check(check, function, path, unittest_style)
-        if found_log is not None:
-            made.append(found_log)
-    else:
-        lines = _value_check(check, site, path, unittest_style)
-        if lines:
-            outermost = next((s for s in path if _raises_name(s) is not None), None)
-            after = outermost if outermost is not None else path[-1]
-            made += [(after, lines), (path[0], lines)]
+    made, rewrite = _assertions(check, site, function, path, source, unittest_style)
     suggestions, seen = [], set()
     text_lines = source.splitlines()
     for statement, lines in made:
@@ -79,6 +58,41 @@ def candidates(test: str, source: str, difference: dict[str, Any], file: str | N
             seen.add((end, suggestion.lines))
             suggestions.append(suggestion)
     return suggestions
+
+
+def _assertions(check: dict[str, Any], site: dict[str, Any], function: Any, path: list[ast.stmt], source: str,
+                unittest_style: bool) -> tuple[list[tuple[ast.stmt, list[str]]], tuple[int, str, str] | None]:
+    """The statements to put each assertion after (likeliest first), and a line to rewrite first."""
+    made: list[tuple[ast.stmt, list[str]]] = []
+    rewrite: tuple[int, str, str] | None = None
+    if check["target"] == "raised":
+        raises = next((s for s in reversed(path) if _raises_name(s) is not None), None)
+        name = _raises_name(raises)
+        if name == "":  # `with self.assertRaises(E):` has no name for the exception: it gets one
+            name = _free_name(function, "raised")
+            rewrite = _named_with(raises, source, name)
+            name = name if rewrite is not None else None
+        lines = (_raised_check(check, f"{name}.exception" if unittest_style else f"{name}.value", unittest_style)
+                 if raises is not None and name else None)
+        if lines:
+            made.append((raises, lines))
+        caught = _caught_in_handler(path) if raises is None else None
+        if caught is not None:  # `try: ... except E as error:` in the test: checked at the handler's end
+            handler, name = caught
+            lines = _raised_check(check, name, unittest_style)
+            if lines:
+                made.append((handler.body[-1], lines))
+    elif check["target"] == "log":
+        found_log = _log_check(check, function, path, unittest_style)
+        if found_log is not None:
+            made.append(found_log)
+    else:
+        lines = _value_check(check, site, path, unittest_style)
+        if lines:
+            outermost = next((s for s in path if _raises_name(s) is not None), None)
+            after = outermost if outermost is not None else path[-1]
+            made += [(after, lines), (path[0], lines)]
+    return made, rewrite
 
 
 def _test_function(tree: ast.Module, parts: list[str]) -> tuple[ast.AST, ast.ClassDef | None] | None:
@@ -153,6 +167,20 @@ def _statement_path(body: list[ast.stmt], line: int) -> list[ast.stmt]:
                     inner = inner or _statement_path(stmts, line)
             return [statement, *inner]
     return []
+
+
+def _caught_in_handler(path: list[ast.stmt]) -> tuple[ast.ExceptHandler, str] | None:
+    """The innermost `try` of the test around the call with a named handler: (the handler, its name)."""
+    for statement in reversed(path[:-1]):
+        if isinstance(statement, ast.Try) and any(path[-1] is s or _holds(s, path[-1]) for s in statement.body):
+            handler = next((h for h in statement.handlers if h.name), None)
+            if handler is not None and handler.body:
+                return handler, handler.name
+    return None
+
+
+def _holds(outer: ast.stmt, inner: ast.stmt) -> bool:
+    return any(node is inner for node in ast.walk(outer))
 
 
 def _raises_name(statement: ast.stmt | None) -> str | None:
@@ -250,10 +278,10 @@ def _value_check(check: dict[str, Any], site: dict[str, Any], path: list[ast.stm
     return None
 
 
-def _raised_check(check: dict[str, Any], name: str | None, unittest_style: bool) -> list[str] | None:
-    if not name:
+def _raised_check(check: dict[str, Any], caught: str | None, unittest_style: bool) -> list[str] | None:
+    """The checks of the exception `caught` (an expression) names."""
+    if not caught:
         return None
-    caught = f"{name}.exception" if unittest_style else f"{name}.value"
     part, original = check["part"], check["original"]
 
     def type_is(expr: str, described: str) -> str:

@@ -225,6 +225,14 @@ def test_a_log_record_is_checked_where_the_test_captures_records():
     assert candidates("tests/test_e.py::test_oom", PYTEST_SOURCE, in_loop) == []  # no caplog: nowhere to read them
 
 
+def test_an_exception_the_test_catches_itself_is_checked_in_its_handler():
+    source = ("def test_retry():\n    try:\n        retry(flaky)\n    except RetryError as error:\n"
+              "        assert error\n")
+    [suggestion] = candidates("tests/test_r.py::test_retry", source, difference(
+        {"target": "raised", "part": "cause", "original": "OSError('disk')"}, 3, {}))
+    assert (suggestion.after_line, suggestion.lines) == (5, ("        assert type(error.__cause__).__name__ == 'OSError'",))
+
+
 def test_nothing_is_suggested_where_the_value_cannot_be_written_or_named():
     unnamed = difference({"target": "self", "attr": "n", "original": "1", "mutant": "0"}, 4, {})
     assert candidates("tests/test_e.py::test_oom", PYTEST_SOURCE, unnamed) == []
