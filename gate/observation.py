@@ -27,17 +27,12 @@ def unobserved(calls: list[Call]) -> str | None:
     return next((c["unobserved"] for c in calls if "unobserved" in c), None)
 
 
-def compare_test(before: list[Call], after: list[Call], again: list[Call]) -> dict[str, Any] | None:
-    """The first difference between one test's calls on the original (`before`, `again`) and on
-    the mutant (`after`), or None: {"what": words, "read": the name an assertion reads or None,
-    "check": what a suggested assertion needs, or None, "site": where the test made the call}."""
-    found = differences(before, after, again)
-    return found[0] if found else None
-
-
 def differences(before: list[Call], after: list[Call], again: list[Call]) -> list[dict[str, Any]]:
-    """Every call's first difference, in the order of the calls (as `compare_test`): a later call's
-    may be the one a test can name (the first ran before the test had a name for the object)."""
+    """Each call's first difference between one test's calls on the original (`before`, `again`)
+    and on the mutant (`after`), in the order of the calls: {"what": words, "read": the name an
+    assertion reads or None, "check": what a suggested assertion needs, or None, "site": where the
+    test made the call}. The first is the test's difference; a later call's may be the one a test
+    can name (the first ran before the test had a name for the object)."""
     if len(before) != len(after) and len(before) == len(again):
         return [{"what": f"the function ran {len(before)} times on the original but {len(after)} on the mutant",
                  "read": None, "check": None, "site": None}]

@@ -36,7 +36,7 @@ def candidates(test: str, source: str, difference: dict[str, Any], file: str | N
     except SyntaxError:
         return []
     found = (function_at(tree, line) if line is not None
-             else _test_function(tree, qualname.split("[", 1)[0].split("::")))
+             else function_named(tree, qualname.split("[", 1)[0].split("::")))
     if found is None:
         return []
     function, cls = found
@@ -95,7 +95,8 @@ def _assertions(check: dict[str, Any], site: dict[str, Any], function: Any, path
     return made, rewrite
 
 
-def _test_function(tree: ast.Module, parts: list[str]) -> tuple[ast.AST, ast.ClassDef | None] | None:
+def function_named(tree: ast.Module, parts: list[str]) -> tuple[ast.AST, ast.ClassDef | None] | None:
+    """The function the qualified name's `parts` name (`["Class", "test_x"]`), and its class."""
     scope: list[ast.stmt] = tree.body
     cls = None
     for index, part in enumerate(parts):

@@ -56,7 +56,6 @@ FIRST_ROUND_TESTS = 3
 """The first round of a group's tests: this much baseline time, and at least this many tests."""
 
 
-
 def _one_line(report: Any) -> str:
     crash = getattr(report.longrepr, "reprcrash", None)
     text = crash.message if crash is not None else str(report.longrepr or report.outcome)
@@ -254,8 +253,7 @@ class _Group:
 
     def start(self) -> None:
         for name in self.mutants:
-            self.probe.found[name] = {"status": "running", "excluded": self.excluded, "tests": len(self.tests),
-                                      "failed_on_mutant": {}}
+            self.probe.found[name] = {"status": "running", "excluded": self.excluded, "tests": len(self.tests)}
         self._need(0, self.mutants)
 
     def _need(self, index: int, names: list[str]) -> None:
@@ -339,7 +337,6 @@ class _Group:
         if run is None:  # the machine's doing, maybe (a loaded CI machine): not cached, tried again next run
             result.update(status="died")
             return
-        result["failed_on_mutant"].update({t: o["message"] for t, o in run["tests"].items() if not o["passed"]})
         self.calls_seen = self.calls_seen or any(run["calls"].values())
         difference = run["difference"]
         if difference is None and seen is None:
@@ -357,8 +354,7 @@ class _Group:
                 self._mutant_round(index, name, unstable, difference)
             return
         result.update(status="done", difference=difference, calls_seen=True)
-        if self.probe.suggest:
-            self.probe.verify(name, difference, result)
+        self.probe.verify(name, difference, result)
 
     def _no_difference(self, index: int, name: str) -> None:
         if index + 1 < len(self.rounds):
@@ -374,7 +370,6 @@ class Probe:
         self.args = ["-p", "no:cacheprovider", "-q", "--rootdir=.", *spec["pytest_args"]]
         self.pool = _Pool(max(1, int(spec.get("workers", 1))), spec.get("deadline"))
         self.groups = [_Group(self, g) for g in spec["groups"]]
-        self.suggest = bool(spec.get("suggest", True))
         self.found: dict[str, dict[str, Any]] = {}
 
     def run(self) -> dict[str, Any]:
@@ -407,7 +402,6 @@ class Probe:
             return
         tried = [c for d in (difference, *difference.get("others", ()))
                  for c in candidates(test, source, d, file=file, line=line)]
-        result["suggestions_tried"] = 0
         self._try(name, tried[:MOST_TRIES], source, result)
 
     def _try(self, name: str, tried: list[Suggestion], source: str, result: dict[str, Any]) -> None:
@@ -418,7 +412,6 @@ class Probe:
         suggestion, rest = tried[0], tried[1:]
         changed = suggestion.applied_to(source)
         codes: dict[str, int | None] = {}
-        result["suggestions_tried"] += 1
 
         def ran(which: str, outcome: Any) -> None:
             codes[which] = outcome

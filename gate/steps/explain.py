@@ -33,10 +33,10 @@ from gate.files import write_atomic
 from gate.imports import import_roots
 from gate.mutmut_adapter.protocol import MUTANTS_DIR
 from gate.process import last_line, run_python, tool_caches
-from gate.result import MutantOutcome, Suggestion
+from gate.result import EXPLANATION_KINDS, MutantOutcome, Suggestion
 from gate.settings import Settings
 from gate.steps.snapshot import test_unit
-from gate.suggestions import function_at
+from gate.suggestions import function_at, function_named
 
 OBSERVED = ("the call's outcome; the raised exception's type, message, __cause__, __context__, "
             "__suppress_context__ and traceback; self's, the held objects' and the module's values at the "
@@ -55,6 +55,10 @@ class Explanation:
     final: bool = True
     """False when the budget cut it short (not reached, or its suggestion not verified yet):
     never cached, so a later run finishes it."""
+
+    def __post_init__(self) -> None:
+        if self.kind not in EXPLANATION_KINDS:
+            raise ValueError(f"unknown kind of explanation {self.kind!r}")
 
 
 class ExplanationCache:
@@ -114,6 +118,7 @@ def explain(survivors: Iterable[MutantOutcome], settings: Settings, work: Path, 
     `cold`, else of the last cold run's). `killers` are the tests that killed other mutants of each
     (file, function), `durations` the baseline's test times."""
     survivors = [m for m in survivors if m.tests]
+    _parsed.cache_clear()  # the sources of this run's snapshot, read once each
     cache = ExplanationCache(settings.cache_dir / "explanations.json")
     if cold or cache.cold_seconds is None:
         cache.cold_seconds = elapsed
@@ -282,15 +287,5 @@ def _parsed(path: Path) -> tuple[str, ast.Module] | None:
 
 def _unit_source(path: Path, qualname: str) -> str | None:
     parsed = _parsed(path)
-    if parsed is None:
-        return None
-    text, tree = parsed
-    scope: list[ast.stmt] = tree.body
-    node: ast.AST | None = None
-    for part in qualname.split("."):
-        node = next((n for n in scope if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
-                     and n.name == part), None)
-        if node is None:
-            return None
-        scope = getattr(node, "body", [])
-    return ast.get_source_segment(text, node) if node is not None else None
+    found = function_named(parsed[1], qualname.split(".")) if parsed else None
+    return ast.get_source_segment(parsed[0], found[0]) if parsed and found else None

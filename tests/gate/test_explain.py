@@ -16,7 +16,7 @@ from unittest import mock
 import pytest
 
 from gate.mutmut_adapter.recorder import Recorder, _mocks, describe
-from gate.observation import compare_test
+from gate.observation import differences
 from gate.result import Suggestion
 from gate.steps.explain import NO_DIFFERENCE, explanation, order_tests
 from gate.suggestions import candidates
@@ -29,6 +29,12 @@ def call(**left: object) -> dict:
     """What the recorder keeps of one call, with `left` changed."""
     return {"via": "", "returned": "None", "self_type": "Engine", "self": {"out_of_memory_count": "1"},
             "held": {}, "globals": {}, "logs": [], "mocks": {}, "site": None, **left}
+
+
+def compare_test(before: list[dict], after: list[dict], again: list[dict]) -> dict | None:
+    """The test's difference: the first of its calls'."""
+    found = differences(before, after, again)
+    return found[0] if found else None
 
 
 def raised(**left: object) -> dict:
@@ -554,3 +560,11 @@ def test_what_the_budget_cut_short_is_never_final():
     named = probed(difference={"test": TEST, "what": "x", "read": "x"})
     assert words(named).final and not words({**named, "unfinished": True}).final
     assert words(probed()).final  # no difference, fully looked at
+
+
+def test_an_explanation_is_one_of_the_kinds_the_reports_count():
+    from gate.steps.explain import Explanation
+
+    with pytest.raises(ValueError, match="unknown kind"):
+        Explanation("x", "nameed")
+    assert Explanation("x", "named").kind == "named"
