@@ -91,13 +91,15 @@ def suggest_main(argv: Sequence[str]) -> int:
         args = suggest_parser().parse_args(argv)
         settings = load_settings(args.project, {"reports_dir": args.reports_dir})
         suggestion = suggestion_for(settings.reports_dir / "gate-result.json", args.mutant)
-        if not args.apply:
+        if args.apply:
+            apply(settings.root, suggestion)
+            print(f"gate: {suggestion.file} changed (in {suggestion.test}):")
+        else:
             print(f"suggested check (verified) for {args.mutant}: {suggestion.shown()}")
-            for line in suggestion.lines:
-                print(f"  + {line}")
-            return ExitCode.OK
-        apply(settings.root, suggestion)
-        print(f"gate: {suggestion.file}: inserted after line {suggestion.after_line} (in {suggestion.test}):")
+        if suggestion.rewrite_line:
+            print(f"  line {suggestion.rewrite_line}: {suggestion.rewrite_from.strip()}"
+                  f"  ->  {suggestion.rewrite_to.strip()}")
+        print(f"  after line {suggestion.after_line}:")
         for line in suggestion.lines:
             print(f"  + {line}")
         return ExitCode.OK

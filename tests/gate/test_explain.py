@@ -411,7 +411,7 @@ def test_a_survivor_names_the_check_its_test_lacks_with_a_verified_suggestion(fi
     done = subprocess.run([sys.executable, "-m", "gate", "suggest", "--apply", released["name"], "--project",
                            str(project)], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
-    assert "tests/test_engine.py: inserted after line 20" in done.stdout
+    assert "gate: tests/test_engine.py changed" in done.stdout and "  after line 20:" in done.stdout
     after = (project / "tests" / "test_engine.py").read_text()
     assert after != before and "    assert engine.model_instance is None\n" in after
     again = run_gate(project)
