@@ -16,6 +16,7 @@ import types
 from typing import Any
 
 import libcst as cst
+import libcst.matchers as m
 
 SAME_AS_ORIGINAL = "the same bytecode as the original"
 SAME_AS_ANOTHER = "the same bytecode as another mutant"
@@ -35,7 +36,7 @@ def bytecode(function_code: str) -> tuple[Any, ...] | None:
 
 
 def _shape(code: types.CodeType) -> tuple[Any, ...]:
-    instructions = tuple((i.opname, _argument(i)) for i in dis.get_instructions(code))
+    instructions = tuple((i.opname, _argument(i, code)) for i in dis.get_instructions(code))
     signature = code.co_varnames[:code.co_argcount + code.co_kwonlyargcount
                                  + bool(code.co_flags & inspect.CO_VARARGS)
                                  + bool(code.co_flags & inspect.CO_VARKEYWORDS)]
@@ -45,12 +46,20 @@ def _shape(code: types.CodeType) -> tuple[Any, ...]:
             code.co_kwonlyargcount, code.co_freevars, code.co_cellvars, code.co_exceptiontable, code.co_qualname)
 
 
-def _argument(instruction: dis.Instruction) -> Any:
-    if isinstance(instruction.argval, types.CodeType):
-        return _shape(instruction.argval)
+def _argument(instruction: dis.Instruction, code: types.CodeType) -> Any:
+    """Every operand the instruction reads, resolved: `dis` gives some none (on 3.11 `KW_NAMES`,
+    whose argval is UNKNOWN, points into `co_consts`), so a constant is read from the table itself."""
+    if instruction.arg is None:
+        return None
     if instruction.opcode in dis.hasconst:
-        return _constant(instruction.argval)
-    return instruction.argval  # a name, a local, a jump target (an offset), an operator
+        value = code.co_consts[instruction.arg]
+        # by value, not by index: dead code the compiler removed leaves its constants behind
+        return _shape(value) if isinstance(value, types.CodeType) else _constant(value)
+    # by what it resolves to, not by index (dead code leaves names behind in the table too), with
+    # the flags `dis` shows beside the name (3.11's LOAD_GLOBAL pushes a NULL or not); where `dis`
+    # resolves nothing, the raw argument
+    argval = instruction.arg if instruction.argval is dis.UNKNOWN else instruction.argval
+    return argval, instruction.argrepr
 
 
 def _constant(value: Any) -> tuple[str, str]:
@@ -61,9 +70,10 @@ def _constant(value: Any) -> tuple[str, str]:
 def without_runtime_effect(node: cst.CSTNode, mutated: cst.CSTNode, parents: Any) -> bool:
     """Whether the mutation of `node` lies in an annotation, or changes only the type `cast(T, x)`
     is given (in it, or replacing it)."""
-    if isinstance(node, cst.Call) and _is_cast(node.func) and isinstance(mutated, cst.Call):
+    casts = _typing_casts(_root(node, parents))
+    if isinstance(node, cst.Call) and _is_cast(node.func, casts) and isinstance(mutated, cst.Call):
         kept = list(mutated.args)
-        if len(kept) == len(node.args) >= 2 and _is_cast(mutated.func) and _inert_type(node.args[0].value):
+        if len(kept) == len(node.args) >= 2 and _is_cast(mutated.func, casts) and _inert_type(node.args[0].value):
             return all(_same_arg(a, b) for a, b in zip(kept[1:], node.args[1:]))
     child = node
     while child in parents:
@@ -72,7 +82,7 @@ def without_runtime_effect(node: cst.CSTNode, mutated: cst.CSTNode, parents: Any
             return True
         if isinstance(parent, cst.Arg) and isinstance(parents.get(parent), cst.Call):
             call = parents[parent]
-            if _is_cast(call.func) and call.args and call.args[0] is parent:
+            if _is_cast(call.func, casts) and call.args and call.args[0] is parent:
                 return _inert_type(parent.value)
         child = parent
     return False
@@ -136,11 +146,83 @@ def _raised(call: cst.Call, parents: Any) -> bool:
     return isinstance(parent, cst.Raise) and parent.exc is call
 
 
-def _is_cast(func: cst.BaseExpression) -> bool:
-    """`cast(...)` or `typing.cast(...)` (not `memoryview.cast`, not `ctypes.cast`)."""
-    return ((isinstance(func, cst.Name) and func.value == "cast")
+TYPING_MODULES = ("typing", "typing_extensions")
+
+
+def _root(node: cst.CSTNode, parents: Any) -> cst.CSTNode:
+    while node in parents:
+        node = parents[node]
+    return node
+
+
+_CASTS: dict[int, tuple[cst.CSTNode, tuple[frozenset[str], frozenset[str]]]] = {}
+
+
+def _typing_casts(module: cst.CSTNode) -> tuple[frozenset[str], frozenset[str]]:
+    """The names that mean `typing.cast` in the module, and the names of the typing modules:
+    bound by its top-level imports (`from typing import cast as c`, `import typing as t`) and bound
+    by nothing else at its top level (a `def cast` or `cast = ...` there is some other cast)."""
+    found = _CASTS.get(id(module))
+    if found is not None and found[0] is module:
+        return found[1]
+    casts: set[str] = set()
+    modules: set[str] = set()
+    rebound: set[str] = set()
+    for statement in getattr(module, "body", ()):
+        for small in statement.body if isinstance(statement, cst.SimpleStatementLine) else (statement,):
+            if isinstance(small, cst.ImportFrom) and not small.relative and small.module is not None \
+                    and cst.Module([]).code_for_node(small.module) in TYPING_MODULES \
+                    and not isinstance(small.names, cst.ImportStar):
+                casts.update(_bound(alias) for alias in small.names if _imported(alias) == "cast")
+            elif isinstance(small, cst.Import):
+                modules.update(_bound(alias) for alias in small.names if _imported(alias) in TYPING_MODULES)
+            else:
+                rebound.update(_names_bound_by(small))
+    result = frozenset(casts - rebound), frozenset(modules - rebound)
+    _CASTS.clear()  # one module at a time: the generate phase walks one file after another
+    _CASTS[id(module)] = (module, result)
+    return result
+
+
+def _imported(alias: cst.ImportAlias) -> str:
+    return cst.Module([]).code_for_node(alias.name)
+
+
+def _bound(alias: cst.ImportAlias) -> str:
+    if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
+        return alias.asname.name.value
+    return _imported(alias).split(".", 1)[0]
+
+
+def _names_bound_by(statement: cst.CSTNode) -> set[str]:
+    if isinstance(statement, (cst.FunctionDef, cst.ClassDef)):
+        return {statement.name.value}
+    targets: list[cst.CSTNode] = []
+    if isinstance(statement, cst.Assign):
+        targets = [t.target for t in statement.targets]
+    elif isinstance(statement, (cst.AnnAssign, cst.AugAssign)):
+        targets = [statement.target]
+    names: set[str] = set()
+    for target in targets:
+        names.update(n.value for n in _walk_names(target))
+    if not isinstance(statement, (cst.Assign, cst.AnnAssign, cst.AugAssign)):
+        # any other compound statement (an `if` or `try` around imports or definitions): every
+        # name it may bind, read as rebinding, so that a doubtful `cast` is never taken for typing's
+        names.update(n.value for n in _walk_names(statement))
+    return names
+
+
+def _walk_names(node: cst.CSTNode) -> list[cst.Name]:
+    return list(m.findall(node, m.Name()))
+
+
+def _is_cast(func: cst.BaseExpression, casts: tuple[frozenset[str], frozenset[str]]) -> bool:
+    """`cast(...)` or `typing.cast(...)` where the name resolves to `typing.cast` in the module
+    (not a project's own `cast`, not `sqlalchemy.cast`, `memoryview.cast` or `ctypes.cast`)."""
+    names, modules = casts
+    return ((isinstance(func, cst.Name) and func.value in names)
             or (isinstance(func, cst.Attribute) and func.attr.value == "cast"
-                and isinstance(func.value, cst.Name) and func.value.value in ("typing", "t")))
+                and isinstance(func.value, cst.Name) and func.value.value in modules))
 
 
 def _inert_type(node: cst.BaseExpression) -> bool:

@@ -33,6 +33,38 @@ def test_constants_of_another_type_are_another_program():
     assert bytecode("def f(:\n") is None
 
 
+@pytest.mark.parametrize("original, mutant", [
+    ("g(x=1)", "g(y=1)"),  # a keyword's name (3.11: KW_NAMES, whose argval dis leaves UNKNOWN)
+    ("g(x=1, y=2)", "g(y=1, x=2)"),  # the order of keywords
+    ("dict(ok=False)", "dict(okXX=False)"),
+    ("g(a)", "h(a)"),  # a global's name
+    ("o.a", "o.b"),  # an attribute's name
+    ("o.m(a)", "o.n(a)"),  # a method's name
+    ("a", "b"),  # a local's name
+    ("a + 1", "a - 1"),  # an operator
+    ("a < 1", "a <= 1"),  # a comparison
+    ("a is None", "a is not None"),  # an identity test, its sense
+    ("a in b", "a not in b"),  # a membership test, its sense
+    ("f'{a!r}'", "f'{a!s}'"),  # a conversion of a formatted value
+    ("(lambda: 1)()", "(lambda: 2)()"),  # the code of a nested function
+    ("1", "'1'"),  # a constant's type
+    ("(1, 2)", "(2, 1)"),  # a constant tuple
+])
+def test_a_mutant_that_differs_in_any_operand_is_kept(original, mutant):
+    """For each kind of operand the comparison reads by value rather than by index (constants,
+    names, locals, operators, flags, nested code), a pair that differs only there compiles apart."""
+    def function(expression: str) -> str:
+        return f"def f(a, b, o):\n    return {expression}\n"
+
+    assert bytecode(function(original)) != bytecode(function(mutant))
+    assert bytecode(function(original)) == bytecode("\n" + function(original))  # the same program is the same
+
+
+def test_a_free_variables_name_is_read_too():
+    outer = "def f():\n    x = y = 1\n    def g():\n        return {}\n    return g\n"
+    assert bytecode(outer.format("x")) != bytecode(outer.format("y"))
+
+
 def test_a_default_value_is_part_of_the_definition():
     assert bytecode("def f(x=1):\n    return x\n") != bytecode("def f(x=2):\n    return x\n")
 
@@ -90,6 +122,25 @@ def test_cast_means_typing_cast_given_a_type_that_cannot_fail():
     strings, parents = nodes(source, m.SimpleString() | m.Integer())
     effect = {cst.Module([]).code_for_node(s): without_runtime_effect(s, s, parents) for s in strings}
     assert effect == {"'Config'": True, "'B'": False, "1": False}
+
+
+@pytest.mark.parametrize("imports, call, inert", [
+    ("from typing import cast", "cast('T', v)", True),
+    ("from typing import cast as as_type", "as_type('T', v)", True),
+    ("import typing_extensions as te", "te.cast('T', v)", True),
+    ("from typing_extensions import cast", "cast('T', v)", True),
+    ("", "cast('T', v)", False),  # a name bound by nothing in the module
+    ("from sqlalchemy import cast", "cast('T', v)", False),
+    ("from .convert import cast", "cast('T', v)", False),
+    ("from typing import cast\ncast = convert", "cast('T', v)", False),  # rebound: another cast
+    ("from typing import cast\ndef cast(kind, value):\n    return value", "cast('T', v)", False),
+    ("import sqlalchemy as typing", "typing.cast('T', v)", False),
+    ("import numpy as t", "t.cast('T', v)", False),
+])
+def test_only_a_name_that_resolves_to_typing_cast_is_cast(imports, call, inert):
+    source = f"{imports}\n\ndef f(v):\n    return {call}\n"
+    [string], parents = nodes(source, m.SimpleString(value="'T'"))
+    assert without_runtime_effect(string, string, parents) is inert
 
 
 @pytest.mark.slow  # a gate run of seconds: .ci/run runs it
