@@ -5,10 +5,11 @@ A mutant's key hashes what can change its outcome:
   above the function does not change it);
 - the source of every guarded function its covering tests executed in the baseline (coverage.py's
   per-test contexts: when `clear_model` calls `model.clear_cache`, a change to either re-runs the
-  other's mutants), of every guarded function its own function calls by name (the mutant may
-  reach a call the baseline never made), and of every guarded function run outside a test's own
-  call (at collection, in a fixture's setup or teardown: a shared fixture runs for whichever test
-  comes first, and for each mutant's run again);
+  other's mutants), of every guarded function run outside a test's own call (at collection, in a
+  fixture's setup or teardown: a shared fixture runs for whichever test comes first, and for each
+  mutant's run again), and of every guarded function any of those, or the mutant's own function,
+  calls by name (the mutant may reach a call the baseline never made: in its own function, or one
+  frame up, when an exception it lets escape enters a caller's handler the baseline never ran);
 - the module-level code of every guarded file (it runs at import, for every test);
 - the covering tests: their node ids and their own source; everything in the suite's test modules
   that is not a test standing alone (module code, fixtures, helpers, base classes: any test may use
@@ -20,8 +21,8 @@ A mutant's key hashes what can change its outcome:
 
 A changed function re-runs the mutants whose covering tests execute or whose functions call it, a
 changed test re-runs the mutants it covers, and a weakened test cannot hide behind a cached kill.
-What is not part of the key: a guarded function that neither the covering tests executed nor the
-mutant's own function calls (reached only through a call the baseline never made, two calls deep).
+What is not part of the key: a guarded function reached only through two calls the baseline never
+made (named by no function the covering tests executed, nor by the mutant's own).
 """
 
 
@@ -105,11 +106,11 @@ class Fingerprints:
 
     def depends_on(self, file: str, unit: str, tests: Iterable[str]) -> set[Unit]:
         """The guarded functions a mutant of `file`'s `unit` with these covering tests depends on:
-        those its tests executed, those run for every test, and those its own function calls (the
-        mutant may reach a call the baseline never made)."""
-        own = (file, unit)
-        return {own, *self.always, *self.callees.get(own, ())}.union(
-            *(self.units_by_test.get(t, frozenset()) for t in tests))
+        those its tests executed, those run for every test, and every function any of them calls
+        by name: the mutant may reach a call the baseline never made, in its own function or one
+        frame up (an exception it lets escape enters a caller's handler the baseline never ran)."""
+        executed = {(file, unit), *self.always}.union(*(self.units_by_test.get(t, frozenset()) for t in tests))
+        return executed.union(*(self.callees.get(u, frozenset()) for u in executed))
 
     def key(self, name: str, file: str, unit: str, start: int, diff: str, tests: Iterable[str]) -> str:
         tests = sorted(tests)

@@ -97,8 +97,9 @@ def fingerprints(settings: Settings, work: Path, project: list[str], sources: di
     test_roots = {Path(f).parts[0] for f in tests if len(Path(f).parts) > 1}
     imported = set(coverage.baseline.imported)
     suite_files = {t.split("::", 1)[0] for t in coverage.baseline.durations} & tests
-    # what the suite may read: the modules it imported, anything beside its tests, any data file
-    support = [f for f in project if f not in guarded and f not in tests and not snapshot.is_documentation(f)
+    # what the suite may read: the modules it imported, anything beside its tests, any data file;
+    # a module named like a test module that holds no collected test (assertion helpers) is one too
+    support = [f for f in project if f not in guarded and f not in suite_files and not snapshot.is_documentation(f)
                and (not f.endswith(".py") or f in imported or Path(f).parts[0] in test_roots)]
     # everything else a mutant's outcome depends on: how its tests run, its limits, the environment
     settings_text = repr((settings.pytest_args, settings.tests, settings.worker_memory_mb, settings.timeout_multiplier,

@@ -118,3 +118,150 @@ def test_a_projects_own_cast_is_not_typing_cast(tmp_path, helper):
     assert run.exit_code == 1, run.stdout + run.stderr
     assert 'return cast("XXintXX", "8080")' in [m["replacement"].strip() for m in survivors(run)]
     assert run.summary["counts"]["equivalent_dropped"] == 0
+
+
+# 3. Every file the suite imports is in some key, whatever its name
+
+CHECKS = '''\
+    import logging
+
+
+    def assert_failed_once(store, handle, info, cause, caplog):
+        assert str(info.value) == "cannot read"
+        assert info.value.__cause__ is cause
+        assert store.failures == 1
+        assert handle.closed == 1
+        assert store.handle is None
+        assert [(r.levelname, r.getMessage()) for r in caplog.records] == [("ERROR", "read failed for k")]
+    '''
+WEAK_CHECKS = '''\
+    def assert_failed_once(store, handle, info, cause, caplog):
+        assert store is not None
+    '''
+ONE_CALL = "    assert_failed_once(store, handle, info, cause, caplog)\n"
+
+
+@pytest.mark.slow  # two gate runs
+def test_a_helper_module_named_like_a_test_module_is_in_the_key(fixture_project):
+    """A module named `test_*.py` that holds no test (assertion helpers the tests import) is a
+    support file like any other: weakening a helper re-runs every mutant, it is not served from
+    the cache."""
+    project = fixture_project("strong")
+    test = project / "tests/test_store.py"
+    text = test.read_text()
+    start, end = text.index('    assert str(info.value) == "cannot read"'), text.index("\n\n\ndef test_failures_accumulate")
+    test.write_text(text[:start].replace("from vault.store import Store, StoreError\n",
+                                         "from vault.store import Store, StoreError\n\n"
+                                         "from tests.test_checks import assert_failed_once\n")
+                    + ONE_CALL + text[end + 1:])
+    (project / "tests/__init__.py").write_text("")
+    (project / "tests/test_checks.py").write_text(textwrap.dedent(CHECKS))
+    assert run_gate(project).exit_code == 0
+    (project / "tests/test_checks.py").write_text(textwrap.dedent(WEAK_CHECKS))
+    warm = run_gate(project)
+    assert warm.exit_code == 1, warm.stdout + warm.stderr
+    assert survivors(warm) and not any(m["cached"] for m in survivors(warm))
+
+
+# 4. A mutant's key covers what it can reach, not only what the baseline reached
+
+RECOVERY = {
+    "depot/fetcher.py": """\
+        CACHE = {}
+
+
+        def recover():
+            return "default"
+
+
+        def load(key, read):
+            try:
+                value = read(key)
+            except OSError:
+                return None
+            CACHE[key] = value
+            return value
+
+
+        def fetch(key, read, connect):
+            try:
+                connect()
+                return load(key, read)
+            except OSError:
+                return CACHE.get(key) or recover()
+        """,
+    "tests/test_fetcher.py": """\
+        import pytest
+
+        from depot import fetcher
+
+
+        def ok(*args):
+            return "data"
+
+
+        def down(*args):
+            raise OSError("down")
+
+
+        def test_a_failed_read_gives_nothing():
+            fetcher.CACHE.clear()
+            assert fetcher.fetch("k", down, ok) is None
+
+
+        def test_a_failed_connection_serves_the_cache():
+            fetcher.CACHE.clear()
+            assert fetcher.fetch("k", ok, ok) == "data"
+            assert fetcher.fetch("k", ok, down) == "data"
+
+
+        def test_other_errors_propagate():
+            def bad(*args):
+                raise ValueError("bad")
+
+            for read, connect in ((bad, ok), (ok, bad)):
+                with pytest.raises(ValueError):
+                    fetcher.fetch("k", read, connect)
+
+
+        def test_recovery_has_a_default():
+            assert fetcher.recover() == "default"
+        """}
+
+
+@pytest.mark.slow  # two gate runs
+def test_a_function_reached_only_through_an_escaped_exception_is_in_the_key(tmp_path):
+    """`load`'s `reraise` mutant lets the `OSError` escape to `fetch`'s handler, which calls
+    `recover`: a function the baseline never ran, one frame up, not two calls deep. A mutant's key
+    holds every guarded function named in the functions its covering tests executed, so changing
+    `recover` (and the test that pins it) re-runs the mutant."""
+    project = tiny_project(tmp_path, "depot", RECOVERY)
+    cold = run_gate(project)
+    assert cold.exit_code == 0, cold.stdout + cold.stderr
+    fetcher, tests = project / "depot/fetcher.py", project / "tests/test_fetcher.py"
+    fetcher.write_text(fetcher.read_text().replace('return "default"', "return None"))
+    tests.write_text(tests.read_text().replace('== "default"', "is None"))
+    warm = run_gate(project)
+    assert warm.exit_code == 1, warm.stdout + warm.stderr
+    assert "raise" in [m["replacement"].strip() for m in survivors(warm)]
+
+
+# 5. The environment variables the suite reads are in the key
+
+@pytest.mark.slow  # two gate runs
+def test_a_variable_the_suite_reads_is_in_the_key(fixture_project):
+    """A result is keyed on the environment variables the baseline read (recorded in its process,
+    present or absent), so setting one re-runs what depended on it; a variable nobody read (a CI
+    run's number) leaves the cache as it is."""
+    project = fixture_project("strong", {"tests/test_store.py": [
+        ("import logging\n", "import logging\nimport os\n"),
+        ("def test_read_error_counts_logs_closes_and_chains(caplog):",
+         '@pytest.mark.skipif(bool(os.environ.get("STORE_SKIP_SLOW")), reason="slow")\n'
+         "def test_read_error_counts_logs_closes_and_chains(caplog):")]})
+    assert run_gate(project).exit_code == 0
+    unread = run_gate(project, env={"CI_RUN_NUMBER": "12345"})
+    assert unread.exit_code == 0, unread.stdout + unread.stderr
+    assert all(m["cached"] for m in unread.mutants() if m["status"] == "killed")
+    skipping = run_gate(project, env={"STORE_SKIP_SLOW": "1"})
+    assert skipping.exit_code == 1, skipping.stdout + skipping.stderr
+    assert survivors(skipping)

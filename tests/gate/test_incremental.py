@@ -72,7 +72,7 @@ def test_a_rerun_tests_exactly_the_mutants_whose_inputs_changed(fixture_project)
 
 
 SOURCE = """def helper(x):
-    return x + 1
+    return x + 1 if x else rescue()
 
 
 def guarded(x):
@@ -92,6 +92,10 @@ def fallback(x):
 
 def opened():
     return 3
+
+
+def rescue():
+    return 5
 """
 TEST = """import pytest
 
@@ -152,6 +156,8 @@ def key(source=SOURCE, test=TEST, support="s", tests=("t.py::test_guarded",)):
     (lambda s, t: (s, t.replace("    return 1\n\n\n@", "    return 2\n\n\n@")), "a helper in the covering test's file"),
     (lambda s, t: (s.replace("repr(x)", "str(x)"), t), "a function the mutant's own function calls, never run"),
     (lambda s, t: (s.replace("return 3", "return 4"), t), "a function run in a fixture's setup"),
+    (lambda s, t: (s.replace("return 5", "return 6"), t),
+     "a function never run, named in one the covering test executes (a mutant's escaped exception reaches it)"),
     (lambda s, t: (s, t.replace("def testdata():\n    return 1", "def testdata():\n    return 2")),
      "a fixture whose name starts with test"),
 ])
