@@ -7,9 +7,11 @@ A mutant's key hashes what can change its outcome:
   per-test contexts: when `clear_model` calls `model.clear_cache`, a change to either re-runs the
   other's mutants), of every guarded function run outside a test's own call (at collection, in a
   fixture's setup or teardown: a shared fixture runs for whichever test comes first, and for each
-  mutant's run again), and of every guarded function any of those, or the mutant's own function,
-  calls by name (the mutant may reach a call the baseline never made: in its own function, or one
-  frame up, when an exception it lets escape enters a caller's handler the baseline never ran);
+  mutant's run again), and of every guarded function reachable from those or from the mutant's own
+  function, however many calls deep: named in one (called, handed on as a callback, a class
+  instantiated), or a special method of its class (`with`, operators and `repr` call those
+  unnamed). The mutant may reach code the baseline never ran: in its own function, or one frame
+  up, when an exception it lets escape enters a caller's handler;
 - the module-level code of every guarded file (it runs at import, for every test);
 - the covering tests: their node ids and their own source; everything in the suite's test modules
   that is not a test standing alone (module code, fixtures, helpers, base classes: any test may use
@@ -21,8 +23,8 @@ A mutant's key hashes what can change its outcome:
 
 A changed function re-runs the mutants whose covering tests execute or whose functions call it, a
 changed test re-runs the mutants it covers, and a weakened test cannot hide behind a cached kill.
-What is not part of the key: a guarded function reached only through two calls the baseline never
-made (named by no function the covering tests executed, nor by the mutant's own).
+What is not part of the key: a guarded function reached only through a name no reachable function
+spells (`getattr(obj, name)`, a function looked up in a registry filled elsewhere).
 """
 
 
@@ -99,18 +101,20 @@ class Fingerprints:
     """Guarded functions run outside any one test's own call (at collection, in a fixture's setup
     or teardown, which a shared fixture does for whichever test comes first): every key has them."""
     callees: Mapping[Unit, frozenset[Unit]]
-    """The guarded functions each guarded function calls by name (whether the baseline ran the call or not)."""
+    """The guarded functions each guarded function may call: those it names (whether the baseline
+    ran the call or not), and the special methods of its own class (`with`, operators and `repr`
+    call them without naming them)."""
     test_files: Mapping[str, SuiteModule]
     all_tests: str
     """All the suite's test modules, hashed: for a test whose own source cannot be told apart."""
 
     def depends_on(self, file: str, unit: str, tests: Iterable[str]) -> set[Unit]:
         """The guarded functions a mutant of `file`'s `unit` with these covering tests depends on:
-        those its tests executed, those run for every test, and every function any of them calls
-        by name: the mutant may reach a call the baseline never made, in its own function or one
-        frame up (an exception it lets escape enters a caller's handler the baseline never ran)."""
+        its own, those its tests executed, those run for every test, and every function reachable
+        from them (the mutant may reach a call the baseline never made, in its own function or
+        one frame up: an exception it lets escape enters a caller's handler the baseline never ran)."""
         executed = {(file, unit), *self.always}.union(*(self.units_by_test.get(t, frozenset()) for t in tests))
-        return executed.union(*(self.callees.get(u, frozenset()) for u in executed))
+        return reachable(executed, self.callees)
 
     def key(self, name: str, file: str, unit: str, start: int, diff: str, tests: Iterable[str]) -> str:
         tests = sorted(tests)
@@ -171,6 +175,17 @@ def _digest(text: str) -> str:
 HUNK_HEADER = re.compile(r"^@@ [^@]* @@", re.M)
 
 
+def reachable(start: Iterable[Unit], callees: Mapping[Unit, frozenset[Unit]]) -> set[Unit]:
+    """`start` and every unit reachable from it through `callees`, however many calls deep."""
+    found, todo = set(start), list(start)
+    while todo:
+        for callee in callees.get(todo.pop(), ()):
+            if callee not in found:
+                found.add(callee)
+                todo.append(callee)
+    return found
+
+
 def build_fingerprints(sources: Mapping[str, str], tests_by_line: Mapping[str, Mapping[int, Iterable[str]]],
                        shared_lines: Mapping[str, Iterable[int]], test_sources: Mapping[str, str],
                        collected: Iterable[str], support: str, settings: str) -> Fingerprints:
@@ -183,7 +198,7 @@ def build_fingerprints(sources: Mapping[str, str], tests_by_line: Mapping[str, M
     module_code = hashlib.sha256()
     units_by_test: dict[str, set[Unit]] = {}
     always: set[Unit] = set()
-    calls: dict[Unit, frozenset[str]] = {}
+    named: dict[Unit, frozenset[str]] = {}
     by_name: dict[str, set[Unit]] = {}
     for file in sorted(sources):
         shapes = unit_shapes(sources[file])
@@ -192,8 +207,10 @@ def build_fingerprints(sources: Mapping[str, str], tests_by_line: Mapping[str, M
         body_of_line: dict[int, Unit] = {}
         for shape in shapes:
             unit = (file, shape.name)
-            units[unit], starts[unit], calls[unit] = parts[shape.name], shape.start, shape.calls
+            units[unit], starts[unit], named[unit] = parts[shape.name], shape.start, shape.names
             by_name.setdefault(shape.name.rsplit(".", 1)[-1], set()).add(unit)
+            if "." in shape.name:  # a class named (instantiated, subclassed) reaches its methods
+                by_name.setdefault(shape.name.split(".", 1)[0], set()).add(unit)
             # a function's body: its `def` and decorator lines run at import, for every test
             body_of_line.update((line, unit) for line in range(shape.body, shape.end + 1))
         for line, tests in tests_by_line.get(file, {}).items():
@@ -201,7 +218,14 @@ def build_fingerprints(sources: Mapping[str, str], tests_by_line: Mapping[str, M
                 for test in tests:
                     units_by_test.setdefault(test, set()).add(body_of_line[line])
         always.update(body_of_line[line] for line in shared_lines.get(file, ()) if line in body_of_line)
-    callees = {unit: frozenset().union(*(by_name.get(name, set()) for name in names)) for unit, names in calls.items()}
+    special: dict[tuple[str, str], set[Unit]] = {}  # (file, class) -> its `__dunder__` methods
+    for file, name in units:
+        owner, _, method = name.rpartition(".")
+        if owner and method.startswith("__") and method.endswith("__"):
+            special.setdefault((file, owner), set()).add((file, name))
+    callees = {(file, name): frozenset().union(*(by_name.get(n, set()) for n in names),
+                                               special.get((file, name.rpartition(".")[0]), set()))
+               for (file, name), names in named.items()}
 
     tests_of: dict[str, set[str]] = {}
     for nodeid in collected:

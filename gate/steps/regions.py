@@ -238,14 +238,15 @@ def unit_spans(source: str) -> Iterator[tuple[str, int, int]]:
 @dataclass(frozen=True)
 class UnitShape:
     """What the result cache needs of a unit: where it lies, where its body starts (the lines
-    before run at import), the names it calls, and its class's base classes."""
+    before run at import), the names it refers to, and its class's base classes."""
 
     name: str
     start: int
     body: int
     end: int
-    calls: frozenset[str]
-    """The last part of each name it calls (`helper`, `self.clear_cache` -> `clear_cache`)."""
+    names: frozenset[str]
+    """The last part of each name it calls or refers to (`helper`, `self.clear_cache` ->
+    `clear_cache`, a callback handed on by name, a class it instantiates)."""
     bases: tuple[str, ...]
 
 
@@ -255,8 +256,9 @@ def unit_shapes(source: str) -> list[UnitShape]:
              if isinstance(node, ast.ClassDef)}
     shapes = []
     for name, node in _unit_nodes(module):
-        calls = frozenset(filter(None, (_last_name(n.func) for n in ast.walk(node) if isinstance(n, ast.Call))))
-        shapes.append(UnitShape(name, _def_start(node), node.body[0].lineno, node.end_lineno or node.lineno, calls,
+        names = frozenset(filter(None, (_last_name(n) for n in ast.walk(node)
+                                        if isinstance(n, (ast.Name, ast.Attribute)))))
+        shapes.append(UnitShape(name, _def_start(node), node.body[0].lineno, node.end_lineno or node.lineno, names,
                                 bases.get(name.split(".", 1)[0], ()) if "." in name else ()))
     return shapes
 
