@@ -20,7 +20,7 @@ from pathlib import Path
 import coverage
 from coverage.parser import PythonParser
 
-from gate import imports
+from gate import environment, imports
 from gate.errors import ConfigError, InfrastructureError, RedBaselineError
 from gate.levers import levers_off
 from gate.process import Child, Completed, last_line, tool_caches
@@ -41,6 +41,15 @@ class Baseline:
     """The project's module files the suite imported (relative paths)."""
     shards: int = 1
     """How many processes the suite was split across."""
+    environment_read: tuple[str, ...] = ()
+    """The environment variables the suite read (`gate.steps.environment_probe`)."""
+    whole_environment: str | None = None
+    """Why the whole environment counts, where it does (the suite iterated over it, or started a process)."""
+
+    @property
+    def environment(self) -> str:
+        """A digest of what of the environment its results depend on, as it is now."""
+        return environment.read_key(self.environment_read, self.whole_environment)
 
 
 @dataclass(frozen=True)
@@ -101,7 +110,10 @@ def measure(work: Path, data_dir: Path, *, tests: Iterable[str], pytest_args: It
             f"{guarded_files[0]}): the tests do not import them, or import them from another tree")
     if fresh and measured:  # nothing that measured nothing is cached
         meta.write_text(json.dumps({"key": key, "durations": baseline.durations, "seconds": baseline.seconds,
-                                    "imported": baseline.imported, "shards": baseline.shards}))
+                                    "imported": baseline.imported, "shards": baseline.shards,
+                                    "environment_read": baseline.environment_read,
+                                    "environment_whole": baseline.whole_environment,
+                                    "environment": baseline.environment}))
     tests_by_line = {f: _tests_by_line(files[f]) for f in guarded_files if f in files}
     return CoverageResult(
         baseline=baseline,
@@ -182,28 +194,34 @@ def _run_baseline(work: Path, data_dir: Path, tests: Iterable[str], pytest_args:
     baseline = _read_baseline([s.log for s in shards], _combined_exit(done), "".join(d.output for d in done),
                               max(d.seconds for d in done))
     _combine(work, data_dir / ".coverage", [s.data for s in shards if s.data.exists()])
-    imported, files = _read_probes([s.probe for s in shards])
+    imported, files, read, whole = _read_probes([s.probe for s in shards])
     stray = next((found for each in imported if (found := imports.outside(work, each)) is not None), None)
     if stray is not None:
         raise InfrastructureError(
             f"the suite imported {stray[0]} from {stray[1]}, outside the gate's snapshot {work}: an editable "
             "install, PYTHONPATH or a sys.path change in the tests points it at another tree")
-    return dataclasses.replace(baseline, imported=tuple(sorted(files)), shards=count)
+    return dataclasses.replace(baseline, imported=tuple(sorted(files)), shards=count,
+                               environment_read=tuple(sorted(read)), whole_environment=whole)
 
 
-def _read_probes(probes: list[Path]) -> tuple[list[dict[str, str | None]], set[str]]:
-    """Where each shard imported each guarded module from, and the project files they imported."""
+def _read_probes(probes: list[Path]) -> tuple[list[dict[str, str | None]], set[str], set[str], str | None]:
+    """Where each shard imported each guarded module from, the project files they imported, the
+    environment variables they read, and why the whole environment counts (if it does)."""
     imported: list[dict[str, str | None]] = []
     files: set[str] = set()
+    read: set[str] = set()
+    whole: str | None = None
     try:
         for probe in probes:
             probed = json.loads(probe.read_text())
             imported.append(dict(probed["guarded"]))
             files.update(probed["files"])
+            read.update(probed["environment"]["read"])
+            whole = whole or probed["environment"]["whole"]
     except (OSError, ValueError, KeyError, TypeError):
         raise InfrastructureError("the baseline did not say where it imported the guarded modules from "
                                   "(the gate's pytest plugin gate.steps.import_probe did not run)") from None
-    return imported, files
+    return imported, files, read, whole
 
 
 def _combined_exit(done: list[Completed]) -> int:
@@ -286,10 +304,13 @@ def _cached_baseline(meta: Path, data_file: Path, key: str) -> Baseline | None:
         data = json.loads(meta.read_text())
     except (OSError, ValueError):
         return None
-    if data.get("key") != key or "imported" not in data or not data_file.exists():  # an older gate's: re-run
+    if data.get("key") != key or "environment" not in data or not data_file.exists():  # an older gate's: re-run
         return None
-    return Baseline(durations=data["durations"], seconds=data["seconds"], cached=True,
-                    imported=tuple(data["imported"]), shards=data.get("shards", 1))
+    cached = Baseline(durations=data["durations"], seconds=data["seconds"], cached=True,
+                      imported=tuple(data["imported"]), shards=data.get("shards", 1),
+                      environment_read=tuple(data["environment_read"]), whole_environment=data["environment_whole"])
+    # a variable the suite read has another value now (or is set, or unset): it may run otherwise
+    return cached if cached.environment == data["environment"] else None
 
 
 def _read_baseline(report_logs: list[Path], returncode: int, output: str, seconds: float) -> Baseline:

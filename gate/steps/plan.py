@@ -103,7 +103,7 @@ def fingerprints(settings: Settings, work: Path, project: list[str], sources: di
                and (not f.endswith(".py") or f in imported or Path(f).parts[0] in test_roots)]
     # everything else a mutant's outcome depends on: how its tests run, its limits, the environment
     settings_text = repr((settings.pytest_args, settings.tests, settings.worker_memory_mb, settings.timeout_multiplier,
-                          settings.timeout_constant, __version__, environment))
+                          settings.timeout_constant, __version__, environment, coverage.baseline.environment))
     return build_fingerprints(
         sources=sources, tests_by_line=coverage.tests_by_line,
         shared_lines=coverage.shared_lines, test_sources={f: read_source(work / f) for f in suite_files},
