@@ -34,6 +34,7 @@ def merge(results: list[GateResult], settings: Settings) -> GateResult:
     stopped = [r for r in results if r.error is not None]
     if stopped:
         return _stopped_shards(results, stopped)
+    _one_tree(results)
     first = results[0]
     names = [m.name for m in first.mutants]
     if any([m.name for m in r.mutants] != names or [g.region.id for g in r.regions] !=
@@ -57,6 +58,28 @@ def merge(results: list[GateResult], settings: Settings) -> GateResult:
                   versions=first.versions)
     ratchet = load_ratchet(settings.root, settings.baseline_file) if settings.baseline_file else None
     return judged(checked, settings.policy, about, timings, ratchet)
+
+
+TREE_PARTS = {"tree": "files (commit and uncommitted changes)", "settings": "settings", "environment": "environment"}
+
+
+def _one_tree(results: list[GateResult]) -> None:
+    """Shards merge only when they ran on one tree, with the same settings and environment: a
+    shard rerun after a change, merged with the others' results from before it, would pass on
+    what no run checked."""
+    ordered = sorted(results, key=lambda r: r.shard or (0, 0))
+    first = ordered[0]
+    for other in ordered[1:]:
+        for part, what in TREE_PARTS.items():
+            if not first.run.get(part) or first.run.get(part) != other.run.get(part):
+                raise ConfigError(f"the shards ran on different {what}: {_described(first, part)}; "
+                                  f"{_described(other, part)}")
+
+
+def _described(result: GateResult, part: str) -> str:
+    k, n = result.shard or (0, 0)
+    commit = result.run.get("commit") or "outside git"
+    return f"shard {k}/{n} at commit {commit}, {part} {result.run.get(part) or 'not recorded'}"
 
 
 def _stopped_shards(results: list[GateResult], stopped: list[GateResult]) -> GateResult:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
 import sys
 import time
 from collections.abc import Sequence
@@ -231,11 +232,26 @@ def list_regions(settings: Settings) -> list[Region]:
 
 
 def run_info(settings: Settings) -> dict[str, str]:
-    """Which run this is, for every page it writes: full or `--changed`, the commit, the time."""
+    """Which run this is, for every page it writes: full or `--changed`, the commit, the time; for a
+    shard also what it ran on (`tree_of`), which the merge compares."""
     kind = ("full run" if settings.changed is None
             else "--changed run (the staged changes)" if settings.changed == "" else f"--changed run against {settings.changed}")
-    return {"kind": kind, "commit": snapshot.commit_of(settings.root, _own_folders(settings)) or "",
+    info = {"kind": kind, "commit": snapshot.commit_of(settings.root, _own_folders(settings)) or "",
             "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())}
+    return {**info, **tree_of(settings)} if settings.shard is not None else info
+
+
+def tree_of(settings: Settings) -> dict[str, str]:
+    """What a shard's result depends on beyond its share, as digests: the project's files (the
+    commit and any uncommitted change), the settings that change a result, and the environment
+    (the interpreter and what is installed). Shards that differ in any are no one run."""
+    files = snapshot.project_files(settings.root, _own_folders(settings))
+    chosen = (settings.guarded_paths, settings.tests, settings.pytest_args, settings.policy_file,
+              settings.timeout_multiplier, settings.timeout_constant, settings.worker_memory_mb, settings.baseline_file,
+              settings.shard[1] if settings.shard else None)
+    return {"tree": snapshot.digest(settings.root, files)[:16],
+            "settings": hashlib.sha256(repr(chosen).encode()).hexdigest()[:16],
+            "environment": imports.environment_key()[:16]}
 
 
 def _versions(settings: Settings) -> dict[str, str]:

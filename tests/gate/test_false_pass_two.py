@@ -7,7 +7,9 @@ docstring names the rule it pins. The number in each section is the case of the 
 
 from __future__ import annotations
 
+import shutil
 import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -15,6 +17,7 @@ import pytest
 
 from tests.gate.conftest import run_gate
 
+TESTS = "tests/test_store.py"
 PYPROJECT = """\
 [project]
 name = "{name}"
@@ -265,3 +268,72 @@ def test_a_variable_the_suite_reads_is_in_the_key(fixture_project):
     skipping = run_gate(project, env={"STORE_SKIP_SLOW": "1"})
     assert skipping.exit_code == 1, skipping.stdout + skipping.stderr
     assert survivors(skipping)
+
+
+# 6. The merge takes shards of one tree only
+
+def merge(project: Path, *results: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "gate", "merge", "--project", str(project), *map(str, results)],
+                          capture_output=True, text=True, timeout=120)
+
+
+def shard_result(project: Path, k: int, n: int, keep: Path) -> tuple[int, Path]:
+    """Run shard k/n and keep its gate-result.json at `keep`."""
+    run = run_gate(project, "--shard", f"{k}/{n}")
+    keep.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(project / "reports" / "gate-result.json", keep)
+    return run.exit_code, keep
+
+
+@pytest.mark.slow  # five gate runs
+def test_a_shard_of_another_commit_is_not_merged(fixture_project, tmp_path):
+    """Each shard's result says what it ran on (the files, commit and uncommitted changes alike,
+    the settings, the environment); the merge refuses shards that differ in any (exit 2, naming
+    both). A shard rerun after a test was weakened, merged with the other shard from the parent
+    commit, once passed where the whole run fails."""
+    project = fixture_project("strong")
+    git(project, "init", "-q")
+    git(project, "add", "-A")
+    git(project, "commit", "-q", "-m", "parent")
+    before = {k: shard_result(project, k, 2, tmp_path / f"before/{k}.json") for k in (1, 2)}
+    assert [code for code, _ in before.values()] == [0, 0]
+    test = project / TESTS
+    # the one check of the exception's cause: only `raise-drop-cause` survives, in one shard's share
+    test.write_text(test.read_text().replace("    assert info.value.__cause__ is cause\n", ""))
+    git(project, "commit", "-q", "-am", "weaker")
+    after = {k: shard_result(project, k, 2, tmp_path / f"after/{k}.json") for k in (1, 2)}
+    failing = [k for k, (code, _) in after.items() if code == 1]
+    assert len(failing) == 1, after
+    passing = 3 - failing[0]
+    assert run_gate(project).exit_code == 1  # the whole run of this commit fails
+    done = merge(project, after[passing][1], before[failing[0]][1])
+    assert done.returncode == 2, done.stdout + done.stderr
+    message = done.stderr.strip()
+    assert message.startswith("gate: error [config]: the shards ran on different files"), message
+    assert "shard 1/2 at commit" in message and "shard 2/2 at commit" in message
+    # the shards of one commit still merge, and give its verdict
+    assert merge(project, after[1][1], after[2][1]).returncode == 1
+
+
+@pytest.mark.slow  # two gate runs
+def test_shards_with_uncommitted_changes_or_other_settings_are_not_merged(fixture_project, tmp_path):
+    """An uncommitted change is part of the tree; the settings that change a result are compared too."""
+    project = fixture_project("strong")
+    git(project, "init", "-q")
+    git(project, "add", "-A")
+    git(project, "commit", "-q", "-m", "start")
+    _, first = shard_result(project, 1, 2, tmp_path / "1.json")
+    (project / TESTS).write_text((project / TESTS).read_text() + "\n\ndef test_more():\n    assert True\n")
+    _, second = shard_result(project, 2, 2, tmp_path / "2.json")
+    done = merge(project, first, second)
+    assert done.returncode == 2
+    assert "plus uncommitted changes" in done.stderr and "different files" in done.stderr
+    git(project, "checkout", "-q", "--", TESTS)
+    _, second = shard_result(project, 2, 2, tmp_path / "2.json")
+    assert merge(project, first, second).returncode == 0
+    project.joinpath("pyproject.toml").write_text(
+        project.joinpath("pyproject.toml").read_text() + "timeout_multiplier = 20\n")
+    git(project, "commit", "-q", "-am", "slower limits")
+    _, second = shard_result(project, 2, 2, tmp_path / "2.json")
+    done = merge(project, first, second)
+    assert done.returncode == 2 and "different files" in done.stderr  # the pyproject is a file too
