@@ -26,6 +26,7 @@ from gate.result import GateResult, MutantOutcome, MutantStatus, Region, RegionR
 from gate.settings import Settings
 from gate.steps import baseline, explain, generation, mutants, plan, regions, scope, selection, snapshot
 from gate.steps.baseline import CoverageResult
+from gate.steps import cache
 from gate.steps.cache import ResultCache
 from gate.steps.judgement import About, Checked, judged
 
@@ -158,16 +159,20 @@ class _Scoped:
 def _scope(run: _Run, snap: snapshot.Snapshot, files: list[str], found: list[Region]) -> _Scoped | None:
     """The scope of this run; None when a `--changed` run has nothing to check."""
     settings = run.settings
-    change = (scope.plan(settings.root, snap.work, settings.changed, files, settings.tests,
-                         own=_own_folders(settings)) if settings.changed is not None else None)
-    subset = change.tests_to_run(scope.load_unit_index(_coverage_dir(settings))) if change else None
+    sources = {f: regions.read_source(snap.work / f) for f in files}
+    change, subset = None, None
+    if settings.changed is not None:
+        index = scope.load_unit_index(_coverage_dir(settings))
+        change = scope.plan(settings.root, snap.work, settings.changed, files, settings.tests,
+                            own=_own_folders(settings)).with_dependents(index, cache.callee_graph(
+                                {f: regions.unit_shapes(text) for f, text in sources.items()}))
+        subset = change.tests_to_run(index)
     if subset == ():
         return None
     tests = settings.tests if subset is None else subset
     environment = imports.environment_key()
     run_key = baseline.key(snap.work, snap.files, files, tests, settings.pytest_args, environment)
-    return _Scoped(snap, files, found, change, subset, tests, {f: regions.read_source(snap.work / f) for f in files},
-                   environment, run_key)
+    return _Scoped(snap, files, found, change, subset, tests, sources, environment, run_key)
 
 
 def _baseline_beside_generation(run: _Run, scoped: _Scoped

@@ -175,6 +175,26 @@ def _digest(text: str) -> str:
 HUNK_HEADER = re.compile(r"^@@ [^@]* @@", re.M)
 
 
+def callee_graph(shapes_of: Mapping[str, list[UnitShape]]) -> dict[Unit, frozenset[Unit]]:
+    """The guarded functions each guarded function (of the files' `unit_shapes`) may call: those it
+    names (called, handed on as a callback; a class named reaches its methods), and the special
+    methods of its own class (`with`, operators and `repr` call them without naming them)."""
+    by_name: dict[str, set[Unit]] = {}
+    special: dict[tuple[str, str], set[Unit]] = {}  # (file, class) -> its `__dunder__` methods
+    for file, shapes in shapes_of.items():
+        for shape in shapes:
+            unit = (file, shape.name)
+            by_name.setdefault(shape.name.rsplit(".", 1)[-1], set()).add(unit)
+            owner, _, method = shape.name.rpartition(".")
+            if owner:  # a class named (instantiated, subclassed) reaches its methods
+                by_name.setdefault(owner.split(".", 1)[0], set()).add(unit)
+                if method.startswith("__") and method.endswith("__"):
+                    special.setdefault((file, owner), set()).add(unit)
+    return {(file, shape.name): frozenset().union(*(by_name.get(n, set()) for n in shape.names),
+                                                  special.get((file, shape.name.rpartition(".")[0]), set()))
+            for file, shapes in shapes_of.items() for shape in shapes}
+
+
 def reachable(start: Iterable[Unit], callees: Mapping[Unit, frozenset[Unit]]) -> set[Unit]:
     """`start` and every unit reachable from it through `callees`, however many calls deep."""
     found, todo = set(start), list(start)
@@ -198,19 +218,15 @@ def build_fingerprints(sources: Mapping[str, str], tests_by_line: Mapping[str, M
     module_code = hashlib.sha256()
     units_by_test: dict[str, set[Unit]] = {}
     always: set[Unit] = set()
-    named: dict[Unit, frozenset[str]] = {}
-    by_name: dict[str, set[Unit]] = {}
+    shapes_of = {file: unit_shapes(sources[file]) for file in sources}
     for file in sorted(sources):
-        shapes = unit_shapes(sources[file])
+        shapes = shapes_of[file]
         parts, rest = _split(sources[file], shapes)
         module_code.update(f"{file}\0{rest}\0".encode())
         body_of_line: dict[int, Unit] = {}
         for shape in shapes:
             unit = (file, shape.name)
-            units[unit], starts[unit], named[unit] = parts[shape.name], shape.start, shape.names
-            by_name.setdefault(shape.name.rsplit(".", 1)[-1], set()).add(unit)
-            if "." in shape.name:  # a class named (instantiated, subclassed) reaches its methods
-                by_name.setdefault(shape.name.split(".", 1)[0], set()).add(unit)
+            units[unit], starts[unit] = parts[shape.name], shape.start
             # a function's body: its `def` and decorator lines run at import, for every test
             body_of_line.update((line, unit) for line in range(shape.body, shape.end + 1))
         for line, tests in tests_by_line.get(file, {}).items():
@@ -218,14 +234,7 @@ def build_fingerprints(sources: Mapping[str, str], tests_by_line: Mapping[str, M
                 for test in tests:
                     units_by_test.setdefault(test, set()).add(body_of_line[line])
         always.update(body_of_line[line] for line in shared_lines.get(file, ()) if line in body_of_line)
-    special: dict[tuple[str, str], set[Unit]] = {}  # (file, class) -> its `__dunder__` methods
-    for file, name in units:
-        owner, _, method = name.rpartition(".")
-        if owner and method.startswith("__") and method.endswith("__"):
-            special.setdefault((file, owner), set()).add((file, name))
-    callees = {(file, name): frozenset().union(*(by_name.get(n, set()) for n in names),
-                                               special.get((file, name.rpartition(".")[0]), set()))
-               for (file, name), names in named.items()}
+    callees = callee_graph(shapes_of)
 
     tests_of: dict[str, set[str]] = {}
     for nodeid in collected:

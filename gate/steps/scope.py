@@ -5,7 +5,8 @@ changed (a weakened test must not slip through the commit hook). A change to mod
 a guarded file puts that file in scope. Whatever the plan cannot map to functions widens the scope
 to every region, and says why: a deleted or renamed file (a rename is a deletion and an addition),
 a changed module that is not guarded (guarded code may import it), a data file the tests may read,
-a support file (conftest, a test helper, the configuration). Only documentation (`.md`, `.rst`)
+a support file (conftest, a test helper, a module named like a test module that defines no test,
+the configuration). Only documentation (`.md`, `.rst`)
 and test modules outside the gate's suite are left out. The scope is never shrunk to nothing by
 what the plan does not understand.
 
@@ -16,15 +17,17 @@ for a function it does not know, it runs the whole suite.
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 import subprocess
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from gate.errors import ConfigError
 from gate.result import RegionReport
+from gate.steps.cache import Unit, reachable
 from gate.steps.regions import read_source, unit_spans
 from gate.steps.snapshot import is_documentation, is_test_module, is_within, test_unit
 
@@ -138,7 +141,8 @@ class ChangePlan:
     """Why every region is in scope (`shop/rates.py changed`), if something the plan cannot map to
     functions changed; empty otherwise."""
     units: frozenset[tuple[str, str | None]]
-    """(guarded file, unit) of each changed function; unit None: the file's module-level code."""
+    """(guarded file, unit) of each changed function (and, `with_dependents`, of each whose results
+    depend on one); unit None: the file's module-level code."""
     test_files: frozenset[str]
     """Changed test modules of the gate's suite (a changed test the full gate never runs is out)."""
     lines: dict[str, set[int]]
@@ -150,6 +154,22 @@ class ChangePlan:
     @property
     def everything(self) -> bool:
         return bool(self.widened)
+
+    def with_dependents(self, index: UnitIndex | None, callees: Mapping[Unit, frozenset[Unit]]) -> ChangePlan:
+        """This change with every guarded function whose mutants' results depend on a changed one,
+        by the rule the result cache keys them by (`gate.steps.cache`): it can reach a changed
+        function by name, or its covering tests in the last full run executed one that can (a
+        callee that no longer raises makes its caller's handler dead). With no last full run to
+        say which tests executed what, every region is in scope."""
+        changed = {(f, u) for f, u in self.units if u is not None}
+        if self.everything or not changed:
+            return self
+        if index is None:
+            return replace(self, widened=("no last full run says which tests executed the changed functions",))
+        reaching = {unit for unit in {*callees, *changed} if reachable({unit}, callees) & changed}
+        executing = frozenset().union(*(index.tests_by_unit.get(unit, frozenset()) for unit in reaching))
+        dependents = {unit for unit, tests in index.tests_by_unit.items() if tests & executing}
+        return replace(self, units=self.units | reaching | dependents)
 
     def tests_to_run(self, index: UnitIndex | None) -> tuple[str, ...] | None:
         """The pytest arguments of a baseline that is enough for this change; None: the whole suite."""
@@ -208,7 +228,7 @@ def plan(root: Path, tree: Path, ref: str, guarded: list[str], suite: list[str],
     options = tuple(a for a in suite if a not in selectors)
     guarded_set = set(guarded)
     test_files = frozenset(f for f in lines if is_test_module(Path(f)) and (tree / f).exists()
-                           and _selected(f, selectors))
+                           and _selected(f, selectors) and _holds_tests(tree / f))
     widened = [f"{f} was deleted" for f in _deleted_files(root, ref)
                if not is_documentation(f) and not _inside(root / f, own)]
     widened += [f"{f} changed" for f in sorted(lines) if f not in guarded_set and f not in test_files
@@ -216,6 +236,18 @@ def plan(root: Path, tree: Path, ref: str, guarded: list[str], suite: list[str],
     units = frozenset((f, unit) for f in guarded_set & set(lines) for unit in _units_touched(tree / f, lines[f]))
     return ChangePlan(widened=tuple(widened), units=units, test_files=test_files, lines=lines, tree=tree,
                       options=options)
+
+
+def _holds_tests(path: Path) -> bool:
+    """Whether a module named like a test module defines a test (a `test*` function or a `Test*`
+    class); one that does not is a helper the other tests import, which changes every test that
+    imports it. A module that cannot be parsed counts as a test module: its run shows the error."""
+    try:
+        module = ast.parse(read_source(path))
+    except (SyntaxError, ValueError):
+        return True
+    return any(isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name.startswith("test")
+               or isinstance(node, ast.ClassDef) and node.name.startswith("Test") for node in module.body)
 
 
 def _inside(path: Path, folders: tuple[Path, ...]) -> bool:

@@ -144,13 +144,10 @@ WEAK_CHECKS = '''\
 ONE_CALL = "    assert_failed_once(store, handle, info, cause, caplog)\n"
 
 
-@pytest.mark.slow  # two gate runs
-def test_a_helper_module_named_like_a_test_module_is_in_the_key(fixture_project):
-    """A module named `test_*.py` that holds no test (assertion helpers the tests import) is a
-    support file like any other: weakening a helper re-runs every mutant, it is not served from
-    the cache."""
+def helper_project(fixture_project) -> Path:
+    """The strong fixture, with the checks of its read-error test in a helper module `tests/test_checks.py`."""
     project = fixture_project("strong")
-    test = project / "tests/test_store.py"
+    test = project / TESTS
     text = test.read_text()
     start, end = text.index('    assert str(info.value) == "cannot read"'), text.index("\n\n\ndef test_failures_accumulate")
     test.write_text(text[:start].replace("from vault.store import Store, StoreError\n",
@@ -159,6 +156,15 @@ def test_a_helper_module_named_like_a_test_module_is_in_the_key(fixture_project)
                     + ONE_CALL + text[end + 1:])
     (project / "tests/__init__.py").write_text("")
     (project / "tests/test_checks.py").write_text(textwrap.dedent(CHECKS))
+    return project
+
+
+@pytest.mark.slow  # two gate runs
+def test_a_helper_module_named_like_a_test_module_is_in_the_key(fixture_project):
+    """A module named `test_*.py` that holds no test (assertion helpers the tests import) is a
+    support file like any other: weakening a helper re-runs every mutant, it is not served from
+    the cache."""
+    project = helper_project(fixture_project)
     assert run_gate(project).exit_code == 0
     (project / "tests/test_checks.py").write_text(textwrap.dedent(WEAK_CHECKS))
     warm = run_gate(project)
@@ -337,3 +343,101 @@ def test_shards_with_uncommitted_changes_or_other_settings_are_not_merged(fixtur
     _, second = shard_result(project, 2, 2, tmp_path / "2.json")
     done = merge(project, first, second)
     assert done.returncode == 2 and "different files" in done.stderr  # the pyproject is a file too
+
+
+# 7. --changed takes in the regions a changed function can make behave otherwise
+
+LOOKUP = {
+    "kv/store.py": """\
+        def _read(data, key):
+            return data[key]
+
+
+        def load(data, key):
+            try:
+                return _read(data, key)
+            except KeyError:
+                return None
+        """,
+    "tests/test_store.py": """\
+        import pytest
+
+        from kv.store import load
+
+
+        def test_a_missing_key_gives_nothing():
+            assert load({}, "k") is None
+
+
+        class Broken:
+            def __contains__(self, key):
+                raise IndexError(key)
+
+            def __getitem__(self, key):
+                raise IndexError(key)
+
+
+        @pytest.mark.parametrize("data, error", [(None, TypeError), (Broken(), IndexError)])
+        def test_other_errors_are_not_caught(data, error):
+            with pytest.raises(error):
+                load(data, "k")
+
+
+        def test_a_present_key_gives_its_value():
+            assert load({"k": 1}, "k") == 1
+        """}
+
+
+def staged_change_to_read(project: Path) -> None:
+    store = project / "kv/store.py"
+    store.write_text(store.read_text().replace("return data[key]", "return data[key] if key in data else None"))
+    git(project, "add", "-A")
+
+
+@pytest.mark.slow  # three gate runs
+def test_changed_takes_in_a_handler_a_changed_callee_makes_dead(tmp_path):
+    """A region is in a `--changed` run's scope when its function's covering tests (in the last full
+    run) executed a changed function, or its function can reach one by name: the rule the cache
+    keys results by. `_read` no longer raises `KeyError`, so `load`'s handler is never entered."""
+    project = tiny_project(tmp_path, "kv", LOOKUP)
+    git(project, "init", "-q")
+    git(project, "add", "-A")
+    git(project, "commit", "-q", "-m", "start")
+    assert run_gate(project).exit_code == 0  # the last full run, whose coverage the scope asks
+    staged_change_to_read(project)
+    changed = run_gate(project, "--changed")
+    assert changed.exit_code == 1, changed.stdout + changed.stderr
+    assert "kv/store.py:8" in changed.stdout and "never entered" in changed.stdout
+    assert run_gate(project).exit_code == 1  # what the full run says too
+
+
+@pytest.mark.slow  # a gate run
+def test_changed_with_no_last_full_run_checks_every_region(tmp_path):
+    """With no last full run to say which tests executed the changed function, every region is in scope."""
+    project = tiny_project(tmp_path, "kv", LOOKUP)
+    git(project, "init", "-q")
+    git(project, "add", "-A")
+    git(project, "commit", "-q", "-m", "start")
+    staged_change_to_read(project)
+    changed = run_gate(project, "--changed")
+    assert changed.exit_code == 1, changed.stdout + changed.stderr
+    assert "--changed widened to every region" in changed.stdout
+    assert "never entered" in changed.stdout
+
+
+@pytest.mark.slow  # two gate runs
+def test_changed_with_only_a_helper_module_staged_widens(fixture_project):
+    """A module named like a test module that defines no test is a helper of the tests that import
+    it: `--changed` with only it staged widens to every region and gives that run's verdict (it once
+    ran the helper alone and stopped with "the suite collected no tests")."""
+    project = helper_project(fixture_project)
+    git(project, "init", "-q")
+    git(project, "add", "-A")
+    git(project, "commit", "-q", "-m", "start")
+    assert run_gate(project).exit_code == 0
+    (project / "tests/test_checks.py").write_text(textwrap.dedent(WEAK_CHECKS))
+    git(project, "add", "-A")
+    changed = run_gate(project, "--changed")
+    assert changed.exit_code == 1, changed.stdout + changed.stderr
+    assert "--changed widened to every region: tests/test_checks.py changed" in changed.stdout
+    assert survivors(changed)

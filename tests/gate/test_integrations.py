@@ -42,6 +42,7 @@ def edit(project: Path, rel: str, old: str, new: str) -> None:
 
 def test_changed_checks_only_the_regions_of_the_staged_function(tmp_path):
     project = git_project(tmp_path, "operators")
+    assert run_gate(project).exit_code == 0  # the last full run says which tests executed what
     edit(project, "ops/runner.py", '            self.calls.append("invalid")\n',
          '            self.calls.append("invalid")  # recorded for the caller\n')
     git(project, "add", "ops/runner.py")
