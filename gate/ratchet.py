@@ -5,8 +5,9 @@ date, so the gate fails on anything new while the old ones are paid off.
 `python -m gate baseline` writes it from a full run. A run then fails on every finding not in it,
 warns on those in it, fails on an entry past its date, and says when an entry is no longer needed.
 An entry names its finding by the fingerprint SARIF's `partialFingerprints` carries (file,
-function, operator or rule, the mutated text; never a line number), so unrelated edits leave it
-standing. Only the gate's own failures (exit 1) can be baselined: a red baseline or an
+function, operator or rule, the mutated text, and the shape of its region: the handler's own code
+and its `try` body's; never a line number), so unrelated edits and moves leave it standing, and a
+finding in another region alike never takes it over. Only the gate's own failures (exit 1) can be baselined: a red baseline or an
 infrastructure failure never."""
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from gate.errors import ConfigError
 from gate.files import write_atomic
 from gate.result import GateResult
 
-FORMAT = 1
+FORMAT = 2
+"""2: a fingerprint holds its region's shape too (`Region.shape`), so format 1's name no finding."""
 DEFAULT_DAYS = 90
 DEFAULT_REASON = "a finding the project had when it adopted the gate"
 
@@ -60,6 +62,9 @@ def load(root: Path, name: str, today: datetime.date | None = None) -> Ratchet:
         raise ConfigError(f"baseline_file {name} does not exist: write it with `python -m gate baseline`") from None
     except (OSError, ValueError) as exc:
         raise ConfigError(f"baseline_file {name} cannot be read: {exc}") from None
+    if isinstance(data, dict) and data.get("format") == 1:
+        raise ConfigError(f"baseline_file {name} was written by an older gate (format 1), whose fingerprints name "
+                          "no finding now: rewrite it with `python -m gate baseline`")
     if not isinstance(data, dict) or data.get("format") != FORMAT or not isinstance(data.get("entries"), list):
         raise ConfigError(f"baseline_file {name} is not a gate baseline (format {FORMAT}, a list of entries)")
     entries = {}

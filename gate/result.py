@@ -41,6 +41,9 @@ class Region:
     unit_problem: str | None = None
     """Why mutmut does not copy that unit (a class nested in a class, a function defined in an
     `if` block), or None."""
+    shape: str = ""
+    """What tells it apart from a region alike in its function, whatever its line: its own text
+    and its context's (a handler's or a `finally`'s `try` body, the statement a `raise` is in)."""
 
     @property
     def id(self) -> str:
@@ -152,6 +155,8 @@ class MutantOutcome(Mutant):
 
     region_id: str
     status: MutantStatus
+    region_shape: str = ""
+    """Its region's `Region.shape`: part of its fingerprint."""
     tests: tuple[str, ...] = ()
     killed_by: str | None = None
     seconds: float = 0.0
@@ -184,9 +189,10 @@ class MutantOutcome(Mutant):
 
     @property
     def fingerprint(self) -> str:
-        """Stable while the finding is: its file, function, operator and the mutated text, not
+        """Stable while the finding is: its file, function, operator, the mutated text and its
+        region's shape (so that a finding in another region alike never takes its place), not
         its line (SARIF's `partialFingerprints`)."""
-        return fingerprint(self.file, self.unit, self.operator, self.original, self.replacement)
+        return fingerprint(self.file, self.unit, self.operator, self.original, self.replacement, self.region_shape)
 
 
 @dataclass(frozen=True)

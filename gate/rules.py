@@ -103,7 +103,7 @@ def region_problems(report: RegionReport) -> list[RegionProblem]:
     caught types not resolved (the last two unless the policy accepts it). The one place that
     decides them."""
     region = report.region
-    base = (region.file, region.function, region.label)
+    base = (region.file, region.function, region.label, region.shape)
     problems = []
     if not report.entered:
         rule = "uncovered-handler" if region.kind.value == "except" else "uncovered-region"

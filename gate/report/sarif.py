@@ -22,7 +22,7 @@ from typing import Any
 from gate.result import GateResult, MutantStatus, Suggestion, stamp
 
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
-FINGERPRINT = "gateFinding/v1"
+FINGERPRINT = "gateFinding/v2"
 MUTMUT_URI = "https://github.com/boxed/mutmut"
 REGION_RULES = {
     "uncovered-handler": ("An except handler that no test enters",

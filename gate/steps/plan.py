@@ -63,7 +63,8 @@ def plan(candidates: list[Candidate], settings: Settings, coverage: CoverageResu
 def outcome(candidate: Candidate, status: MutantStatus, **fields: object) -> MutantOutcome:
     m = candidate.mutant
     described = OPERATORS if m.origin == "gate" else MUTMUT_OPERATORS
-    return MutantOutcome.of(m, region_id=candidate.region.id, status=status, tests=candidate.tests,
+    return MutantOutcome.of(m, region_id=candidate.region.id, region_shape=candidate.region.shape, status=status,
+                            tests=candidate.tests,
                             operator_description=described.get(m.operator, f"mutmut's {m.operator} operator"),
                             **fields)
 

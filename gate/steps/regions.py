@@ -7,6 +7,7 @@ statement, or a whole function the policy names as cleanup.
 from __future__ import annotations
 
 import ast
+import hashlib
 import tokenize
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -85,6 +86,15 @@ class _RegionFinder(ast.NodeVisitor):
         self.regions: list[Region] = []
         self.scopes: list[_Scope] = []
         self.unit_nodes: set[int] = set()
+        self.path: list[ast.AST] = []
+        """The nodes from the module down to the one visited."""
+
+    def visit(self, node: ast.AST) -> None:
+        self.path.append(node)
+        try:
+            super().visit(node)
+        finally:
+            self.path.pop()
 
     def visit_Module(self, node: ast.Module) -> None:
         self.unit_nodes = {id(unit) for _, unit in _unit_nodes(node)}
@@ -100,7 +110,7 @@ class _RegionFinder(ast.NodeVisitor):
         if node.name in self.cleanup_names or qualname in self.cleanup_names:
             start = node.decorator_list[0].lineno if node.decorator_list else node.lineno
             self._add(node, RegionKind.CLEANUP, f"cleanup {qualname}", _first_statement_line(node.body),
-                      start=start, function=qualname)
+                      start=start, function=qualname, shape=_shape_of(node))
         self._in_scope(node, node.name, is_class=False)
 
     visit_AsyncFunctionDef = visit_FunctionDef
@@ -114,13 +124,16 @@ class _RegionFinder(ast.NodeVisitor):
 
     def visit_Try(self, node: ast.Try | ast.TryStar) -> None:
         star = "*" if isinstance(node, ast.TryStar) else ""
+        body = _shape_of(*node.body)
         for handler in node.handlers:
             type_source = ast.get_source_segment(self.source, handler.type) if handler.type else None
             label = f"except{star} {type_source}" if type_source else f"except{star}"
-            self._add(handler, RegionKind.EXCEPT, label, _first_statement_line(handler.body))
+            self._add(handler, RegionKind.EXCEPT, label, _first_statement_line(handler.body),
+                      shape=_shape_of(handler) + body)
         if node.finalbody:
             first, last = node.finalbody[0], node.finalbody[-1]
-            self._add(first, RegionKind.FINALLY, "finally", first.lineno, end=last.end_lineno)
+            self._add(first, RegionKind.FINALLY, "finally", first.lineno, end=last.end_lineno,
+                      shape=_shape_of(*node.finalbody) + body)
         self.generic_visit(node)
 
     visit_TryStar = visit_Try
@@ -130,15 +143,24 @@ class _RegionFinder(ast.NodeVisitor):
         if node.exc is not None:
             exc = node.exc.func if isinstance(node.exc, ast.Call) else node.exc
             label = f"raise {ast.get_source_segment(self.source, exc)}"
-        self._add(node, RegionKind.RAISE, label, node.lineno)
+        self._add(node, RegionKind.RAISE, label, node.lineno, shape=self._raise_context(node))
         self.generic_visit(node)
 
     # helpers
 
+    def _raise_context(self, node: ast.Raise) -> str:
+        """The statement a `raise` is in (a handler, an `if`); directly in a function's body, the
+        `raise` and the statement before it (the whole function would change with every edit)."""
+        parent = self.path[-2]
+        if not isinstance(parent, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Module)):
+            return _shape_of(parent)
+        before = [s for s in parent.body if s.end_lineno is not None and s.end_lineno < node.lineno]
+        return _shape_of(*before[-1:], node)
+
     def _qualname(self, name: str) -> str:
         return ".".join([s.name for s in self.scopes] + [name])
 
-    def _add(self, node: ast.AST, kind: RegionKind, label: str, entry_line: int, *,
+    def _add(self, node: ast.AST, kind: RegionKind, label: str, entry_line: int, *, shape: str,
              start: int | None = None, end: int | None = None, function: str | None = None) -> None:
         unit, decorators, unit_problem = self._unit(node)
         self.regions.append(Region(
@@ -152,6 +174,7 @@ class _RegionFinder(ast.NodeVisitor):
             unit=unit,
             unit_decorators=decorators,
             unit_problem=unit_problem,
+            shape=hashlib.sha256(shape.encode()).hexdigest()[:16],
         ))
 
     def _unit(self, node: ast.AST) -> tuple[str | None, tuple[str, ...], str | None]:
@@ -181,6 +204,11 @@ class _RegionFinder(ast.NodeVisitor):
 
     def _decorators(self, node: ast.AST) -> tuple[str, ...]:
         return tuple(ast.get_source_segment(self.source, d) or "" for d in getattr(node, "decorator_list", []))
+
+
+def _shape_of(*nodes: ast.AST) -> str:
+    """The nodes' code, without positions: the same wherever they are moved, or re-indented."""
+    return "\0".join(ast.dump(node) for node in nodes)
 
 
 def _first_statement_line(body: list[ast.stmt]) -> int:

@@ -7,6 +7,7 @@ docstring names the rule it pins. The number in each section is the case of the 
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -441,3 +442,78 @@ def test_changed_with_only_a_helper_module_staged_widens(fixture_project):
     assert changed.exit_code == 1, changed.stdout + changed.stderr
     assert "--changed widened to every region: tests/test_checks.py changed" in changed.stdout
     assert survivors(changed)
+
+
+# 8. A baseline entry holds the finding it was made for, in its region, and no other
+
+PUSHER = """\
+    def push(send, items):
+        for item in items:
+            try:
+                send(item)
+            except OSError:
+                return False
+        return True
+    """
+PUSHER_TESTS = """\
+    from relay.pusher import push
+
+
+    def down(item):
+        raise OSError("down")
+
+
+    def test_a_failed_send_gives_false():
+        assert push(down, [1]) is False
+        assert push(lambda item: None, [1]) is True
+    """
+
+
+def write_baseline(project: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "gate", "baseline", "--project", str(project), "-q",
+                           "--reason", "adopted", "--expires", "2099-01-31"], capture_output=True, text=True, timeout=600)
+
+
+@pytest.mark.slow  # three gate runs
+def test_a_new_survivor_in_a_region_alike_does_not_take_an_old_entry(tmp_path):
+    """A finding's fingerprint holds its region's shape (the handler's own code and its `try`
+    body's; a `raise`'s statement), so a survivor in another region alike (here a new, untested
+    `except OSError:` above the old one, which a test now covers) never matches the entry made for
+    the old one; the same region moved keeps its entry."""
+    project = tiny_project(tmp_path, "relay", {"relay/pusher.py": PUSHER, "tests/test_pusher.py": PUSHER_TESTS})
+    pyproject = project / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text() + 'baseline_file = "gate-baseline.json"\n')
+    done = write_baseline(project)
+    assert done.returncode == 0, done.stdout + done.stderr
+    [entry] = json.loads((project / "gate-baseline.json").read_text())["entries"]
+    assert "broaden" in entry["what"]
+
+    moved = project / "relay/pusher.py"
+    moved.write_text('"""Pushing items."""\n\nRETRIES = 0\n\n\n' + moved.read_text())
+    held = run_gate(project)
+    assert held.exit_code == 0 and "with 1 baselined finding" in held.stdout, held.stdout + held.stderr
+
+    moved.write_text(moved.read_text().replace(
+        "def push(send, items):\n", "def push(send, items, connect=lambda: None):\n"
+        "    try:\n        connect()\n    except OSError:\n        return False\n"))
+    tests = project / "tests/test_pusher.py"
+    tests.write_text(tests.read_text() + textwrap.dedent("""\
+
+
+        def test_a_failed_connection_gives_false():
+            assert push(lambda item: None, [1], connect=lambda: down(None)) is False
+
+
+        def test_other_send_errors_propagate():
+            def bad(item):
+                raise ValueError(item)
+
+            with pytest.raises(ValueError):
+                push(bad, [1])
+        """))
+    tests.write_text("import pytest\n" + tests.read_text())
+    run = run_gate(project)
+    assert run.exit_code == 1, run.stdout + run.stderr
+    [survivor] = survivors(run)
+    assert survivor["operator"] == "broaden" and survivor["start"] < 12 and not survivor["baselined"]
+    assert "baseline entry no longer needed (remove it from gate-baseline.json" in run.stdout

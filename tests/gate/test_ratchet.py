@@ -58,7 +58,7 @@ def test_the_baseline_holds_todays_findings_with_a_reason_and_a_date(adopted):
     assert {(e["reason"], e["expires"]) for e in entries} == {("paid off in the Q1 clean-up", "2099-01-31")}
     # the fingerprints are SARIF's: a code-scanning alert and its baseline entry are one finding
     sarif = json.loads((adopted / "reports" / "gate.sarif").read_text())["runs"][0]["results"]
-    assert {r["partialFingerprints"]["gateFinding/v1"] for r in sarif} == {e["fingerprint"] for e in entries}
+    assert {r["partialFingerprints"]["gateFinding/v2"] for r in sarif} == {e["fingerprint"] for e in entries}
 
     run = run_gate(adopted)
     assert run.exit_code == 0, run.stdout + run.stderr
@@ -113,15 +113,21 @@ def test_an_entry_whose_mutant_is_now_killed_is_reported_as_removable(adopted):
 
 
 def test_a_baseline_entry_needs_a_reason_and_a_date(tmp_path):
-    (tmp_path / "b.json").write_text(json.dumps({"format": 1, "entries": [
+    (tmp_path / "b.json").write_text(json.dumps({"format": 2, "entries": [
         {"fingerprint": "f", "kind": "mutant", "file": "m.py", "function": "f", "what": "w", "reason": " ",
          "expires": "2099-01-01"}]}))
     with pytest.raises(ConfigError, match=r"baseline_file b.json, entry 1: needs a non-empty reason"):
         load(tmp_path, "b.json")
-    (tmp_path / "b.json").write_text(json.dumps({"format": 1, "entries": [
+    (tmp_path / "b.json").write_text(json.dumps({"format": 2, "entries": [
         {"fingerprint": "f", "kind": "mutant", "file": "m.py", "function": "f", "what": "w", "reason": "r",
          "expires": "soon"}]}))
     with pytest.raises(ConfigError, match=r"expires must be a date \(YYYY-MM-DD\), got 'soon'"):
+        load(tmp_path, "b.json")
+
+
+def test_a_baseline_of_an_older_format_must_be_rewritten(tmp_path):
+    (tmp_path / "b.json").write_text(json.dumps({"format": 1, "entries": []}))
+    with pytest.raises(ConfigError, match=r"older gate \(format 1\).*rewrite it with `python -m gate baseline`"):
         load(tmp_path, "b.json")
 
 

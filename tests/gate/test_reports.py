@@ -81,7 +81,7 @@ def test_sarif_is_valid_sarif_2_1_0_with_one_result_per_survivor(weakened):
     assert rule["id"] == "augmented_assignment"
     assert rule["fullDescription"]["text"] == "an augmented assignment becomes a plain one (+= becomes =)"
     assert rule["help"]["text"].startswith("A test must fail when an augmented assignment becomes a plain one")
-    assert result["partialFingerprints"]["gateFinding/v1"] == survivors(weakened)[0]["fingerprint"]
+    assert result["partialFingerprints"]["gateFinding/v2"] == survivors(weakened)[0]["fingerprint"]
 
 
 @pytest.mark.slow  # a gate run of seconds: .ci/run runs it
