@@ -288,6 +288,12 @@ class GateResult:
                 + sum(1 for r in self.regions for p in r.problems if p.baselined))
 
     @property
+    def killed_by_timeout(self) -> int:
+        """Mutants counted killed only because they timed out, twice (the policy's
+        `timeout_counts_as = "killed"`): no test is known to notice them."""
+        return sum(1 for m in self.mutants if m.status is MutantStatus.TIMEOUT and not m.failing)
+
+    @property
     def whole_suite(self) -> bool:
         """Whether the run measured the whole suite and every region (not a `--changed` subset)."""
         return not self.run.get("kind", "").startswith("--changed")

@@ -3,6 +3,7 @@ mutant (`classify`). Runs in the driver process."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import signal
 import time
@@ -36,6 +37,10 @@ class RunState:
         self.check_names: dict[str, tuple[str, ...]] = {}
         self.checks_to_submit: list[tuple[str, tuple[str, ...]]] = []
         self.clean_checks = 0
+        self.retries: list[MutantJob] = []
+        """Mutants that timed out once, to run again alone with twice the limit (a loaded machine,
+        or a mutant that only makes the code slower, times out without being a kill)."""
+        self.first_timeouts: dict[str, str] = {}
 
     def ordered_tests(self, job: MutantJob) -> list[str]:
         """This mutant's tests: its own last killer, then those that killed its function's other
@@ -67,6 +72,15 @@ class RunState:
             # its test ids had changed, so more tests ran than its limit was set for: no verdict
             status, detail = MutantStatus.ERROR, (f"{detail}, running {widened.read_text()} in place of test ids "
                                                   "that changed since the baseline")
+        if status is MutantStatus.TIMEOUT and name not in self.first_timeouts:
+            self.first_timeouts[name] = detail
+            self.jobs[name] = dataclasses.replace(job, cpu_limit=job.cpu_limit * 2)
+            self.retries.append(self.jobs[name])
+            return
+        if name in self.first_timeouts:
+            again = f"then alone with twice the limit, {detail}" if status is MutantStatus.TIMEOUT else (
+                f"then alone with twice the limit it finished{': ' + detail if detail else ''}")
+            detail = f"timed out once ({self.first_timeouts[name]}), {again}"
         outcome = {"name": name, "status": status.value, "killed_by": killed_by, "seconds": round(seconds, 3),
                    "detail": detail}
         if status is not MutantStatus.KILLED:

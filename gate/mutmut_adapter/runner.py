@@ -62,9 +62,17 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
                 state.collect(runner.wait_for_result())
                 submit_checks()
             runner.submit(job.name, state.ordered_tests(job), job.cpu_limit, job.estimated)
-        while runner.pending_count() > 0:
-            state.collect(runner.wait_for_result())
-            submit_checks()
+        def drain() -> None:
+            while runner.pending_count() > 0:
+                state.collect(runner.wait_for_result())
+                submit_checks()
+
+        drain()
+        # a timeout counts only once the mutant timed out again alone, with twice the limit
+        while state.retries:
+            retry = state.retries.pop(0)
+            runner.submit(retry.name, state.ordered_tests(retry), retry.cpu_limit, retry.estimated)
+            drain()
         runner.signal_work_complete()
     except mutmut.ForkServerCrashError as exc:
         raise InfrastructureError(f"mutmut's fork server crashed: {str(exc).splitlines()[0]}") from exc

@@ -70,6 +70,9 @@ def _mutant(m: MutantOutcome, lines: list[str]) -> dict:
     if m.killed_by:
         entry["killedBy"] = [m.killed_by]
     reasons = [m.detail] if m.detail else []
+    if m.status is MutantStatus.TIMEOUT:
+        reasons.insert(0, "counted killed only by timing out: no test is known to notice it" if not m.failing
+                       else "counted survived by the policy (timeout_counts_as)")
     if m.missing_check:
         reasons.append(f"missing check: {m.missing_check}")
     if m.suggestion:

@@ -51,6 +51,8 @@ def render(result: GateResult) -> str:
                                                           if m.message_only)),
                    # findings the baseline file holds: warned about, not failing
                    "baselined": result.baselined,
+                   # counted killed only because they timed out (twice: the second time alone, with twice the limit)
+                   "killed_by_timeout": result.killed_by_timeout,
                    # each survivor's explanation, by kind, and the verified assertions suggested
                    "explanations": dict(Counter(m.explained for m in result.mutants if m.explained)),
                    "suggestions_verified": sum(1 for m in result.mutants if m.suggestion)},

@@ -99,6 +99,11 @@ def render(result: GateResult, width: int | None = None) -> str:
     word = "PASSED" if verdict.passed else "FAILED"
     meaning = (f"nothing to check: {result.nothing_to_check}" if verdict.passed and result.nothing_to_check
                else DESCRIPTIONS[verdict.exit_code])
+    if verdict.passed and result.killed_by_timeout:  # never "every mutant killed" when some only timed out
+        timed = result.killed_by_timeout
+        meaning = meaning.replace("every error-handling mutant killed",
+                                  f"every error-handling mutant killed, {timed} of them only by timing out "
+                                  "(twice, the second time alone with twice the limit)")
     if result.baselined:
         held = f"{result.baselined} baselined finding{'s' if result.baselined != 1 else ''}"
         if verdict.passed:

@@ -517,3 +517,86 @@ def test_a_new_survivor_in_a_region_alike_does_not_take_an_old_entry(tmp_path):
     [survivor] = survivors(run)
     assert survivor["operator"] == "broaden" and survivor["start"] < 12 and not survivor["baselined"]
     assert "baseline entry no longer needed (remove it from gate-baseline.json" in run.stdout
+
+
+# Also: a timeout counts only once it repeats alone with twice the limit, and is counted apart
+
+RETRY = {
+    "retry/client.py": """\
+        import time
+
+
+        def fetch(get):
+            try:
+                return get()
+            except ConnectionError:
+                time.sleep(0.05)  # back off once
+                return get()
+        """,
+    "tests/test_client.py": """\
+        import time
+
+        import pytest
+
+        from retry.client import fetch
+
+
+        def flaky(error=ConnectionError):
+            calls = []
+
+            def get():
+                calls.append(1)
+                if len(calls) == 1:
+                    raise error("reset")
+                return "data"
+            return get
+
+
+        def test_a_reset_is_retried_after_a_back_off():
+            started = time.monotonic()
+            assert fetch(flaky()) == "data"
+            assert time.monotonic() - started >= 0.05  # no upper bound: a slower back-off passes
+
+
+        @pytest.mark.parametrize("error", [ValueError, OSError])
+        def test_other_errors_propagate(error):
+            with pytest.raises(error):
+                fetch(flaky(error))
+        """}
+
+
+def retry_project(tmp_path: Path, multiplier: float) -> Path:
+    project = tiny_project(tmp_path, "retry", RETRY)
+    pyproject = project / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text() + f"timeout_multiplier = {multiplier}\ntimeout_constant = 0.2\n")
+    return project
+
+
+@pytest.mark.slow  # a gate run with mutants that time out
+def test_a_mutant_that_only_slows_the_code_is_run_again_before_its_timeout_counts(tmp_path):
+    """A timed-out mutant is run once more, alone, with twice the limit, before its timeout
+    counts: the back-off made 1.05 s outlasts a 1 s limit but not a 2 s one, and is the survivor
+    it is (it once counted as killed)."""
+    run = run_gate(retry_project(tmp_path, 2), "--no-explain")
+    assert run.exit_code == 1, run.stdout + run.stderr
+    [slower] = survivors(run)
+    assert "1.05" in slower["replacement"]
+    assert slower["detail"].startswith("timed out once (stopped after")
+    assert "then alone with twice the limit it finished" in slower["detail"]
+
+
+@pytest.mark.slow  # a gate run with mutants that time out
+def test_a_mutant_counted_killed_only_by_timing_out_is_said_so(tmp_path):
+    """A mutant that times out twice counts as killed by default (`timeout_counts_as`), but the
+    verdict line never says every mutant was killed without saying how many only timed out;
+    `summary.json` counts them and the mutation report marks them."""
+    run = run_gate(retry_project(tmp_path, 1), "--no-explain")
+    assert run.exit_code == 0, run.stdout + run.stderr
+    assert ("gate PASSED (exit 0: every error-handling mutant killed, 1 of them only by timing out (twice, the "
+            "second time alone with twice the limit) and every handler entered)") in run.stdout
+    assert run.summary["counts"]["killed_by_timeout"] == 1
+    [timed] = [m for m in run.mutants() if m["status"] == "timeout"]
+    assert "then alone with twice the limit, stopped after" in timed["detail"]
+    report = json.loads((run.project / "reports/mutation/mutation.json").read_text())
+    [entry] = [m for f in report["files"].values() for m in f["mutants"] if m["status"] == "Timeout"]
+    assert entry["statusReason"].startswith("counted killed only by timing out")
