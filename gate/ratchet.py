@@ -7,8 +7,8 @@ warns on those in it, fails on an entry past its date, and says when an entry is
 An entry names its finding by the fingerprint SARIF's `partialFingerprints` carries (file,
 function, operator or rule, the mutated text, and the shape of its region: the handler's own code
 and its `try` body's; never a line number), so unrelated edits and moves leave it standing, and a
-finding in another region alike never takes it over. Only the gate's own failures (exit 1) can be baselined: a red baseline or an
-infrastructure failure never."""
+finding in another region alike never takes it over. Only the gate's own failures (exit 1) can be
+baselined: a red baseline or an infrastructure failure never."""
 
 from __future__ import annotations
 

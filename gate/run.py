@@ -24,9 +24,8 @@ from gate.progress import Progress, Silent
 from gate.ratchet import load as load_ratchet
 from gate.result import GateResult, MutantOutcome, MutantStatus, Region, RegionReport, stamp
 from gate.settings import Settings
-from gate.steps import baseline, explain, generation, mutants, plan, regions, scope, selection, snapshot
+from gate.steps import baseline, cache, explain, generation, mutants, plan, regions, scope, selection, snapshot
 from gate.steps.baseline import CoverageResult
-from gate.steps import cache
 from gate.steps.cache import ResultCache
 from gate.steps.judgement import About, Checked, judged
 

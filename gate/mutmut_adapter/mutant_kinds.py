@@ -155,16 +155,16 @@ def _root(node: cst.CSTNode, parents: Any) -> cst.CSTNode:
     return node
 
 
-_CASTS: dict[int, tuple[cst.CSTNode, tuple[frozenset[str], frozenset[str]]]] = {}
+_last_casts: list[Any] = []
+"""The last module asked about and its answer: the generate phase walks one file after another."""
 
 
 def _typing_casts(module: cst.CSTNode) -> tuple[frozenset[str], frozenset[str]]:
     """The names that mean `typing.cast` in the module, and the names of the typing modules:
     bound by its top-level imports (`from typing import cast as c`, `import typing as t`) and bound
     by nothing else at its top level (a `def cast` or `cast = ...` there is some other cast)."""
-    found = _CASTS.get(id(module))
-    if found is not None and found[0] is module:
-        return found[1]
+    if _last_casts and _last_casts[0] is module:
+        return _last_casts[1]
     casts: set[str] = set()
     modules: set[str] = set()
     rebound: set[str] = set()
@@ -179,8 +179,7 @@ def _typing_casts(module: cst.CSTNode) -> tuple[frozenset[str], frozenset[str]]:
             else:
                 rebound.update(_names_bound_by(small))
     result = frozenset(casts - rebound), frozenset(modules - rebound)
-    _CASTS.clear()  # one module at a time: the generate phase walks one file after another
-    _CASTS[id(module)] = (module, result)
+    _last_casts[:] = [module, result]
     return result
 
 

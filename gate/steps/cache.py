@@ -21,7 +21,7 @@ A mutant's key hashes what can change its outcome:
   folders that hold its tests, and every other file that is not Python or documentation;
 - the settings that decide how the tests run, the gate's version and the environment.
 
-A changed function re-runs the mutants whose covering tests execute or whose functions call it, a
+A changed function re-runs the mutants whose covering tests execute it or whose functions can reach it, a
 changed test re-runs the mutants it covers, and a weakened test cannot hide behind a cached kill.
 What is not part of the key: a guarded function reached only through a name no reachable function
 spells (`getattr(obj, name)`, a function looked up in a registry filled elsewhere).

@@ -50,8 +50,8 @@ def _install() -> None:
 
     environ.__getitem__, environ.__iter__, environ.__repr__ = __getitem__, __iter__, __repr__
     # subprocess holds its own reference to fork_exec: its Popen is wrapped instead
-    for owner, name in ((subprocess.Popen, "_execute_child"), (_posixsubprocess, "fork_exec"), (os, "fork"), (os, "system"), (os, "posix_spawn"),
-                        (os, "posix_spawnp"), (os, "execv"), (os, "execve")):
+    for owner, name in ((subprocess.Popen, "_execute_child"), (_posixsubprocess, "fork_exec"), (os, "fork"),
+                        (os, "system"), (os, "posix_spawn"), (os, "posix_spawnp"), (os, "execv"), (os, "execve")):
         if hasattr(owner, name):
             setattr(owner, name, _noting_a_process(getattr(owner, name)))
 

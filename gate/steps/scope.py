@@ -1,18 +1,19 @@
 """`--changed [REF]`: which regions a change touches, from `git diff` (the staged changes by default).
 
-A region is in scope when the function it lies in changed, or when a test that reaches it
-changed (a weakened test must not slip through the commit hook). A change to module-level code of
-a guarded file puts that file in scope. Whatever the plan cannot map to functions widens the scope
-to every region, and says why: a deleted or renamed file (a rename is a deletion and an addition),
-a changed module that is not guarded (guarded code may import it), a data file the tests may read,
-a support file (conftest, a test helper, a module named like a test module that defines no test,
-the configuration). Only documentation (`.md`, `.rst`)
-and test modules outside the gate's suite are left out. The scope is never shrunk to nothing by
-what the plan does not understand.
+A region is in scope when the function it lies in changed, when that function can reach a changed
+one by name or its covering tests in the last full run executed a function that can
+(`ChangePlan.with_dependents`; with no last full run, every region is), or when a test that reaches
+it changed (a weakened test must not slip through the commit hook). A change to module-level code
+of a guarded file puts that file in scope. Whatever the plan cannot map to functions widens the
+scope to every region, and says why: a deleted or renamed file (a rename is a deletion and an
+addition), a changed module that is not guarded (guarded code may import it), a data file the tests
+may read, a support file (conftest, a test helper, a module named like a test module that defines
+no test, the configuration). Only documentation (`.md`, `.rst`) and test modules outside the gate's
+suite are left out. The scope is never shrunk to nothing by what the plan does not understand.
 
-To stay fast, an incremental run measures coverage only with the tests that reached the changed
-functions in the last full run (`UnitIndex`) and the changed test files; without that index, or
-for a function it does not know, it runs the whole suite.
+To stay fast, an incremental run measures coverage only with the tests that reached the functions
+in scope in the last full run (`UnitIndex`) and the changed test files; for a function that index
+does not know, it runs the whole suite.
 """
 
 from __future__ import annotations
@@ -166,7 +167,11 @@ class ChangePlan:
             return self
         if index is None:
             return replace(self, widened=("no last full run says which tests executed the changed functions",))
-        reaching = {unit for unit in {*callees, *changed} if reachable({unit}, callees) & changed}
+        callers: dict[Unit, set[Unit]] = {}  # the graph reversed: who may call each unit
+        for caller, called in callees.items():
+            for callee in called:
+                callers.setdefault(callee, set()).add(caller)
+        reaching = reachable(changed, {unit: frozenset(found) for unit, found in callers.items()})
         executing = frozenset().union(*(index.tests_by_unit.get(unit, frozenset()) for unit in reaching))
         dependents = {unit for unit, tests in index.tests_by_unit.items() if tests & executing}
         return replace(self, units=self.units | reaching | dependents)
