@@ -17,8 +17,7 @@ ALWAYS_KEYED = ("PYTHON", "PYTEST_", "COV_", "COVERAGE_", "OMP_", "KMP_", "MKL_"
                 "CUBLAS", "CUDNN_", "NCCL_", "NVIDIA_", "TORCH", "PYTORCH_", "LD_", "MALLOC_", "LANG", "LC_", "TZ")
 """Name prefixes of the variables that are keyed whether the suite was seen to read them or not."""
 
-GATE_OWN = ("GATE_PROBE_OUT", "GATE_PROBE_MODULES", "GATE_SHARD", "GATE_SHARD_DURATIONS", "COVERAGE_FILE",
-            "PYTHONPATH", "HYPOTHESIS_STORAGE_DIRECTORY")
+GATE_OWN = ("COVERAGE_FILE", "PYTHONPATH", "HYPOTHESIS_STORAGE_DIRECTORY")
 """What the gate itself sets for the baseline: keyed elsewhere (PYTHONPATH by the interpreter's
 environment key) or the gate's own paths."""
 

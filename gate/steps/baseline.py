@@ -27,6 +27,9 @@ from gate.process import Child, Completed, last_line, tool_caches
 from gate.result import Region, RegionKind, RegionReport
 from gate.steps import snapshot
 from gate.steps.regions import read_source
+from gate.wire import codec, coverage_html, measurement
+from gate.wire.coverage_html import HtmlReportSpec
+from gate.wire.measurement import EnvironmentReads, ImportReport, MeasurementRecord, SplitDurations
 
 COVERAGE_CONFIG_FILES = (".coveragerc", "setup.cfg", "tox.ini", "pyproject.toml")
 
@@ -100,7 +103,7 @@ def measure(work: Path, data_dir: Path, *, tests: Iterable[str], pytest_args: It
 
     json_path = (report_dir or data_dir) / "coverage.json"
     with contextlib.chdir(work):  # so that coverage.py reports paths relative to the project
-        cov = _load(data_file, work)
+        cov = load_coverage(data_file, work)
         cov.json_report(outfile=str(json_path), show_contexts=True, ignore_errors=True)
     files = json.loads(json_path.read_text())["files"]
     measured = any(files.get(f, {}).get("executed_lines") for f in guarded_files)
@@ -109,11 +112,10 @@ def measure(work: Path, data_dir: Path, *, tests: Iterable[str], pytest_args: It
             f"the suite ran but measured none of the {len(guarded_files)} guarded files (first: "
             f"{guarded_files[0]}): the tests do not import them, or import them from another tree")
     if fresh and measured:  # nothing that measured nothing is cached
-        meta.write_text(json.dumps({"key": key, "durations": baseline.durations, "seconds": baseline.seconds,
-                                    "imported": baseline.imported, "shards": baseline.shards,
-                                    "environment_read": baseline.environment_read,
-                                    "environment_whole": baseline.whole_environment,
-                                    "environment": baseline.environment}))
+        codec.write(meta, MeasurementRecord(
+            key=key, durations=baseline.durations, seconds=baseline.seconds, imported=baseline.imported,
+            processes=baseline.shards, environment_digest=baseline.environment,
+            environment=EnvironmentReads(baseline.environment_read, baseline.whole_environment)), measurement.FORMAT)
     tests_by_line = {f: _tests_by_line(files[f]) for f in guarded_files if f in files}
     return CoverageResult(
         baseline=baseline,
@@ -160,32 +162,10 @@ def _run_baseline(work: Path, data_dir: Path, tests: Iterable[str], pytest_args:
     """The suite under coverage, importing the snapshot's code, split across up to `workers`
     processes whose coverage data is combined; checks where the code came from."""
     tests = list(tests)
-    previous, start_seconds = _previous_baseline(data_dir)
-    expected = None if previous is None else (
-        sum(previous.get(t, 0.0) for t in tests) if all("::" in t for t in tests) else sum(previous.values()))
-    count = shard_count(workers, expected, start_seconds)
-    split_env = {}
-    if count > 1:
-        durations_file = data_dir / "previous-durations.json"
-        durations_file.write_text(json.dumps(previous or {}))
-        split_env = {"GATE_SHARD_DURATIONS": str(durations_file)}
-    sources = sorted({str(Path(f).parent) if Path(f).parent != Path(".") else "." for f in guarded_files})
-    env = {**tool_caches(data_dir / "tools"),
-           "PYTHONPATH": imports.python_path(work, imports.import_roots(work, guarded_files)),
-           "GATE_PROBE_MODULES": json.dumps([imports.module_name(work, f) for f in guarded_files]), **split_env}
-    shards: list[_Shard] = []
+    previous = _previous_record(data_dir)
+    count = shard_count(workers, _expected_seconds(previous, tests), _start_seconds(previous))
+    shards = _start_shards(work, data_dir, tests, list(pytest_args), guarded_files, count, previous)
     try:
-        for k in range(1, count + 1):
-            log, probe, data = (data_dir / f"baseline-{k}.jsonl", data_dir / f"imports-{k}.json",
-                                data_dir / f".coverage.shard{k}")
-            for stale in (log, probe, data):
-                stale.unlink(missing_ok=True)
-            args = ["-m", "pytest", *tests, *pytest_args, "-p", "no:cacheprovider", "-p", "gate.steps.import_probe",
-                    "-p", "gate.steps.baseline_plugin", "-q", *(f"--cov={s}" for s in sources), "--cov-branch",
-                    "--cov-context=test", "--cov-report=", f"--report-log={log}"]
-            shard_env = {**env, "COVERAGE_FILE": str(data), "GATE_PROBE_OUT": str(probe),
-                         "GATE_SHARD": f"{k}/{count}" if count > 1 else ""}
-            shards.append(_Shard(Child(args, cwd=work, env=shard_env), log, probe, data))
         done = [shard.child.finish() for shard in shards]
     except BaseException:
         for shard in shards:
@@ -194,7 +174,7 @@ def _run_baseline(work: Path, data_dir: Path, tests: Iterable[str], pytest_args:
     baseline = _read_baseline([s.log for s in shards], _combined_exit(done), "".join(d.output for d in done),
                               max(d.seconds for d in done))
     _combine(work, data_dir / ".coverage", [s.data for s in shards if s.data.exists()])
-    imported, files, read, whole = _read_probes([s.probe for s in shards])
+    imported, files, read, whole = _read_import_reports([s.probe for s in shards])
     stray = next((found for each in imported if (found := imports.outside(work, each)) is not None), None)
     if stray is not None:
         raise InfrastructureError(
@@ -204,23 +184,54 @@ def _run_baseline(work: Path, data_dir: Path, tests: Iterable[str], pytest_args:
                                environment_read=tuple(sorted(read)), whole_environment=whole)
 
 
-def _read_probes(probes: list[Path]) -> tuple[list[dict[str, str | None]], set[str], set[str], str | None]:
-    """Where each shard imported each guarded module from, the project files they imported, the
+def _start_shards(work: Path, data_dir: Path, tests: list[str], pytest_args: list[str], guarded_files: list[str],
+                  count: int, previous: MeasurementRecord | None) -> list[_Shard]:
+    """The measurement's `count` processes, started; the gate's plugin is told what to do by its options."""
+    plugin_args = ["-p", "gate.steps.measurement_plugin",
+                   *(f"{measurement.GUARDED_MODULE_OPTION}={imports.module_name(work, f)}" for f in guarded_files)]
+    if count > 1:
+        durations_file = data_dir / "previous-durations.json"
+        codec.write(durations_file, SplitDurations(previous.durations if previous else {}), measurement.FORMAT)
+        plugin_args.append(f"{measurement.SPLIT_DURATIONS_OPTION}={durations_file}")
+    sources = sorted({str(Path(f).parent) if Path(f).parent != Path(".") else "." for f in guarded_files})
+    env = {**tool_caches(data_dir / "tools"),
+           "PYTHONPATH": imports.python_path(work, imports.import_roots(work, guarded_files))}
+    shards: list[_Shard] = []
+    try:
+        for k in range(1, count + 1):
+            log, probe, data = (data_dir / f"baseline-{k}.jsonl", data_dir / f"imports-{k}.json",
+                                data_dir / f".coverage.shard{k}")
+            for stale in (log, probe, data):
+                stale.unlink(missing_ok=True)
+            args = ["-m", "pytest", *tests, *pytest_args, "-p", "no:cacheprovider", *plugin_args,
+                    f"{measurement.IMPORT_REPORT_OPTION}={probe}",
+                    *([f"{measurement.SPLIT_OPTION}={k}/{count}"] if count > 1 else []),
+                    "-q", *(f"--cov={s}" for s in sources), "--cov-branch",
+                    "--cov-context=test", "--cov-report=", f"--report-log={log}"]
+            shards.append(_Shard(Child(args, cwd=work, env={**env, "COVERAGE_FILE": str(data)}), log, probe, data))
+    except BaseException:
+        for shard in shards:
+            shard.child.stop()
+        raise
+    return shards
+
+
+def _read_import_reports(reports: list[Path]) -> tuple[list[dict[str, str | None]], set[str], set[str], str | None]:
+    """Where each process imported each guarded module from, the project files they imported, the
     environment variables they read, and why the whole environment counts (if it does)."""
     imported: list[dict[str, str | None]] = []
     files: set[str] = set()
     read: set[str] = set()
     whole: str | None = None
-    try:
-        for probe in probes:
-            probed = json.loads(probe.read_text())
-            imported.append(dict(probed["guarded"]))
-            files.update(probed["files"])
-            read.update(probed["environment"]["read"])
-            whole = whole or probed["environment"]["whole"]
-    except (OSError, ValueError, KeyError, TypeError):
-        raise InfrastructureError("the baseline did not say where it imported the guarded modules from "
-                                  "(the gate's pytest plugin gate.steps.import_probe did not run)") from None
+    for path in reports:
+        if not path.exists():
+            raise InfrastructureError("the baseline did not say where it imported the guarded modules from "
+                                      "(the gate's pytest plugin gate.steps.measurement_plugin did not run)")
+        report = codec.read(ImportReport, path, measurement.FORMAT)
+        imported.append(dict(report.guarded))
+        files.update(report.files)
+        read.update(report.environment.read)
+        whole = whole or report.environment.whole
     return imported, files, read, whole
 
 
@@ -249,16 +260,29 @@ def _combine(work: Path, data_file: Path, shards: list[Path]) -> None:
         cov.save()
 
 
-def _previous_baseline(data_dir: Path) -> tuple[dict[str, float] | None, float | None]:
-    """The last baseline's seconds per test, and what each of its processes spent on anything but
-    tests (its start), whatever it ran: a guide for the split, nothing more."""
+def _previous_record(data_dir: Path) -> MeasurementRecord | None:
+    """The last measurement's record, whatever it ran: a guide for the split, nothing more (none,
+    or one an older gate wrote, is no guide)."""
     try:
-        data = json.loads((data_dir / "baseline.json").read_text())
-        durations = {str(k): float(v) for k, v in data["durations"].items()}
-        start = float(data["seconds"]) - sum(durations.values()) / int(data.get("shards", 1))
-    except (OSError, ValueError, KeyError, TypeError, AttributeError, ZeroDivisionError):
-        return None, None
-    return durations, max(0.0, start)
+        return codec.read(MeasurementRecord, data_dir / "baseline.json", measurement.FORMAT)
+    except codec.WireError:
+        return None
+
+
+def _expected_seconds(previous: MeasurementRecord | None, tests: list[str]) -> float | None:
+    """What the tests took last time: the named ones, or (the suite named by paths) all of them."""
+    if previous is None:
+        return None
+    if all("::" in t for t in tests):
+        return sum(previous.durations.get(t, 0.0) for t in tests)
+    return sum(previous.durations.values())
+
+
+def _start_seconds(previous: MeasurementRecord | None) -> float | None:
+    """What each process of the last measurement spent on anything but tests (its start)."""
+    if previous is None:
+        return None
+    return max(0.0, previous.seconds - sum(previous.durations.values()) / max(1, previous.processes))
 
 
 def _first_lines(path: Path) -> dict[int, int]:
@@ -271,12 +295,14 @@ def _first_lines(path: Path) -> dict[int, int]:
 
 @contextlib.contextmanager
 def html_report_beside(work: Path, data_dir: Path, report_dir: Path, stamp: str) -> Iterator[None]:
-    """coverage.py's HTML report (branches, test contexts) of the last `measure`, written by a
-    child process in the snapshot while the body runs (the mutants): it takes seconds and the
-    verdict does not need it. It is stopped if the body fails, and a failure of its own fails
-    the run."""
-    child = Child(["-P", "-m", "gate.steps.baseline", str(data_dir / ".coverage"), str(report_dir / "coverage"),
-                   stamp], cwd=work)
+    """coverage.py's HTML report of the last `measure`, written by a child process in the snapshot
+    (`gate.steps.coverage_html`) while the body runs (the mutants). It is stopped if the body
+    fails, and a failure of its own fails the run."""
+    spec_path = data_dir / "html-report-spec.json"
+    codec.write(spec_path, HtmlReportSpec(
+        data_file=str(data_dir / ".coverage"), directory=str(report_dir / "coverage"),
+        title=f"Whole-file coverage of the guarded files (coverage.py), {stamp}"), coverage_html.FORMAT)
+    child = Child(["-P", "-m", "gate.steps.coverage_html", str(spec_path)], cwd=work)
     try:
         yield
     except BaseException:
@@ -287,13 +313,6 @@ def html_report_beside(work: Path, data_dir: Path, report_dir: Path, stamp: str)
         raise InfrastructureError(f"coverage.py's HTML report failed: {last_line(done.output)}")
 
 
-def _write_html(data_file: str, directory: str, stamp: str) -> None:
-    cov = _load(Path(data_file), Path.cwd())
-    # whole files: the regions' own coverage is the headline of the gate's index.html
-    cov.html_report(directory=directory, show_contexts=True, ignore_errors=True,
-                    title=f"Whole-file coverage of the guarded files (coverage.py), {stamp}")
-
-
 def is_cached(data_dir: Path, key: str) -> bool:
     """Whether `measure` with this key will reuse the last run instead of running the suite."""
     return _cached_baseline(data_dir / "baseline.json", data_dir / ".coverage", key) is not None
@@ -301,16 +320,20 @@ def is_cached(data_dir: Path, key: str) -> bool:
 
 def _cached_baseline(meta: Path, data_file: Path, key: str) -> Baseline | None:
     try:
-        data = json.loads(meta.read_text())
-    except (OSError, ValueError):
+        record = codec.read(MeasurementRecord, meta, measurement.FORMAT)
+    except codec.OtherFormat:  # an older gate's: measure again
         return None
-    if data.get("key") != key or "environment" not in data or not data_file.exists():  # an older gate's: re-run
+    except codec.WireError:
+        if not meta.exists():
+            return None
+        raise
+    if record.key != key or not data_file.exists():
         return None
-    cached = Baseline(durations=data["durations"], seconds=data["seconds"], cached=True,
-                      imported=tuple(data["imported"]), shards=data.get("shards", 1),
-                      environment_read=tuple(data["environment_read"]), whole_environment=data["environment_whole"])
+    cached = Baseline(durations=record.durations, seconds=record.seconds, cached=True, imported=record.imported,
+                      shards=record.processes, environment_read=record.environment.read,
+                      whole_environment=record.environment.whole)
     # a variable the suite read has another value now (or is set, or unset): it may run otherwise
-    return cached if cached.environment == data["environment"] else None
+    return cached if cached.environment == record.environment_digest else None
 
 
 def _read_baseline(report_logs: list[Path], returncode: int, output: str, seconds: float) -> Baseline:
@@ -374,7 +397,7 @@ def _tests_by_line(data: dict) -> dict[int, frozenset[str]]:
             for line, contexts in data.get("contexts", {}).items()}
 
 
-def _load(data_file: Path, work: Path) -> coverage.Coverage:
+def load_coverage(data_file: Path, work: Path) -> coverage.Coverage:
     """The baseline's coverage data, read with the project's own coverage configuration."""
     cov = coverage.Coverage(data_file=str(data_file), config_file=_config_file(work))
     cov.load()
@@ -386,9 +409,3 @@ def _config_file(work: Path) -> str | bool:
         if (work / name).exists():
             return name
     return False
-
-
-if __name__ == "__main__":  # the HTML report's child process: python -P -m gate.steps.baseline DATA DIR
-    import sys
-
-    _write_html(*sys.argv[1:4])

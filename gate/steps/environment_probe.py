@@ -1,4 +1,4 @@
-"""In the baseline's process (imported by the gate's pytest plugin `gate.steps.import_probe`, which
+"""In the baseline's process (imported by the gate's pytest plugin `gate.steps.measurement_plugin`, which
 `-p` loads before the project's conftest files): which environment variables the suite reads, so
 that a cached result is keyed on those and no others (`gate.environment`).
 
@@ -7,7 +7,7 @@ which go through `os._Environ.__getitem__`: a read by name is what is recorded. 
 read more than it names, the whole environment counts: it iterates over `os.environ` (a copy,
 `dict(...)`, `items()`, `repr`, `mock.patch.dict`), or it starts a process, which inherits all of
 it. The reads an iteration makes of every value are no reads by name. `recorded()` says what was
-seen; `gate.steps.import_probe` writes it out with the rest of what the baseline did."""
+seen; `gate.steps.measurement_plugin` writes it out with the rest of what the baseline did."""
 
 from __future__ import annotations
 
@@ -26,8 +26,9 @@ BULK_READERS = frozenset({"__iter__", "copy", "popitem", "__repr__"})
 `values()`, `copy()`, `clear()`): what they read is no read by name."""
 
 
-def recorded() -> dict[str, Any]:
-    return {"read": sorted(_read), "whole": _whole[0] if _whole else None}
+def recorded() -> tuple[tuple[str, ...], str | None]:
+    """The variables read by name so far, and why the whole environment counts (None: it does not)."""
+    return tuple(sorted(_read)), (_whole[0] if _whole else None)
 
 
 def _install() -> None:

@@ -12,7 +12,6 @@ import ast
 import builtins
 import hashlib
 import importlib
-import json
 import sys
 import tokenize
 import types
@@ -23,10 +22,9 @@ from typing import Any
 from gate.errors import InfrastructureError
 from gate.imports import module_name, python_path
 from gate.process import last_line, run_python
-
-FACTS_FORMAT = 2
-"""The shape of the facts the child reports (2: with `unresolved`); part of the cache key."""
-
+from gate.wire import codec
+from gate.wire import types as types_wire
+from gate.wire.types import ClassInfo, ModuleTypes, TypesCache, TypesReport
 
 def resolve(work: Path, files: list[str], cache: Path, key: str,
             modules: list[str], import_roots: list[str]) -> tuple[dict[str, Any], dict[str, str]]:
@@ -43,29 +41,33 @@ def resolve(work: Path, files: list[str], cache: Path, key: str,
         return {}, {}
     key = _type_key(work, files, sorted(set(modules) | set(files)), key)
     try:
-        cached = json.loads(cache.read_text())
-        if cached["key"] == key and cached["files"] == files:
-            return cached["resolved"], cached["failed"]
-    except (OSError, ValueError, KeyError):
+        cached = codec.read(TypesCache, cache, types_wire.FORMAT)
+        if cached.key == key and cached.files == tuple(files):
+            return _as_facts(cached.report)
+    except codec.WireError:  # none yet, or an older gate's: import again
         pass
     completed = run_python(["-P", "-m", "gate.steps.exception_types", *files], cwd=work,
                            env={"PYTHONPATH": python_path(work, [*import_roots, "."])})
-    marker = "@@gate-types "
-    lines = [line for line in completed.output.splitlines() if line.startswith(marker)]
+    lines = [line for line in completed.output.splitlines() if line.startswith(types_wire.MARKER)]
     if completed.returncode != 0 or len(lines) != 1:  # the import ended the process, or worse
         raise InfrastructureError(f"resolving the caught exception types of {', '.join(files)} failed "
                                   f"(exit {completed.returncode}): {last_line(completed.output)}")
-    data = json.loads(lines[0][len(marker):])
-    if not data["failed"]:  # an import that failed may work next time
-        cache.write_text(json.dumps({"key": key, "files": files, **data}))
-    return data["resolved"], data["failed"]
+    report = codec.loads(TypesReport, lines[0][len(types_wire.MARKER):], types_wire.FORMAT)
+    if not report.failed:  # an import that failed may work next time
+        codec.write(cache, TypesCache(key=key, files=tuple(files), report=report), types_wire.FORMAT)
+    return _as_facts(report)
+
+
+def _as_facts(report: TypesReport) -> tuple[dict[str, Any], dict[str, str]]:
+    """The report as the operators' spec carries it on to the mutmut driver (plain data)."""
+    return {rel: codec.encode(facts) for rel, facts in report.resolved.items()}, dict(report.failed)
 
 
 def _type_key(work: Path, files: list[str], modules: list[str], environment_key: str) -> str:
     """A hash of the statements the exception facts depend on: imports, class statements and
     module-level assignments (aliases like `OOM = torch.OutOfMemoryError`) of `modules`, and the
     caught and raised types of `files`."""
-    parts = [f"format {FACTS_FORMAT}", environment_key]
+    parts = [f"format {types_wire.FORMAT}", environment_key]
     for rel in modules:
         try:
             with tokenize.open(work / rel) as handle:
@@ -139,7 +141,7 @@ def _is_exception_class(value: Any) -> bool:
     return isinstance(value, type) and issubclass(value, BaseException)
 
 
-def _facts(rel: str) -> dict[str, Any]:
+def _facts(rel: str) -> ModuleTypes:
     module = importlib.import_module(_module_name(rel))
     namespace = vars(module)
     with tokenize.open(rel) as handle:
@@ -168,13 +170,9 @@ def _facts(rel: str) -> dict[str, Any]:
         if isinstance(cls, type) and issubclass(cls, BaseException):
             classes.setdefault(_class_id(cls), cls)
     names = {cid: name for cid, cls in classes.items() if (name := _name_in(cls, namespace, exprs)) is not None}
-    return {
-        "exprs": exprs,
-        "classes": {cid: {"mro": [_class_id(c) for c in cls.__mro__]} for cid, cls in classes.items()},
-        "names": names,
-        "named_in_file": sorted(named_in_file),
-        "unresolved": unresolved,
-    }
+    return ModuleTypes(exprs=exprs, classes={cid: ClassInfo(tuple(_class_id(c) for c in cls.__mro__))
+                                             for cid, cls in classes.items()},
+                       names=names, named_in_file=tuple(sorted(named_in_file)), unresolved=unresolved)
 
 
 def _name_in(cls: type, namespace: dict[str, Any], exprs: dict[str, str]) -> str | None:
@@ -196,13 +194,14 @@ def _name_in(cls: type, namespace: dict[str, Any], exprs: dict[str, str]) -> str
 
 
 def main(files: list[str]) -> int:
-    resolved, failed = {}, {}
+    resolved: dict[str, ModuleTypes] = {}
+    failed: dict[str, str] = {}
     for rel in files:
         try:
             resolved[rel] = _facts(rel)
         except BaseException as exc:  # an import that fails: the type operators stay silent for it
             failed[rel] = f"importing {_module_name(rel)} failed: {type(exc).__name__}: {exc}"
-    print("@@gate-types " + json.dumps({"resolved": resolved, "failed": failed}), flush=True)
+    print(types_wire.MARKER + codec.dumps(TypesReport(resolved, failed), types_wire.FORMAT), flush=True)
     return 0
 
 

@@ -19,9 +19,11 @@ import functools
 import json
 import types
 import typing
+from pathlib import Path
 from typing import Any, TypeVar
 
 from gate.errors import InfrastructureError
+from gate.files import write_atomic
 
 T = TypeVar("T")
 
@@ -30,6 +32,13 @@ class WireError(InfrastructureError):
     """A message between the gate's processes that does not have the shape its reader expects."""
 
     slug = "wire"
+
+
+class OtherFormat(WireError):
+    """A message of another kind or format than its reader's: what a file an older gate wrote reads
+    as. A cache may take it for a miss; a live boundary may not."""
+
+    slug = "wire-format"
 
 
 def encode(value: Any) -> Any:
@@ -65,9 +74,9 @@ def from_data(cls: type[T], data: Any, fmt: int) -> T:
         raise WireError(f"{cls.__name__} (format {fmt}): expected an object, got {type(data).__name__}")
     kind, version = data.get("kind"), data.get("format")
     if kind != cls.__name__:
-        raise WireError(f"expected a {cls.__name__} message (format {fmt}), got kind {kind!r}")
+        raise OtherFormat(f"expected a {cls.__name__} message (format {fmt}), got kind {kind!r}")
     if version != fmt:
-        raise WireError(f"{cls.__name__}: format {version!r}, but this gate reads format {fmt}")
+        raise OtherFormat(f"{cls.__name__}: format {version!r}, but this gate reads format {fmt}")
     body = {k: v for k, v in data.items() if k not in ("kind", "format")}
     return _decode(cls, body, f"{cls.__name__} (format {fmt})")
 
@@ -141,3 +150,17 @@ def _decode_scalar(annotation: Any, value: Any, where: str) -> Any:
     if not isinstance(value, annotation):
         raise WireError(f"{where}: expected {annotation.__name__}, got {type(value).__name__}")
     return value
+
+
+def write(path: Path, message: Any, fmt: int) -> None:
+    """`message` to the file at `path`, whole or not at all (a reader never sees half of it)."""
+    write_atomic(path, dumps(message, fmt) + "\n")
+
+
+def read(cls: type[T], path: Path, fmt: int) -> T:
+    """The `cls` message in the file at `path`; a file that is missing or unreadable is a `WireError`."""
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise WireError(f"{cls.__name__} (format {fmt}): {path.name} could not be read ({exc.strerror})") from None
+    return loads(cls, text, fmt)

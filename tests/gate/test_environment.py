@@ -3,7 +3,6 @@ process records what the suite read (`gate.steps.environment_probe`)."""
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -12,6 +11,8 @@ import textwrap
 import pytest
 
 from gate.environment import read_key
+from gate.wire import codec, measurement
+from gate.wire.measurement import ImportReport
 from tests.gate.conftest import REPO_ROOT
 
 BASE = {"HOME": "/home/me", "STORE_MODE": "fast", "GITHUB_RUN_ID": "1", "EDITOR": "vi"}
@@ -38,7 +39,7 @@ def changed(**values: str | None) -> dict[str, str]:
     ([], "the suite starts a process", {"EDITOR": "emacs"}, False),  # a child may read anything
     ([], "the suite starts a process", {"GITHUB_RUN_ID": "2"}, True),  # but not a CI run's number
     (["GITHUB_RUN_ID"], "the suite iterates over os.environ", {"GITHUB_RUN_ID": "2"}, False),  # unless read by name
-    ([], None, {"GATE_PROBE_OUT": "/elsewhere"}, True),  # the gate's own
+    ([], None, {"COVERAGE_FILE": "/elsewhere"}, True),  # the gate's own
 ])
 def test_the_key_holds_what_the_suite_can_read(read, whole, change, kept):
     assert (read_key(read, whole, changed(**change)) == read_key(read, whole, BASE)) is kept
@@ -71,15 +72,14 @@ def test_patches():
 ])
 def test_the_baseline_records_the_variables_read_by_name(tmp_path, patch, whole):
     (tmp_path / "test_suite.py").write_text(textwrap.dedent(SUITE).replace("{patch}", patch))
-    out = tmp_path / "probe.json"
-    env = {**os.environ, "GATE_PROBE_OUT": str(out), "GATE_PROBE_MODULES": "[]",
-           "PYTHONPATH": str(REPO_ROOT), "STORE_UNREAD": "x"}
+    out = tmp_path / "imports.json"
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "STORE_UNREAD": "x"}
     done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p",
-                           "gate.steps.import_probe", "test_suite.py"], cwd=tmp_path, env=env,
-                          capture_output=True, text=True)
+                           "gate.steps.measurement_plugin", f"--gate-import-report={out}", "test_suite.py"],
+                          cwd=tmp_path, env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
-    recorded = json.loads(out.read_text())["environment"]
-    assert {"STORE_SKIP_SLOW", "STORE_MODE", "STORE_FLAG"} <= set(recorded["read"])
-    assert recorded["whole"] == whole
+    recorded = codec.read(ImportReport, out, measurement.FORMAT).environment
+    assert {"STORE_SKIP_SLOW", "STORE_MODE", "STORE_FLAG"} <= set(recorded.read)
+    assert recorded.whole == whole
     # what an iteration (mock.patch.dict's copy and restore) reads of every value is no read by name
-    assert "STORE_UNREAD" not in recorded["read"]
+    assert "STORE_UNREAD" not in recorded.read

@@ -11,6 +11,7 @@ from libcst.metadata import MetadataWrapper, PositionProvider
 from gate import operators
 from gate.steps import exception_types
 from gate.steps.regions import regions_of_source
+from gate.wire import codec
 
 
 def gate_mutants(tmp_path, monkeypatch, source: str, resolve: bool = True) -> list[tuple[str, str, str]]:
@@ -20,7 +21,7 @@ def gate_mutants(tmp_path, monkeypatch, source: str, resolve: bool = True) -> li
     (tmp_path / rel).write_text(source)
     monkeypatch.chdir(tmp_path)
     monkeypatch.syspath_prepend(str(tmp_path))
-    facts = {rel: exception_types._facts(rel)} if resolve else {}
+    facts = {rel: codec.encode(exception_types._facts(rel))} if resolve else {}
     sys.modules.pop(name, None)
     regions = [(r.start, r.end, r.kind.value) for r in regions_of_source(source, rel, frozenset({"release"}))]
     wrapper = MetadataWrapper(cst.parse_module(source), unsafe_skip_copy=True)
