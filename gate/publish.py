@@ -3,12 +3,12 @@ run's reports are cleared, the gate runs, and this run's reports are written. Wh
 run, what it leaves in the reports folder is its own verdict (`summary.json`, `gate-result.json`),
 which CI reads like any other; no report of the run before outlives it.
 
-The renderers in `gate.report` turn a `GateResult` into text; this module decides where it goes."""
+The renderers in `gate.report` turn a `GateResult` into text, and `gate.report.registry` names each
+report's path; this module decides which folder they go in, and when."""
 
 from __future__ import annotations
 
 import contextlib
-import json
 import shutil
 import sys
 from collections.abc import Callable
@@ -19,16 +19,14 @@ from gate.errors import GateError, LockedError, as_gate_error
 from gate.files import write_atomic
 from gate.lock import exclusive
 from gate.progress import Progress
-from gate.report import junit, mutation_html, mutation_json, regions_html, sarif, summary
-from gate.result import GateResult, stamp, stopped_result, to_dict
+from gate.report.registry import PAGES, VERDICT_FILES, VERDICT_REPORTS, written
+from gate.result import GateResult, stopped_result
 from gate.run import run_gate
 from gate.settings import Settings
 from gate.verdict import Finding
 
-# Everything a run writes to the reports folder (a --changed run's pages go to `changed/` in it);
-# anything else there (its README) is the user's.
-VERDICT_FILES = ("summary.json", "gate-result.json")
-PAGES = ("index.html", "gate.sarif", "gate-junit.xml", "coverage.json", "coverage", "mutation")
+# Everything a run writes to the reports folder (a --changed run's pages go to `changed/` in it) is
+# in the registry (`VERDICT_FILES`, `PAGES`); anything else there (its README) is the user's.
 
 
 def run_and_publish(settings: Settings, progress: Progress) -> GateResult:
@@ -71,17 +69,8 @@ def replace_reports(result: GateResult, settings: Settings) -> None:
 def write_reports(result: GateResult, pages: Path, reports_dir: Path) -> None:
     """Every report of a run: the verdict files in `reports_dir`, the pages in `pages` (coverage.py
     wrote `coverage/` and `coverage.json` there already). Each page says which run and commit it shows."""
-    _write_verdict(result, reports_dir)
-    if result.error is not None:  # stopped shards, merged: no pages to show
-        return
-    shown = stamp(result.run)
-    mutation_report = mutation_json.report(result)
-    write_atomic(pages / "index.html", regions_html.render(result, shown))
-    write_atomic(pages / "mutation" / "mutation.json", json.dumps(mutation_report, indent=1) + "\n")
-    write_atomic(pages / "mutation" / "index.html",
-                 mutation_html.render(mutation_report, f"gate: {Path(result.project).name}, {shown}"))
-    write_atomic(pages / "gate.sarif", sarif.render(result))
-    write_atomic(pages / "gate-junit.xml", junit.render(result))
+    for report in written(result):  # a stopped run's (stopped shards, merged): its verdict files alone
+        write_atomic((reports_dir if report.verdict else pages) / report.path, report.render(result))
 
 
 def clear_reports(reports_dir: Path, changed: bool = False) -> None:
@@ -125,5 +114,5 @@ def record_unloaded(error: GateError, root: Path, folder: Callable[[str], Path],
 
 
 def _write_verdict(result: GateResult, out: Path) -> None:
-    write_atomic(out / "summary.json", summary.render(result))
-    write_atomic(out / "gate-result.json", json.dumps(to_dict(result), indent=1) + "\n")
+    for report in VERDICT_REPORTS:
+        write_atomic(out / report.path, report.render(result))

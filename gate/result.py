@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -251,6 +253,123 @@ class RegionReport:
 
 
 @dataclass(frozen=True)
+class Counts:
+    """What the reports count in one result, counted once (`GateResult.counts`). Status counts keep
+    the order in which the result's mutants first show each status (the summary's key order); the
+    `*_selected` counts are of the mutants this run tested (not `NOT_RUN`). Read-only, like the result."""
+
+    regions: int
+    entered: int
+    """Regions a test entered (ran the first statement of)."""
+    mutants: int
+    selected: int
+    """Mutants not left to another shard (`NOT_RUN`)."""
+    by_status: dict[MutantStatus, int]
+    by_operator: dict[str, dict[MutantStatus, int]]
+    """Each operator's mutants by status, operators sorted."""
+    by_region: dict[str, dict[MutantStatus, int]]
+    """Each region id's mutants by status, in the order of the mutants."""
+    failing_by_region: dict[str, int]
+    """Mutants that fail the gate (`MutantOutcome.fails`), by region id; regions with none left out."""
+    held_by_region: dict[str, int]
+    """Mutant findings the baseline holds, by region id; regions with none left out."""
+    failing: int
+    """Mutants that fail the gate."""
+    cached: int
+    cached_selected: int
+    message_only: int
+    message_only_selected: int
+    message_only_by_status: dict[MutantStatus, int]
+    baselined: int
+    """Findings the baseline holds, mutants' and regions': warned about, not failing."""
+    killed_by_timeout: int
+    """Mutants counted killed only because they timed out, twice (the policy's
+    `timeout_counts_as = "killed"`): no test is known to notice them."""
+    equivalent_dropped: int
+    explanations: dict[str, int]
+    """Survivors' explanations, by kind (`EXPLANATION_KINDS`), in the order of the mutants."""
+    suggestions_verified: int
+    tests: int
+    """Tests of the suite."""
+    tests_in_no_region: int | None
+    """Tests of the suite that run no region; None for a `--changed` run, which cannot tell."""
+
+    @property
+    def uncovered(self) -> int:
+        """Regions no test entered."""
+        return self.regions - self.entered
+
+    @property
+    def killed(self) -> int:
+        return self.by_status.get(MutantStatus.KILLED, 0)
+
+    @property
+    def survived(self) -> int:
+        return self.by_status.get(MutantStatus.SURVIVED, 0)
+
+    @property
+    def timeouts(self) -> int:
+        return self.by_status.get(MutantStatus.TIMEOUT, 0)
+
+    @property
+    def crashed(self) -> int:
+        return self.by_status.get(MutantStatus.CRASHED, 0)
+
+    @property
+    def no_tests(self) -> int:
+        return self.by_status.get(MutantStatus.NO_TESTS, 0)
+
+    @property
+    def skipped(self) -> int:
+        return self.by_status.get(MutantStatus.SKIPPED, 0)
+
+    @property
+    def errors(self) -> int:
+        return self.by_status.get(MutantStatus.ERROR, 0)
+
+    @property
+    def not_run(self) -> int:
+        return self.by_status.get(MutantStatus.NOT_RUN, 0)
+
+    @classmethod
+    def of(cls, result: GateResult) -> Counts:
+        mutants = result.mutants
+        selected = [m for m in mutants if m.status is not MutantStatus.NOT_RUN]
+        by_operator: dict[str, Counter[MutantStatus]] = {}
+        by_region: dict[str, Counter[MutantStatus]] = {}
+        for m in mutants:
+            by_operator.setdefault(m.operator, Counter())[m.status] += 1
+            by_region.setdefault(m.region_id, Counter())[m.status] += 1
+        in_no_region = result.tests_in_no_region
+        return cls(
+            regions=len(result.regions), entered=sum(1 for r in result.regions if r.entered),
+            mutants=len(mutants), selected=len(selected), by_status=dict(Counter(m.status for m in mutants)),
+            by_operator={op: dict(c) for op, c in sorted(by_operator.items())},
+            by_region={region: dict(c) for region, c in by_region.items()},
+            failing_by_region=dict(Counter(m.region_id for m in mutants if m.fails)),
+            held_by_region=dict(Counter(m.region_id for m in mutants if m.failing and m.baselined)),
+            failing=sum(1 for m in mutants if m.fails),
+            cached=sum(1 for m in mutants if m.cached), cached_selected=sum(1 for m in selected if m.cached),
+            message_only=sum(1 for m in mutants if m.message_only),
+            message_only_selected=sum(1 for m in selected if m.message_only),
+            message_only_by_status=dict(Counter(m.status for m in mutants if m.message_only)),
+            baselined=(sum(1 for m in mutants if m.failing and m.baselined)
+                       + sum(1 for r in result.regions for p in r.problems if p.baselined)),
+            killed_by_timeout=sum(1 for m in mutants if m.status is MutantStatus.TIMEOUT and not m.failing),
+            equivalent_dropped=sum(result.equivalent.values()),
+            explanations=dict(Counter(m.explained for m in mutants if m.explained)),
+            suggestions_verified=sum(1 for m in mutants if m.suggestion),
+            tests=len(result.suite_tests), tests_in_no_region=None if in_no_region is None else len(in_no_region))
+
+    def in_regions(self, region_ids: Iterable[str]) -> Counter[MutantStatus]:
+        """The mutants of these regions, by status (a region id named twice counts twice)."""
+        total: Counter[MutantStatus] = Counter()
+        for region in region_ids:
+            total.update(self.by_region.get(region, {}))
+        return total
+
+
+@dataclass(frozen=True)
 class GateResult:
     project: str
     guarded_paths: tuple[str, ...]
@@ -281,17 +400,21 @@ class GateResult:
     baseline_file: str | None = None
     """The baseline file the run was judged with (`gate.ratchet`), if any."""
 
+    @functools.cached_property
+    def counts(self) -> Counts:
+        """What the reports count, counted once (not part of `to_dict`: gate-result.json holds the
+        result itself, not what follows from it)."""
+        return Counts.of(self)
+
     @property
     def baselined(self) -> int:
         """Findings the baseline holds: warned about, not failing."""
-        return (sum(1 for m in self.mutants if m.failing and m.baselined)
-                + sum(1 for r in self.regions for p in r.problems if p.baselined))
+        return self.counts.baselined
 
     @property
     def killed_by_timeout(self) -> int:
-        """Mutants counted killed only because they timed out, twice (the policy's
-        `timeout_counts_as = "killed"`): no test is known to notice them."""
-        return sum(1 for m in self.mutants if m.status is MutantStatus.TIMEOUT and not m.failing)
+        """Mutants counted killed only because they timed out, twice (`Counts.killed_by_timeout`)."""
+        return self.counts.killed_by_timeout
 
     @property
     def whole_suite(self) -> bool:

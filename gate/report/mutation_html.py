@@ -6,11 +6,18 @@ from __future__ import annotations
 import html
 import json
 from importlib import resources
+from pathlib import PurePath
+
+from gate.report import mutation_json
+from gate.result import GateResult, stamp
 
 VIEWER = "mutation-test-elements-3.9.0.js"
 
 
-def render(report: dict, title: str) -> str:
+def render(result: GateResult) -> str:
+    """The page of `mutation_json`'s report, titled with the project and the run it shows."""
+    report = mutation_json.report(result)
+    title = f"gate: {PurePath(result.project).name}, {stamp(result.run)}"
     viewer = resources.files("gate.report").joinpath("vendor", VIEWER).read_text(encoding="utf-8")
     # "</" would end the inline <script> early
     data = json.dumps(report).replace("</", "<\\/")

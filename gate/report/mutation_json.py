@@ -3,6 +3,7 @@ report reads like Stryker's. Only error-handling mutants are in it: the gate mak
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 
 from gate.result import GateResult, MutantOutcome, MutantStatus
@@ -19,8 +20,13 @@ SCHEMA_STATUS = {
 }
 
 
+def render(result: GateResult) -> str:
+    return json.dumps(report(result), indent=1) + "\n"
+
+
 def report(result: GateResult) -> dict:
-    """The report of `result`, with the source its mutants were made from."""
+    """The report of `result` as data, with the source its mutants were made from (the viewer's
+    page, `mutation_html`, embeds it)."""
     files: dict[str, dict] = {}
     tests_by_file: dict[str, set[str]] = defaultdict(set)
     for test in result.suite_tests:  # every test of the suite: the viewer lists those no mutant ran as not covering

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import html
 import posixpath
-from collections import Counter, defaultdict
+from collections import defaultdict
 from urllib.parse import quote
 
 from coverage.files import flat_rootname  # how coverage.py names a file's HTML page
 
-from gate.result import GateResult, MutantStatus, RegionReport, region_coverage
+from gate.result import GateResult, MutantStatus, RegionReport, region_coverage, stamp
 
 SHORT_PROBLEMS = {"uncovered-handler": "never entered", "uncovered-region": "never run",
                   "untaken-branch": "a branch never taken", "region-not-mutated": "not mutated",
@@ -27,8 +27,9 @@ th { text-align: left; } td.n { text-align: right; font-variant-numeric: tabular
 """
 
 
-def render(result: GateResult, stamp: str) -> str:
-    """The page; `stamp` says which run and commit it shows."""
+def render(result: GateResult) -> str:
+    """The page, with the run and commit it shows (`stamp`)."""
+    shown = stamp(result.run)
     total = region_coverage(result.regions)
     by_file: dict[str, list[RegionReport]] = defaultdict(list)
     for report in result.regions:
@@ -37,18 +38,18 @@ def render(result: GateResult, stamp: str) -> str:
         why = result.nothing_to_check or "no region is in this run's scope"
         return (f"<!doctype html><html><head><meta charset='utf-8'><title>Nothing to check</title>"
                 f"<style>{STYLE}</style></head><body><h1 id='headline'>Nothing to check: {html.escape(why)}</h1>"
-                f"<p class='stamp'>{html.escape(stamp)}</p></body></html>\n")
+                f"<p class='stamp'>{html.escape(shown)}</p></body></html>\n")
     routes = _mutant_routes(result)
     # a region coverage.py excludes (`# pragma: no cover`) has no statement to count: its being
     # never run shows here, not in the percentages
-    entered = sum(1 for report in result.regions if report.entered)
+    entered = result.counts.entered
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'>",
         f"<title>Error-handling coverage: {_pct(total['statements_percent'])}</title><style>{STYLE}</style></head><body>",
         f"<h1 id='headline'>Error-handling coverage: {_pct(total['statements_percent'])} of region statements "
         f"({total['statements_run']}/{total['statements']}), {_pct(total['branches_percent'])} of region branches "
-        f"({total['branches_taken']}/{total['branches']}), {entered} of {len(result.regions)} regions entered</h1>",
-        f"<p class='stamp'>{html.escape(stamp)}</p>",
+        f"({total['branches_taken']}/{total['branches']}), {entered} of {result.counts.regions} regions entered</h1>",
+        f"<p class='stamp'>{html.escape(shown)}</p>",
         "<p><a href='coverage/index.html'>Whole-file coverage of the guarded files (coverage.py)</a> · "
         "<a href='mutation/index.html'>Mutants (mutation-testing report)</a></p>",
         "<h2>Per file</h2><table><tr><th>file</th><th>regions</th><th>statements</th><th>branches taken</th>"
@@ -82,10 +83,10 @@ def render(result: GateResult, stamp: str) -> str:
 
 def _problems(result: GateResult, report: RegionReport) -> list[str]:
     problems = [SHORT_PROBLEMS[p.rule] + (" (baselined)" if p.baselined else "") for p in report.problems]
-    failing = sum(1 for m in result.mutants_in(report.region.id) if m.fails)
+    failing = result.counts.failing_by_region.get(report.region.id, 0)
     if failing:
         problems.append(f"{failing} mutant(s) not killed")
-    held = sum(1 for m in result.mutants_in(report.region.id) if m.failing and m.baselined)
+    held = result.counts.held_by_region.get(report.region.id, 0)
     if held:
         problems.append(f"{held} mutant(s) not killed, baselined")
     return problems
@@ -102,7 +103,7 @@ def _mutant_routes(result: GateResult) -> dict[str, str]:
 
 
 def _killed(result: GateResult, reports: list[RegionReport]) -> str:
-    counts = Counter(m.status for r in reports for m in result.mutants_in(r.region.id))
+    counts = result.counts.in_regions(r.region.id for r in reports)
     tested = sum(n for status, n in counts.items() if status not in (MutantStatus.NOT_RUN, MutantStatus.SKIPPED))
     return f"{counts[MutantStatus.KILLED]}/{tested}"
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections import Counter
 
 from gate.result import GateResult, MutantStatus, region_coverage
 
@@ -13,20 +12,17 @@ FORMAT_VERSION = 1
 def render(result: GateResult) -> str:
     if result.error is not None:
         return _render_stopped(result)
-    by_status = Counter(m.status.value for m in result.mutants)
-    by_operator: dict[str, Counter[str]] = {}
-    for m in result.mutants:
-        by_operator.setdefault(m.operator, Counter())[m.status.value] += 1
+    counts = result.counts
     regions = []
     for report in result.regions:
-        counts = Counter(m.status.value for m in result.mutants_in(report.region.id))
         regions.append({
             "id": report.region.id, "file": report.region.file, "start": report.region.start,
             "end": report.region.end, "kind": report.region.kind.value, "function": report.region.function,
             "label": report.region.label, "entered": report.entered, "tests": len(report.tests),
             "coverage": region_coverage([report]),
             "not_mutated": report.not_mutated, "unresolved_types": report.unresolved_types,
-            "accepted": report.accepted, "mutants": dict(counts),
+            "accepted": report.accepted,
+            "mutants": _by_value(counts.by_region.get(report.region.id, {})),
         })
     data = {
         "format_version": FORMAT_VERSION,
@@ -36,28 +32,25 @@ def render(result: GateResult) -> str:
         "exit_code": int(result.verdict.exit_code),
         "findings": [{"exit_code": int(f.exit_code), "message": f.message} for f in result.verdict.findings],
         "coverage": region_coverage(result.regions),
-        "counts": {"regions": len(result.regions), "mutants": len(result.mutants),
-                   "tests": len(result.suite_tests),
-                   "tests_in_no_region": None if result.tests_in_no_region is None else len(result.tests_in_no_region),
+        "counts": {"regions": counts.regions, "mutants": counts.mutants, "tests": counts.tests,
+                   "tests_in_no_region": counts.tests_in_no_region,
                    "mutmut_generated": result.mutmut_total, "gate_generated": result.gate_total,
-                   "selected": sum(1 for m in result.mutants if m.status is not MutantStatus.NOT_RUN),
-                   "cached": sum(1 for m in result.mutants if m.cached), "by_status": dict(by_status),
+                   "selected": counts.selected, "cached": counts.cached, "by_status": _by_value(counts.by_status),
                    # dropped before testing: never shown, never failing (their reasons, counted)
-                   "equivalent_dropped": sum(result.equivalent.values()),
+                   "equivalent_dropped": counts.equivalent_dropped,
                    "equivalent_by_reason": dict(sorted(result.equivalent.items())),
                    # kept and tested (unless the policy turns them off), counted apart
-                   "message_only": sum(1 for m in result.mutants if m.message_only),
-                   "message_only_by_status": dict(Counter(m.status.value for m in result.mutants
-                                                          if m.message_only)),
+                   "message_only": counts.message_only,
+                   "message_only_by_status": _by_value(counts.message_only_by_status),
                    # findings the baseline file holds: warned about, not failing
-                   "baselined": result.baselined,
+                   "baselined": counts.baselined,
                    # counted killed only because they timed out (twice: the second time alone, with twice the limit)
-                   "killed_by_timeout": result.killed_by_timeout,
+                   "killed_by_timeout": counts.killed_by_timeout,
                    # each survivor's explanation, by kind, and the verified assertions suggested
-                   "explanations": dict(Counter(m.explained for m in result.mutants if m.explained)),
-                   "suggestions_verified": sum(1 for m in result.mutants if m.suggestion)},
+                   "explanations": dict(counts.explanations),
+                   "suggestions_verified": counts.suggestions_verified},
         "baseline_file": result.baseline_file,
-        "by_operator": {op: dict(c) for op, c in sorted(by_operator.items())},
+        "by_operator": {op: _by_value(c) for op, c in counts.by_operator.items()},
         "regions": regions,
         "timings": result.timings,
         "versions": result.versions,
@@ -65,6 +58,11 @@ def render(result: GateResult) -> str:
         "shard": list(result.shard) if result.shard else None,
     }
     return json.dumps(data, indent=2) + "\n"
+
+
+def _by_value(counts: dict[MutantStatus, int]) -> dict[str, int]:
+    """Counts by status, keyed by the status's value (as gate-result.json writes it), in their order."""
+    return {status.value: n for status, n in counts.items()}
 
 
 def _render_stopped(result: GateResult) -> str:

@@ -99,13 +99,14 @@ def render(result: GateResult, width: int | None = None) -> str:
     word = "PASSED" if verdict.passed else "FAILED"
     meaning = (f"nothing to check: {result.nothing_to_check}" if verdict.passed and result.nothing_to_check
                else DESCRIPTIONS[verdict.exit_code])
-    if verdict.passed and result.killed_by_timeout:  # never "every mutant killed" when some only timed out
-        timed = result.killed_by_timeout
+    counts = result.counts
+    if verdict.passed and counts.killed_by_timeout:  # never "every mutant killed" when some only timed out
+        timed = counts.killed_by_timeout
         meaning = meaning.replace("every error-handling mutant killed",
                                   f"every error-handling mutant killed, {timed} of them only by timing out "
                                   "(twice, the second time alone with twice the limit)")
-    if result.baselined:
-        held = f"{result.baselined} baselined finding{'s' if result.baselined != 1 else ''}"
+    if counts.baselined:
+        held = f"{counts.baselined} baselined finding{'s' if counts.baselined != 1 else ''}"
         if verdict.passed:
             word, meaning = f"PASSED with {held}", f"nothing failed beyond what {result.baseline_file} holds"
         else:
@@ -117,21 +118,18 @@ def render(result: GateResult, width: int | None = None) -> str:
 def _headline(result: GateResult) -> str:
     if result.error is not None:
         return "gate: stopped before a verdict of its own"
-    counts = Counter(m.status for m in result.mutants)
-    ran = [m for m in result.mutants if m.status is not MutantStatus.NOT_RUN]
-    cached = sum(1 for m in ran if m.cached)
-    parts = [f"{len(result.regions)} regions in {', '.join(result.guarded_paths)}"]
+    counts = result.counts
+    parts = [f"{counts.regions} regions in {', '.join(result.guarded_paths)}"]
     if result.mutants:
-        parts.append(f"{len(ran)} error-handling mutants ({result.mutmut_total} from mutmut's operators on the "
-                     f"guarded files, {result.gate_total} from the gate's, before keeping in-region ones)")
-        parts.append(", ".join(f"{counts[s]} {SHORT[s]}" for s in COLUMNS if counts[s]))
-        if cached:
-            parts.append(f"{cached} from the cache")
-        messages = sum(1 for m in ran if m.message_only)
-        if messages:
-            parts.append(f"{messages} of them message-only")
+        parts.append(f"{counts.selected} error-handling mutants ({result.mutmut_total} from mutmut's operators on "
+                     f"the guarded files, {result.gate_total} from the gate's, before keeping in-region ones)")
+        parts.append(", ".join(f"{counts.by_status[s]} {SHORT[s]}" for s in COLUMNS if counts.by_status.get(s)))
+        if counts.cached_selected:
+            parts.append(f"{counts.cached_selected} from the cache")
+        if counts.message_only_selected:
+            parts.append(f"{counts.message_only_selected} of them message-only")
     if result.equivalent:
-        parts.append(f"{sum(result.equivalent.values())} equivalent mutants dropped")
+        parts.append(f"{counts.equivalent_dropped} equivalent mutants dropped")
     if "total" in result.timings:
         parts.append(f"{result.timings['total']:.1f}s")
     if result.shard:
@@ -148,10 +146,10 @@ def _rows(result: GateResult) -> list[list[str]]:
     rows = []
     for report in result.regions:
         region = report.region
-        counts = Counter(m.status for m in result.mutants_in(region.id))
+        counts = result.counts.by_region.get(region.id, {})
         ran = "yes" if report.entered else "NO"
         rows.append([f"{region.id} {region.label}", region.kind.value, ran, str(len(report.tests)),
-                     *(str(counts[s]) if counts[s] else "." for s in COLUMNS)])
+                     *(str(counts[s]) if counts.get(s) else "." for s in COLUMNS)])
     return rows
 
 

@@ -1,0 +1,51 @@
+"""Every report a run writes, by its path, and the renderer that writes it: `gate.publish` writes
+them, clears them, and knows the reports folder's contents from this list alone.
+
+Each renderer is a module's `render(result) -> str`, deriving whatever it shows from the result.
+The verdict files go in the reports folder itself and are written for every run, a stopped one's
+too (CI reads them, `gate merge` reads `gate-result.json`); the pages go in the pages folder (the
+reports folder, or `changed/` in it for a `--changed` run), and only for a run that reached a
+verdict of its own. coverage.py writes its own pages there too (`COVERAGE_PAGES`)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from gate.report import junit, mutation_html, mutation_json, regions_html, result_json, sarif, summary
+from gate.result import GateResult
+
+
+@dataclass(frozen=True)
+class Report:
+    path: str
+    """Where it goes, relative to its folder, with forward slashes."""
+    render: Callable[[GateResult], str]
+    verdict: bool = False
+    """A verdict file (in the reports folder, for every run) rather than a page."""
+
+
+REPORTS: tuple[Report, ...] = (
+    Report("summary.json", summary.render, verdict=True),
+    Report("gate-result.json", result_json.render, verdict=True),
+    Report("index.html", regions_html.render),
+    Report("mutation/mutation.json", mutation_json.render),
+    Report("mutation/index.html", mutation_html.render),
+    Report("gate.sarif", sarif.render),
+    Report("gate-junit.xml", junit.render),
+)
+VERDICT_REPORTS = tuple(report for report in REPORTS if report.verdict)
+PAGE_REPORTS = tuple(report for report in REPORTS if not report.verdict)
+
+COVERAGE_PAGES = ("coverage.json", "coverage")
+"""What coverage.py writes in the pages folder (`gate.steps.baseline`): whole-file coverage."""
+
+VERDICT_FILES = tuple(report.path for report in VERDICT_REPORTS)
+PAGES = (*dict.fromkeys(report.path.split("/", 1)[0] for report in PAGE_REPORTS), *COVERAGE_PAGES)
+"""The pages folder's entries (files and folders) that are the gate's: anything else there is the user's."""
+
+
+def written(result: GateResult) -> tuple[Report, ...]:
+    """The reports a run with `result` writes: the verdict files, and the pages unless an error
+    stopped it before a verdict of its own (stopped shards, merged, too)."""
+    return REPORTS if result.error is None else VERDICT_REPORTS
