@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import math
 import os
 from collections import defaultdict
@@ -25,7 +24,8 @@ from gate.errors import ConfigError, InfrastructureError, RedBaselineError
 from gate.levers import levers_off
 from gate.process import Child, Completed, last_line, tool_caches
 from gate.result import Region, RegionKind, RegionReport
-from gate.steps import snapshot
+from gate.scenario import PytestExit
+from gate.steps import snapshot, tool_reports
 from gate.steps.regions import read_source
 from gate.wire import codec, coverage_html, measurement
 from gate.wire.coverage_html import HtmlReportSpec
@@ -105,7 +105,7 @@ def measure(work: Path, data_dir: Path, *, tests: Iterable[str], pytest_args: It
     with contextlib.chdir(work):  # so that coverage.py reports paths relative to the project
         cov = load_coverage(data_file, work)
         cov.json_report(outfile=str(json_path), show_contexts=True, ignore_errors=True)
-    files = json.loads(json_path.read_text())["files"]
+    files = tool_reports.coverage_files(json_path)
     measured = any(files.get(f, {}).get("executed_lines") for f in guarded_files)
     if fresh and whole_suite and not measured:
         raise InfrastructureError(
@@ -236,14 +236,14 @@ def _read_import_reports(reports: list[Path]) -> tuple[list[dict[str, str | None
 
 
 def _combined_exit(done: list[Completed]) -> int:
-    """One exit code for the shards: a usage error first, then failed tests, then no tests anywhere."""
+    """One exit code for the processes: a usage error first, then failed tests, then no tests anywhere."""
     codes = [d.returncode for d in done]
-    for code in (4, 1, 2, 3):
+    for code in (PytestExit.USAGE_ERROR, PytestExit.TESTS_FAILED, PytestExit.INTERRUPTED, PytestExit.INTERNAL_ERROR):
         if code in codes:
             return code
-    if all(code == 5 for code in codes):
-        return 5
-    return next((code for code in codes if code not in (0, 5)), 0)
+    if all(code == PytestExit.NO_TESTS_COLLECTED for code in codes):
+        return PytestExit.NO_TESTS_COLLECTED
+    return next((code for code in codes if code not in (PytestExit.OK, PytestExit.NO_TESTS_COLLECTED)), PytestExit.OK)
 
 
 def _combine(work: Path, data_file: Path, shards: list[Path]) -> None:
@@ -337,9 +337,9 @@ def _cached_baseline(meta: Path, data_file: Path, key: str) -> Baseline | None:
 
 
 def _read_baseline(report_logs: list[Path], returncode: int, output: str, seconds: float) -> Baseline:
-    if returncode == 4:
+    if returncode == PytestExit.USAGE_ERROR:
         raise ConfigError(f"pytest rejected the test arguments: {last_line(output)}")
-    reports = [json.loads(line) for log in report_logs if log.exists() for line in log.read_text().splitlines()]
+    reports = tool_reports.report_log_entries(report_logs)
     durations: dict[str, float] = defaultdict(float)
     failed: list[str] = []
     for report in reports:
@@ -351,9 +351,9 @@ def _read_baseline(report_logs: list[Path], returncode: int, output: str, second
     if failed:
         shown = "; ".join(dict.fromkeys(failed))
         raise RedBaselineError(f"the suite fails on unmutated code: {shown}")
-    if returncode == 5 or not durations:
+    if returncode == PytestExit.NO_TESTS_COLLECTED or not durations:
         raise RedBaselineError("the suite collected no tests (pytest exit 5): check [tool.gate] tests")
-    if returncode != 0:
+    if returncode != PytestExit.OK:
         raise InfrastructureError(f"the baseline run exited {returncode}: {last_line(output)}")
     return Baseline(durations=dict(durations), seconds=seconds)
 

@@ -1,9 +1,11 @@
 """The import walls of pyproject.toml (`[tool.importlinter]`): they hold on this tree, each of them
 breaks on the import it forbids, and the reporters' wall names every module of the gate but the
-result types, so that a new module cannot slip past it."""
+result types, so that a new module cannot slip past it. And no function of the gate is longer
+than `MOST_LINES`."""
 
 from __future__ import annotations
 
+import ast
 import pkgutil
 import shutil
 import subprocess
@@ -47,6 +49,10 @@ BREACHES = [
     ("the gate's process never loads the adapter's driver side or mutmut", "gate/steps/plan.py",
      "from gate.mutmut_adapter import run_state"),
     ("reporters import nothing of the gate but the result types", "gate/report/sarif.py", "import gate.settings"),
+    ("the messages between the gate's processes are gate.wire's alone", "gate/mutmut_adapter/runner.py",
+     "import json"),
+    ("the messages between the gate's processes are gate.wire's alone", "gate/steps/explain.py",
+     "from json import loads"),
 ]
 
 
@@ -71,3 +77,32 @@ def test_the_reporters_wall_names_every_other_module_of_the_gate():
     allowed = {"gate.result", "gate.verdict", "gate.report"}
     forbidden = set(CONTRACTS["reporters import nothing of the gate but the result types"]["forbidden_modules"])
     assert forbidden == modules - allowed
+
+
+MOST_LINES = 60
+"""The longest a function (or method) of the gate may be, its decorators and docstring included."""
+
+
+def long_functions(root: Path) -> list[str]:
+    """`file:line name (N lines)` for each function under `root` longer than MOST_LINES."""
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                start = min([node.lineno, *(d.lineno for d in node.decorator_list)])
+                lines = node.end_lineno - start + 1
+                if lines > MOST_LINES:
+                    found.append(f"{path.relative_to(root.parent)}:{node.lineno} {node.name} ({lines} lines)")
+    return found
+
+
+def test_no_function_of_the_gate_is_over_60_lines():
+    assert long_functions(REPO / "gate") == []
+
+
+def test_the_length_check_sees_a_long_function(tmp_path):
+    package = tmp_path / "gate"
+    package.mkdir()
+    body = "".join(f"    x{i} = {i}\n" for i in range(MOST_LINES))
+    (package / "long.py").write_text(f"def short():\n    pass\n\n\n@decorated\ndef long():\n{body}")
+    assert long_functions(package) == [f"gate/long.py:6 long ({MOST_LINES + 2} lines)"]

@@ -32,6 +32,7 @@ def measured(project, data_dir, monkeypatch, shards):
                                  regions=regions, report_dir=None, key=f"split-{shards}")
 
 
+@pytest.mark.slow  # a real gate run: the slow tier (.ci/run runs it)
 def test_a_split_baseline_measures_what_one_process_measures(tmp_path, monkeypatch):
     project = copy_fixture("strong", tmp_path)
     # a second test module, so that each of two shards has a module to run

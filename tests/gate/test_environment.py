@@ -64,6 +64,7 @@ def test_patches():
 '''
 
 
+@pytest.mark.slow  # three pytest processes: the slow tier (.ci/run runs it)
 @pytest.mark.parametrize("patch, whole", [
     ("pass", None),
     ("with mock.patch.dict(os.environ, {'STORE_MODE': 'slow'}):\n        pass", "the suite iterates over os.environ"),

@@ -103,6 +103,7 @@ def changes_project(fixture_project) -> Path:
     return committed(fixture_project("changes"))
 
 
+@pytest.mark.slow  # a real gate run: the slow tier (.ci/run runs it)
 @pytest.mark.parametrize("change", ["delete", "rename", "data", "imported"])
 def test_a_change_the_plan_cannot_map_to_functions_widens_to_the_whole_gate(fixture_project, change):
     project = changes_project(fixture_project)
@@ -121,6 +122,7 @@ def test_a_change_the_plan_cannot_map_to_functions_widens_to_the_whole_gate(fixt
     assert "gate: error [red-baseline]: the suite fails on unmutated code: tests/test_orders.py" in run.stderr
 
 
+@pytest.mark.slow  # a real gate run: the slow tier (.ci/run runs it)
 def test_a_widened_change_says_why_and_checks_every_region(fixture_project):
     project = changes_project(fixture_project)
     (project / "tests/data/prices.json").write_text('{"tea": 2, "coffee": 3}\n')
@@ -131,6 +133,7 @@ def test_a_widened_change_says_why_and_checks_every_region(fixture_project):
     assert run.summary["counts"]["regions"] == 3 and run.summary["counts"]["selected"] > 10
 
 
+@pytest.mark.slow  # a real gate run: the slow tier (.ci/run runs it)
 def test_a_change_with_nothing_to_check_says_so_and_not_that_mutants_were_killed(fixture_project):
     project = changes_project(fixture_project)
     (project / "NOTES.md").write_text("documentation is not read by the tests\n")
@@ -231,6 +234,7 @@ def test_a_guarded_module_that_cannot_be_imported_fails_the_run(fixture_project)
 
 # 6. Unknown names in mutmut_config.py
 
+@pytest.mark.slow  # a real gate run: the slow tier (.ci/run runs it)
 def test_an_unknown_setting_in_the_policy_is_a_config_error(fixture_project):
     project = fixture_project("strong")
     allowed = ("import os\n_private = 1\nos.environ['VAULT_MODE'] = 'test'\n\n\ndef helper():\n    return 1\n\n\n"
@@ -308,6 +312,7 @@ def test_an_editable_src_layout_install_measures_the_snapshot(fixture_project, t
     assert [r["tests"] for r in with_pythonpath.summary["regions"]] == [r["tests"] for r in editable.summary["regions"]]
 
 
+@pytest.mark.slow  # a real gate run: the slow tier (.ci/run runs it)
 def test_a_guarded_module_imported_from_outside_the_snapshot_fails_the_run(fixture_project):
     project = src_layout(fixture_project)
     (project / "tests" / "conftest.py").write_text(

@@ -55,6 +55,7 @@ def git(root: Path, *args: str) -> None:
 
 # 1. Equivalence compares every operand, keyword names included
 
+@pytest.mark.slow  # a real gate run: the slow tier (.ci/run runs it)
 def test_a_mutant_that_renames_a_keyword_is_no_equivalent(tmp_path):
     """Trivial compiler equivalence reads every operand an instruction reads: on CPython 3.11 the
     names of a call's keywords sit in `co_consts` behind `KW_NAMES`, whose argval `dis` leaves
@@ -87,6 +88,7 @@ def test_a_mutant_that_renames_a_keyword_is_no_equivalent(tmp_path):
 
 # 2. Only typing's cast has no run-time effect
 
+@pytest.mark.slow  # a real gate run: the slow tier (.ci/run runs it)
 @pytest.mark.parametrize("helper", [
     "def cast(kind, value):\n    return {'int': int}.get(kind, str)(value)\n",
     "from .convert import cast\n",

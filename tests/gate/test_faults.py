@@ -176,6 +176,7 @@ def test_no_regions_found_in_files_that_use_except_fails_closed(tmp_path, monkey
 
 # 5. no mutants where regions exist
 
+@pytest.mark.slow  # a real gate run: the slow tier (.ci/run runs it)
 def test_no_mutants_where_regions_exist_fails_closed(fixture_project):
     store = "vault/store.py"
     project = fixture_project("strong")
@@ -348,6 +349,7 @@ def test_second_concurrent_run_stops_with_a_clear_message(fixture_project, tmp_p
 
 # 11. a bad policy or setting: tests/gate/test_gate_runs.py (syntax error, hook that raises, bad values)
 
+@pytest.mark.slow  # a real gate run: the slow tier (.ci/run runs it)
 def test_hook_returning_nonsense_is_a_config_error(fixture_project):
     project = fixture_project("strong")
     (project / "mutmut_config.py").write_text(

@@ -116,6 +116,7 @@ def test_broken_policy_file_exits_2_naming_the_problem(fixture_project, config, 
     assert run.stderr.strip() == f"gate: error [config]: {message}"
 
 
+@pytest.mark.slow  # a real gate run: the slow tier (.ci/run runs it)
 @pytest.mark.parametrize("body, raised", [("raise RuntimeError('boom')", "RuntimeError: boom"),
                                           ("import sys; sys.exit(0)", "SystemExit: 0")])
 def test_hook_that_raises_is_a_config_error(fixture_project, body, raised):
@@ -162,6 +163,7 @@ def test_a_misspelt_speed_lever_fails_before_anything_runs(fixture_project):
     assert not (project / ".gate" / "work").exists()
 
 
+@pytest.mark.slow  # a real gate run: the slow tier (.ci/run runs it)
 def test_second_run_with_nothing_changed_reruns_nothing(fixture_project):
     project = fixture_project("strong")
     first = run_gate(project)
@@ -173,6 +175,7 @@ def test_second_run_with_nothing_changed_reruns_nothing(fixture_project):
     assert "mutants" not in second.summary["timings"] or second.summary["timings"]["mutants"] < 0.5
 
 
+@pytest.mark.slow  # a real gate run: the slow tier (.ci/run runs it)
 def test_weakened_test_reruns_the_mutants_it_covers_and_fails(fixture_project):
     project = fixture_project("strong")
     assert run_gate(project).exit_code == 0
@@ -183,6 +186,7 @@ def test_weakened_test_reruns_the_mutants_it_covers_and_fails(fixture_project):
     assert [m["operator"] for m in run.mutants() if m["status"] == "survived"] == ["augmented_assignment"]
 
 
+@pytest.mark.slow  # a real gate run: the slow tier (.ci/run runs it)
 def test_region_mutmut_cannot_mutate_fails_by_default(fixture_project):
     run = run_gate(fixture_project("decorated"))
     assert run.exit_code == 1, run.stdout + run.stderr
@@ -191,6 +195,7 @@ def test_region_mutmut_cannot_mutate_fails_by_default(fixture_project):
     assert run.mutants() == []
 
 
+@pytest.mark.slow  # a real gate run: the slow tier (.ci/run runs it)
 def test_region_not_mutated_can_be_accepted_knowingly(fixture_project):
     project = fixture_project("decorated")
     (project / "mutmut_config.py").write_text(
@@ -203,6 +208,7 @@ def test_region_not_mutated_can_be_accepted_knowingly(fixture_project):
     assert run.mutants() == []
 
 
+@pytest.mark.slow  # a real gate run: the slow tier (.ci/run runs it)
 def test_safe_decorator_is_mutated_through(fixture_project):
     project = fixture_project("decorated")
     (project / "mutmut_config.py").write_text("guarded_paths = ['cache']\nsafe_decorators = ['traced']\n")
@@ -244,6 +250,7 @@ def test_src_layout_project_passes(fixture_project):
     assert run.summary["counts"]["by_status"] == {"killed": run.summary["counts"]["selected"]}
 
 
+@pytest.mark.slow  # a real gate run: the slow tier (.ci/run runs it)
 def test_a_test_that_fails_only_under_mutmuts_trampolines_is_a_red_baseline(fixture_project):
     # the only test of the TypeError raise passes on the real code, and fails on every mutant of
     # load() for a reason that is not the mutation (a trampoline is another function): no kill of it counts

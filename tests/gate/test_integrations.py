@@ -40,6 +40,7 @@ def edit(project: Path, rel: str, old: str, new: str) -> None:
     path.write_text(text.replace(old, new))
 
 
+@pytest.mark.slow  # a real gate run: the slow tier (.ci/run runs it)
 def test_changed_checks_only_the_regions_of_the_staged_function(tmp_path):
     project = git_project(tmp_path, "operators")
     assert run_gate(project).exit_code == 0  # the last full run says which tests executed what
@@ -63,6 +64,7 @@ def test_changed_with_nothing_staged_has_nothing_to_check(tmp_path):
     assert "gate PASSED (exit 0: nothing to check: no error-handling code changed)" in run.stdout
 
 
+@pytest.mark.slow  # a real gate run: the slow tier (.ci/run runs it)
 def test_changed_against_a_ref_fails_on_a_weakened_test(tmp_path):
     project = git_project(tmp_path, "operators")
     edit(project, STRONG_TESTS, "    assert runner.released == 2\n", "")
@@ -112,6 +114,7 @@ def test_both_hooks_pass_on_a_clean_checkout(hooked_project, tmp_path):
     assert "error-handling gate (full)" in push_stage.stdout and "Passed" in push_stage.stdout
 
 
+@pytest.mark.slow  # a real gate run: the slow tier (.ci/run runs it)
 @needs_pre_commit
 def test_commit_hook_fails_on_a_staged_change_that_weakens_a_test(hooked_project, tmp_path):
     edit(hooked_project, STRONG_TESTS, "    assert runner.released == 2\n", "")

@@ -53,6 +53,7 @@ def test_every_operator_has_an_expectation():
     assert set(EXPECTED) == set(OPERATORS)
 
 
+@pytest.mark.slow  # a real gate run: the slow tier (.ci/run runs it)
 @pytest.mark.parametrize("operator", sorted(OPERATORS))
 def test_operator_makes_the_expected_mutant(strong, operator):
     original, replacement = EXPECTED[operator]
@@ -60,6 +61,7 @@ def test_operator_makes_the_expected_mutant(strong, operator):
     assert (original, replacement) in made, made
 
 
+@pytest.mark.slow  # a real gate run: the slow tier (.ci/run runs it)
 @pytest.mark.parametrize("operator", sorted(OPERATORS))
 def test_weak_suite_lets_the_operator_mutant_survive_and_the_gate_names_it(weak, operator):
     survivors = [m for m in weak.mutants() if m["operator"] == operator and m["status"] == "survived"]

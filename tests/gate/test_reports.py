@@ -36,6 +36,7 @@ def survivors(run):
     return [m for m in run.mutants() if m["status"] == "survived"]
 
 
+@pytest.mark.slow  # a real gate run: the slow tier (.ci/run runs it)
 def test_the_loosened_assertion_lets_exactly_one_mutant_survive(weakened):
     assert [(m["operator"], m["original"].strip()) for m in survivors(weakened)] == [
         ("augmented_assignment", "self.released += 1")]
@@ -98,6 +99,7 @@ def test_a_survivors_fingerprint_survives_an_unrelated_edit_above_it(weakened, t
     assert after[0]["partialFingerprints"] == before[0]["partialFingerprints"]
 
 
+@pytest.mark.slow  # a real gate run: the slow tier (.ci/run runs it)
 def test_sarif_names_an_uncovered_handler(tmp_path):
     project = copy_fixture("operators", tmp_path, {
         WEAKENED: [("def test_invalid_input_is_recorded", "def _invalid_input_is_recorded")]})
@@ -190,6 +192,7 @@ def dump_dom(path: Path, tmp_path: Path, fragment: str = "") -> str:
     return done.stdout
 
 
+@pytest.mark.slow  # a real gate run: the slow tier (.ci/run runs it)
 @needs_browser
 def test_mutation_report_renders_the_mutants_and_their_statuses_offline(weakened, tmp_path):
     page = weakened.project / "reports/mutation/index.html"
@@ -204,6 +207,7 @@ def test_mutation_report_renders_the_mutants_and_their_statuses_offline(weakened
     assert "self . released += 1" in text  # the source, highlighted
 
 
+@pytest.mark.slow  # a real gate run: the slow tier (.ci/run runs it)
 @needs_browser
 def test_coverage_report_renders_offline(weakened, tmp_path):
     folder = weakened.project / "reports/coverage"
@@ -247,6 +251,7 @@ def test_the_front_page_is_the_regions_own_coverage_and_their_index(weakened):
     assert "full run outside git" in page  # the fixture is no git repository
 
 
+@pytest.mark.slow  # a real gate run: the slow tier (.ci/run runs it)
 @needs_browser
 def test_the_front_page_renders_its_headline_offline(weakened, tmp_path):
     dom = dump_dom(weakened.project / "reports/index.html", tmp_path)
