@@ -47,7 +47,7 @@ def parser() -> argparse.ArgumentParser:
         epilog="exit codes:\n" + exit_code_help() + "\n\nsettings come from [tool.gate] in pyproject.toml "
                "(flags override them) and the policy from mutmut_config.py.\n"
                "`python -m gate merge SHARD_RESULTS...` combines the shards of a --shard K/N run;\n"
-               "`python -m gate baseline` writes today's findings into [tool.gate] baseline_file;\n"
+               "`python -m gate adopt` writes today's findings into [tool.gate] adoption_file;\n"
                "`python -m gate suggest [--apply] MUTANT` shows (or writes) a survivor's verified assertion.",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--version", action="version", version=f"gate {__version__}")
@@ -134,10 +134,10 @@ def merge_main(argv: Sequence[str]) -> int:
         return _failed(error, functools.partial(_record_unloaded, early=early, lock=False))
 
 
-def baseline_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="python -m gate baseline",
+def adopt_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="python -m gate adopt",
                 description="Run the whole gate and write every finding it fails on (survivors, regions never "
-                            "run, ...) into [tool.gate] baseline_file: later runs warn on those and fail on "
+                            "run, ...) into [tool.gate] adoption_file: later runs warn on those and fail on "
                             "anything new. An entry already in the file keeps its reason and date, unless that "
                             "date has passed.",
                 epilog="exit codes:\n" + exit_code_help(), formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -151,32 +151,32 @@ def baseline_parser() -> argparse.ArgumentParser:
     return p
 
 
-def baseline_main(argv: Sequence[str]) -> int:
+def adopt_main(argv: Sequence[str]) -> int:
     from gate import ratchet
     from gate.errors import ConfigError
     from gate.publish import run_and_publish
 
     early = _early_flags(argv)
     try:
-        args = baseline_parser().parse_args(argv)
+        args = adopt_parser().parse_args(argv)
         settings = load_settings(args.project, {"max_workers": args.max_workers})
-        if not settings.baseline_file:
-            raise ConfigError("set baseline_file in [tool.gate] to the file to write (like \"gate-baseline.json\")")
-        name = settings.baseline_file
+        if not settings.adoption_file:
+            raise ConfigError("set adoption_file in [tool.gate] to the file to write (like \"gate-adopted.json\")")
+        name = settings.adoption_file
         path = settings.root / name
-        previous = ratchet.load(settings.root, settings.baseline_file) if path.exists() else None
-        if previous is None:  # the first baseline: the run has none to hold its findings yet
-            settings = dataclasses.replace(settings, baseline_file=None)
+        previous = ratchet.load(settings.root, settings.adoption_file) if path.exists() else None
+        if previous is None:  # the first adoption file: the run has none to hold its findings yet
+            settings = dataclasses.replace(settings, adoption_file=None)
         result = run_and_publish(settings, TerminalProgress(quiet=args.quiet))
         sys.stdout.write(render(result, _terminal_width()))
         if result.verdict.exit_code not in (ExitCode.OK, ExitCode.GATE_FAILED):  # only gaps in the tests
-            print(f"gate: baseline not written: the run ended with exit {int(result.verdict.exit_code)}, which no "
-                  "baseline can hold", file=sys.stderr)
+            print(f"gate: adoption file not written: the run ended with exit {int(result.verdict.exit_code)}, which no "
+                  "adoption file can hold", file=sys.stderr)
             return int(result.verdict.exit_code)
         kept, new, dropped = ratchet.write(path, ratchet.findings_of(result), previous,
                                            args.reason or ratchet.DEFAULT_REASON,
                                            args.expires or ratchet.default_expiry())
-        print(f"gate: baseline written to {name}: {kept + new} entries ({new} new or renewed, "
+        print(f"gate: adoption file written to {name}: {kept + new} entries ({new} new or renewed, "
               f"{kept} kept, {dropped} no longer needed and dropped)")
         return ExitCode.OK
     except BaseException as error:
@@ -201,8 +201,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         signal.signal(signal.SIGTERM, _on_sigterm)
     if argv[:1] == ["merge"]:
         return merge_main(argv[1:])
-    if argv[:1] == ["baseline"]:
-        return baseline_main(argv[1:])
+    if argv[:1] == ["adopt"]:
+        return adopt_main(argv[1:])
+    if argv[:1] == ["baseline"]:  # its name before 0.2: still works, and says what it is called now
+        print("gate: `python -m gate baseline` is now `python -m gate adopt` (the old name still works)",
+              file=sys.stderr)
+        return adopt_main(argv[1:])
     if argv[:1] == ["suggest"]:
         return suggest_main(argv[1:])
     early = _early_flags(argv)

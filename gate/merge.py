@@ -56,7 +56,7 @@ def merge(results: list[GateResult], settings: Settings) -> GateResult:
     # the merged result is the merge checkout's (its reports name it), as one machine's run would be
     about = About(project=str(settings.root), guarded_paths=first.guarded_paths, shard=None, run=first.run,
                   versions=first.versions)
-    ratchet = load_ratchet(settings.root, settings.baseline_file) if settings.baseline_file else None
+    ratchet = load_ratchet(settings.root, settings.adoption_file) if settings.adoption_file else None
     return judged(checked, settings.policy, about, timings, ratchet)
 
 

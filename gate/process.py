@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from gate.errors import Interrupted
+from gate.mutmut_adapter.naming import MUTANT_UNDER_TEST
 
 GRACE_SECONDS = 10.0
 _live: set[Child] = set()
@@ -137,7 +138,7 @@ def abandoning() -> Iterator[None]:
 
 def _env(extra: dict[str, str] | None) -> dict[str, str]:
     env = dict(os.environ)
-    env.pop("MUTANT_UNDER_TEST", None)
+    env.pop(MUTANT_UNDER_TEST, None)
     env["PYTHONUNBUFFERED"] = "1"
     env.update(extra or {})
     return env

@@ -1,14 +1,14 @@
-"""Adopting the gate on a project that already has findings: a baseline file (`baseline_file` in
+"""Adopting the gate on a project that already has findings: a adoption file (`adoption_file` in
 `[tool.gate]`) lists today's survivors and unentered regions, each with a reason and an expiry
 date, so the gate fails on anything new while the old ones are paid off.
 
-`python -m gate baseline` writes it from a full run. A run then fails on every finding not in it,
+`python -m gate adopt` writes it from a full run. A run then fails on every finding not in it,
 warns on those in it, fails on an entry past its date, and says when an entry is no longer needed.
 An entry names its finding by the fingerprint SARIF's `partialFingerprints` carries (file,
 function, operator or rule, the mutated text, and the shape of its region: the handler's own code
 and its `try` body's; never a line number), so unrelated edits and moves leave it standing, and a
 finding in another region alike never takes it over. Only the gate's own failures (exit 1) can be
-baselined: a red baseline or an infrastructure failure never."""
+adopted: a red suite or an infrastructure failure never."""
 
 from __future__ import annotations
 
@@ -54,30 +54,30 @@ class Ratchet:
 
 
 def load(root: Path, name: str, today: datetime.date | None = None) -> Ratchet:
-    """The baseline file `name` of the project in `root`; a missing or malformed one is exit 2."""
+    """The adoption file `name` of the project in `root`; a missing or malformed one is exit 2."""
     path = root / name
     try:
         data = json.loads(path.read_text())
     except FileNotFoundError:
-        raise ConfigError(f"baseline_file {name} does not exist: write it with `python -m gate baseline`") from None
+        raise ConfigError(f"adoption_file {name} does not exist: write it with `python -m gate adopt`") from None
     except (OSError, ValueError) as exc:
-        raise ConfigError(f"baseline_file {name} cannot be read: {exc}") from None
+        raise ConfigError(f"adoption_file {name} cannot be read: {exc}") from None
     if isinstance(data, dict) and data.get("format") == 1:
-        raise ConfigError(f"baseline_file {name} was written by an older gate (format 1), whose fingerprints name "
-                          "no finding now: rewrite it with `python -m gate baseline`")
+        raise ConfigError(f"adoption_file {name} was written by an older gate (format 1), whose fingerprints name "
+                          "no finding now: rewrite it with `python -m gate adopt`")
     if not isinstance(data, dict) or data.get("format") != FORMAT or not isinstance(data.get("entries"), list):
-        raise ConfigError(f"baseline_file {name} is not a gate baseline (format {FORMAT}, a list of entries)")
+        raise ConfigError(f"adoption_file {name} is not a gate adoption file (format {FORMAT}, a list of entries)")
     entries = {}
     for index, raw in enumerate(data["entries"], 1):
         entry = _entry(name, index, raw)
         if entry.fingerprint in entries:
-            raise ConfigError(f"baseline_file {name}, entry {index}: the same fingerprint as an earlier entry")
+            raise ConfigError(f"adoption_file {name}, entry {index}: the same fingerprint as an earlier entry")
         entries[entry.fingerprint] = entry
     return Ratchet(name, entries, today or datetime.date.today())
 
 
 def _entry(name: str, index: int, raw: Any) -> Entry:
-    where = f"baseline_file {name}, entry {index}"
+    where = f"adoption_file {name}, entry {index}"
     fields = {f: raw.get(f) for f in Entry.__dataclass_fields__} if isinstance(raw, dict) else {}
     missing = [f for f, v in fields.items() if not isinstance(v, str) or not v.strip()] if fields else ["all"]
     if missing:
@@ -91,7 +91,7 @@ def _entry(name: str, index: int, raw: Any) -> Entry:
 
 @dataclass(frozen=True)
 class Finding:
-    """One finding a baseline can hold: what `write` needs of it."""
+    """One finding the adoption file can hold: what `write` needs of it."""
 
     fingerprint: str
     kind: str
@@ -102,7 +102,7 @@ class Finding:
 
 def write(path: Path, findings: list[Finding], previous: Ratchet | None, reason: str, expires: str
           ) -> tuple[int, int, int]:
-    """Write every finding into the baseline at `path`: an entry already there keeps its reason and
+    """Write every finding into the adoption file at `path`: an entry already there keeps its reason and
     date, unless the date has passed; a new or expired one gets `reason` and `expires` (rewriting
     the file is the deliberate renewal). Returns (kept, new or renewed, dropped)."""
     old = {fp: e for fp, e in (previous.entries if previous else {}).items()
@@ -120,7 +120,7 @@ def default_expiry(today: datetime.date | None = None) -> str:
 
 
 def findings_of(result: GateResult) -> list[Finding]:
-    """The findings of a run that a baseline can hold: its failing mutants and its regions' problems
+    """The findings of a run that the adoption file can hold: its failing mutants and its regions' problems
     that are gaps in the tests (exit 1), held or not."""
     found = [Finding(m.finding_id, "mutant", m.file, m.unit,
                      f"{m.failing}: {m.operator} in {m.unit} ({m.file}): {' '.join(m.original.split())} -> "

@@ -168,9 +168,9 @@ class MutantOutcome(Mutant):
     """Why it is a finding under the policy, as every report words it (`gate.rules`); None when
     it is not."""
     finding_id: str = ""
-    """Its fingerprint when it is a finding (SARIF's `partialFingerprints`, a baseline entry's key)."""
-    baselined: str | None = None
-    """The baseline entry's reason, when the baseline file holds it: a warning, not a failure."""
+    """Its fingerprint when it is a finding (SARIF's `partialFingerprints`, a adoption entry's key)."""
+    adopted: str | None = None
+    """The adoption entry's reason, when the adoption file holds it: a warning, not a failure."""
     operator_description: str = ""
     """What the operator does (`the handler body becomes pass`), for the reports' help texts."""
     missing_check: str = ""
@@ -182,8 +182,8 @@ class MutantOutcome(Mutant):
 
     @property
     def fails(self) -> bool:
-        """It fails the gate: a finding the baseline does not hold."""
-        return self.failing is not None and self.baselined is None
+        """It fails the gate: a finding the adoption file does not hold."""
+        return self.failing is not None and self.adopted is None
 
     @classmethod
     def of(cls, mutant: Mutant, **fields: Any) -> MutantOutcome:
@@ -212,9 +212,9 @@ class RegionProblem:
     identity: tuple[str, ...]
     """What names it whatever the line numbers: file, function, rule, label, offsets in the region."""
     finding_id: str = ""
-    """Its fingerprint (SARIF's `partialFingerprints`, a baseline entry's key)."""
-    baselined: str | None = None
-    """The baseline entry's reason, when the baseline file holds it: a warning, not a failure."""
+    """Its fingerprint (SARIF's `partialFingerprints`, a adoption entry's key)."""
+    adopted: str | None = None
+    """The adoption entry's reason, when the adoption file holds it: a warning, not a failure."""
 
 
 def fingerprint(*parts: str) -> str:
@@ -249,7 +249,7 @@ class RegionReport:
     accepted: str | None = None
     """The policy's reason for accepting either, if it does."""
     problems: tuple[RegionProblem, ...] = ()
-    """Every way it fails the gate (`gate.rules`), those the baseline holds marked."""
+    """Every way it fails the gate (`gate.rules`), those the adoption file holds marked."""
 
 
 @dataclass(frozen=True)
@@ -272,7 +272,7 @@ class Counts:
     failing_by_region: dict[str, int]
     """Mutants that fail the gate (`MutantOutcome.fails`), by region id; regions with none left out."""
     held_by_region: dict[str, int]
-    """Mutant findings the baseline holds, by region id; regions with none left out."""
+    """Mutant findings the adoption file holds, by region id; regions with none left out."""
     failing: int
     """Mutants that fail the gate."""
     cached: int
@@ -280,8 +280,8 @@ class Counts:
     message_only: int
     message_only_selected: int
     message_only_by_status: dict[MutantStatus, int]
-    baselined: int
-    """Findings the baseline holds, mutants' and regions': warned about, not failing."""
+    adopted: int
+    """Findings the adoption file holds, mutants' and regions': warned about, not failing."""
     killed_by_timeout: int
     """Mutants counted killed only because they timed out, twice (the policy's
     `timeout_counts_as = "killed"`): no test is known to notice them."""
@@ -347,14 +347,14 @@ class Counts:
             by_operator={op: dict(c) for op, c in sorted(by_operator.items())},
             by_region={region: dict(c) for region, c in by_region.items()},
             failing_by_region=dict(Counter(m.region_id for m in mutants if m.fails)),
-            held_by_region=dict(Counter(m.region_id for m in mutants if m.failing and m.baselined)),
+            held_by_region=dict(Counter(m.region_id for m in mutants if m.failing and m.adopted)),
             failing=sum(1 for m in mutants if m.fails),
             cached=sum(1 for m in mutants if m.cached), cached_selected=sum(1 for m in selected if m.cached),
             message_only=sum(1 for m in mutants if m.message_only),
             message_only_selected=sum(1 for m in selected if m.message_only),
             message_only_by_status=dict(Counter(m.status for m in mutants if m.message_only)),
-            baselined=(sum(1 for m in mutants if m.failing and m.baselined)
-                       + sum(1 for r in result.regions for p in r.problems if p.baselined)),
+            adopted=(sum(1 for m in mutants if m.failing and m.adopted)
+                       + sum(1 for r in result.regions for p in r.problems if p.adopted)),
             killed_by_timeout=sum(1 for m in mutants if m.status is MutantStatus.TIMEOUT and not m.failing),
             equivalent_dropped=sum(result.equivalent.values()),
             explanations=dict(Counter(m.explained for m in mutants if m.explained)),
@@ -397,8 +397,8 @@ class GateResult:
     """The source each mutant was made from, by file, as the snapshot held it."""
     equivalent: dict[str, int] = field(default_factory=dict)
     """Mutants dropped as equivalent, by why (`gate.mutmut_adapter.mutant_kinds`): never shown."""
-    baseline_file: str | None = None
-    """The baseline file the run was judged with (`gate.ratchet`), if any."""
+    adoption_file: str | None = None
+    """The adoption file the run was judged with (`gate.ratchet`), if any."""
 
     @functools.cached_property
     def counts(self) -> Counts:
@@ -407,9 +407,9 @@ class GateResult:
         return Counts.of(self)
 
     @property
-    def baselined(self) -> int:
-        """Findings the baseline holds: warned about, not failing."""
-        return self.counts.baselined
+    def adopted(self) -> int:
+        """Findings the adoption file holds: warned about, not failing."""
+        return self.counts.adopted
 
     @property
     def killed_by_timeout(self) -> int:
@@ -467,7 +467,8 @@ def _percent(done: set, not_done: set) -> float | None:
     return round(100 * len(done) / total, 1) if total else None
 
 
-RESULT_FORMAT = 8
+RESULT_FORMAT = 9
+"""9: a held finding is `adopted` and the file `adoption_file` (they were `baselined`, `baseline_file`)."""
 
 
 def to_dict(result: GateResult) -> dict:
@@ -518,7 +519,7 @@ def from_dict(data: dict) -> GateResult:
                       notes=tuple(data["notes"]), shard=tuple(data["shard"]) if data["shard"] else None,
                       suite_tests=tuple(data["suite_tests"]), run=data["run"], nothing_to_check=data["nothing_to_check"],
                       error=data["error"], sources=data["sources"], equivalent=data["equivalent"],
-                      baseline_file=data["baseline_file"])
+                      adoption_file=data["adoption_file"])
 
 
 def stopped_result(project: str, findings: list[Finding], error: str, *, shard: tuple[int, int] | None = None,

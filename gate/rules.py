@@ -34,8 +34,8 @@ def judge(reports: Iterable[RegionReport], mutants: Iterable[MutantOutcome], pol
           ratchet: Ratchet | None = None, *, whole: bool = True
           ) -> tuple[tuple[RegionReport, ...], tuple[MutantOutcome, ...], Verdict, list[str]]:
     """The regions with their problems and the mutants marked `failing` (with the reason), each
-    finding with its fingerprint and, where the baseline file holds it, the entry's reason; the
-    verdict all of it calls for; and notes on the baseline (entries no longer needed: only a
+    finding with its fingerprint and, where the adoption file holds it, the entry's reason; the
+    verdict all of it calls for; and notes on the adoption file (entries no longer needed: only a
     `whole` run, which saw every finding, can tell)."""
     ids: Counter[str] = Counter()
     held: set[str] = set()
@@ -46,7 +46,7 @@ def judge(reports: Iterable[RegionReport], mutants: Iterable[MutantOutcome], pol
         ids[base] += 1
         return base if ids[base] == 1 else fingerprint(base, str(ids[base]))
 
-    def baselined(finding_id: str) -> str | None:
+    def adopted(finding_id: str) -> str | None:
         entry = ratchet.entries.get(finding_id) if ratchet else None
         if entry is None:
             return None
@@ -59,7 +59,7 @@ def judge(reports: Iterable[RegionReport], mutants: Iterable[MutantOutcome], pol
         for problem in region_problems(report):
             finding_id = identify(fingerprint(*problem.identity))
             problems.append(dataclasses.replace(problem, finding_id=finding_id,
-                                                baselined=None if problem.infrastructure else baselined(finding_id)))
+                                                adopted=None if problem.infrastructure else adopted(finding_id)))
         judged_reports.append(dataclasses.replace(report, problems=tuple(problems)))
     findings = _region_findings(judged_reports)
     judged = []
@@ -69,24 +69,24 @@ def judge(reports: Iterable[RegionReport], mutants: Iterable[MutantOutcome], pol
         finding_id = identify(m.fingerprint)
         finding = _mutant_finding(m, policy)
         if finding is None:
-            judged.append(dataclasses.replace(m, failing=None, finding_id="", baselined=None))
+            judged.append(dataclasses.replace(m, failing=None, finding_id="", adopted=None))
             continue
-        held_by = baselined(finding_id)
+        held_by = adopted(finding_id)
         if finding.exit_code is not ExitCode.GATE_FAILED:  # an infrastructure failure is never held
             held_by = None
         if held_by is None:
             findings.append(finding)
         judged.append(dataclasses.replace(m, failing=FAILING_REASONS[m.status], finding_id=finding_id,
-                                          baselined=held_by))
+                                          adopted=held_by))
     notes = []
     if ratchet is not None:
         for entry in ratchet.entries.values():
             if entry.fingerprint in held and entry.expired(ratchet.today):
-                findings.append(Finding(ExitCode.GATE_FAILED, f"baseline entry expired on {entry.expires} "
+                findings.append(Finding(ExitCode.GATE_FAILED, f"adoption entry expired on {entry.expires} "
                                         f"({ratchet.file}): {entry.what}"))
             elif whole and entry.fingerprint not in held:
-                notes.append(f"baseline entry no longer needed (remove it from {ratchet.file}, or rewrite the "
-                             f"file with `python -m gate baseline`): {entry.what}")
+                notes.append(f"adoption entry no longer needed (remove it from {ratchet.file}, or rewrite the "
+                             f"file with `python -m gate adopt`): {entry.what}")
     return tuple(judged_reports), tuple(judged), decide(findings), notes
 
 
@@ -128,7 +128,7 @@ def region_problems(report: RegionReport) -> list[RegionProblem]:
 def _region_findings(reports: Iterable[RegionReport]) -> list[Finding]:
     """One finding per cause: a module that cannot be imported is named once, not once per handler."""
     findings = [Finding(ExitCode.INFRASTRUCTURE if p.infrastructure else ExitCode.GATE_FAILED, p.message)
-                for report in reports for p in report.problems if not p.baselined]
+                for report in reports for p in report.problems if not p.adopted]
     return list(dict.fromkeys(findings))
 
 

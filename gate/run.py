@@ -37,8 +37,8 @@ def run_gate(settings: Settings, progress: Progress | None = None) -> GateResult
     """Run the gate over the guarded files, or over what `settings.changed` touches. The caller
     holds the cache's lock (`gate.publish`)."""
     started = time.monotonic()
-    levers_off()  # a misspelt lever, or a broken baseline file, fails before anything runs
-    ratchet = load_ratchet(settings.root, settings.baseline_file) if settings.baseline_file else None
+    levers_off()  # a misspelt lever, or a broken adoption file, fails before anything runs
+    ratchet = load_ratchet(settings.root, settings.adoption_file) if settings.adoption_file else None
     about = About(project=str(settings.root), guarded_paths=settings.guarded_paths, shard=settings.shard,
                   run=run_info(settings), versions=_versions(settings))
     clock = Clock()
@@ -251,7 +251,7 @@ def tree_of(settings: Settings) -> dict[str, str]:
     (the interpreter and what is installed). Shards that differ in any are no one run."""
     files = snapshot.project_files(settings.root, _own_folders(settings))
     chosen = (settings.guarded_paths, settings.tests, settings.pytest_args, settings.policy_file,
-              settings.timeout_multiplier, settings.timeout_constant, settings.worker_memory_mb, settings.baseline_file,
+              settings.timeout_multiplier, settings.timeout_constant, settings.worker_memory_mb, settings.adoption_file,
               settings.shard[1] if settings.shard else None)
     return {"tree": snapshot.digest(settings.root, files)[:16],
             "settings": hashlib.sha256(repr(chosen).encode()).hexdigest()[:16],
@@ -268,6 +268,6 @@ def _versions(settings: Settings) -> dict[str, str]:
 def _own_folders(settings: Settings) -> tuple[Path, ...]:
     """The gate's own folders and files, never part of the project it checks: a rewritten baseline
     file re-runs no mutant and widens no `--changed` run."""
-    baseline = (settings.root / settings.baseline_file,) if settings.baseline_file else ()
+    baseline = (settings.root / settings.adoption_file,) if settings.adoption_file else ()
     return (settings.cache_dir, settings.reports_dir, *baseline)
 

@@ -11,6 +11,7 @@ This module imports nothing of pytest or mutmut, so that the gate's own process 
 from __future__ import annotations
 
 import enum
+import signal
 from dataclasses import dataclass
 
 CPU_PER_WALL_SECOND = 2
@@ -21,6 +22,16 @@ RLIMIT_CPU is the limit, and it is stopped after half of it on the clock)."""
 def wall_limit(cpu_limit: float) -> float:
     """The wall-clock seconds a run with `cpu_limit` CPU seconds may take."""
     return cpu_limit / CPU_PER_WALL_SECOND
+
+
+TIMEOUT_EXITS = frozenset({-signal.SIGXCPU, signal.SIGXCPU, 128 + signal.SIGXCPU})
+"""How a worker over its CPU-seconds limit exits (the kernel's SIGXCPU, as a signal or a status)."""
+
+
+def timed_out(worker_exit: int, seconds: float, wall: float) -> bool:
+    """Whether a worker that died before its tests finished was stopped for its time: over its CPU
+    limit, or killed by mutmut's SIGKILL once past its wall-clock limit `wall`."""
+    return worker_exit in TIMEOUT_EXITS or (worker_exit == -signal.SIGKILL and seconds >= wall)
 
 
 def cpu_limit(wall_seconds: float) -> int:
@@ -37,6 +48,8 @@ class PytestExit(enum.IntEnum):
     INTERNAL_ERROR = 3
     USAGE_ERROR = 4
     NO_TESTS_COLLECTED = 5
+    MAX_WARNINGS_ERROR = 6
+    """More warnings than `--max-warnings` allows (pytest 9)."""
 
     @classmethod
     def describe(cls, code: int) -> str:

@@ -6,6 +6,7 @@ Unknown keys and values of the wrong type are errors that name the setting.
 from __future__ import annotations
 
 import os
+import sys
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -42,8 +43,8 @@ OPTIONS: dict[str, Option] = {
                                             "assertion to add"),
     "explain_seconds": Option(checks.optional_number(0), None,
                               "the explain step's budget in seconds (default: 0.3 of a cold run's time before it, at least 10)"),
-    "baseline_file": Option(checks.optional_text, None,
-                            "the findings the project had when it adopted the gate (`python -m gate baseline`)"),
+    "adoption_file": Option(checks.optional_text, None,
+                            "the findings the project had when it adopted the gate (`python -m gate adopt`)"),
 }
 
 
@@ -62,8 +63,8 @@ class Settings:
     timeout_constant: float
     worker_memory_mb: int
     lock_timeout: float
-    baseline_file: str | None = None
-    """The baseline file, relative to the root (`gate.ratchet`); None: no baseline."""
+    adoption_file: str | None = None
+    """The adoption file, relative to the root (`gate.ratchet`); None: none."""
     explain: bool = True
     explain_seconds: float | None = None
     # what this run does
@@ -114,7 +115,7 @@ def load_settings(root: Path, flags: Mapping[str, Any] | None = None) -> Setting
         timeout_constant=float(values["timeout_constant"]),
         worker_memory_mb=values["worker_memory_mb"],
         lock_timeout=float(values["lock_timeout"]),
-        baseline_file=values["baseline_file"],
+        adoption_file=values["adoption_file"],
         explain=values["explain"],
         explain_seconds=None if values["explain_seconds"] is None else float(values["explain_seconds"]),
         **run_mode,
@@ -144,9 +145,27 @@ def _read_tool_gate(path: Path, strict: bool = True) -> dict[str, Any]:
     table = data.get("tool", {}).get("gate", {})
     if not isinstance(table, dict):
         raise ConfigError("pyproject.toml: [tool.gate] must be a table")
+    table = _renamed(table, warn=strict)
     unknown = sorted(set(table) - set(OPTIONS))
     if unknown and strict:
         raise ConfigError(f"[tool.gate] unknown setting {unknown[0]!r} (known: {', '.join(OPTIONS)})")
+    return table
+
+
+RENAMED = {"baseline_file": "adoption_file"}
+"""[tool.gate] settings by their names before 0.2 -> their names now: the old names still work."""
+
+
+def _renamed(table: dict[str, Any], warn: bool) -> dict[str, Any]:
+    table = dict(table)
+    for old, new in RENAMED.items():
+        if old not in table:
+            continue
+        if new in table:
+            raise ConfigError(f"[tool.gate] sets both {old} and {new}: {old} is {new}'s old name; keep {new}")
+        if warn:
+            print(f"gate: [tool.gate] {old} is now {new} (the old name still works)", file=sys.stderr)
+        table[new] = table.pop(old)
     return table
 
 

@@ -15,19 +15,20 @@ from typing import Any
 from gate.errors import ConfigError
 from gate.files import write_atomic
 from gate.result import Suggestion
+from gate.wire.probe import Check, Difference, Site, Target
 
 RAISES = {"assertRaises", "assertRaisesRegex", "raises"}
 """The context managers that catch the exception a test expects: code after them runs, inside not."""
 
 
-def candidates(test: str, source: str, difference: dict[str, Any], file: str | None = None,
+def candidates(test: str, source: str, difference: Difference, file: str | None = None,
                line: int | None = None) -> list[Suggestion]:
     """The assertions that would notice `difference` in `test` (a node id), likeliest first; none
     where the value cannot be written down or the test has no name for it. `source` is the text of
     `file`, where the test function was defined (by default the node id's file), starting at `line`
     (its code's first line; by default it is found by the node id's names)."""
-    check, site = difference.get("check"), difference.get("site")
-    if not check or not site:
+    check, site = difference.check, difference.site
+    if check is None or site is None:
         return []
     own_file, _, qualname = test.partition("::")
     file = file or own_file
@@ -41,7 +42,7 @@ def candidates(test: str, source: str, difference: dict[str, Any], file: str | N
         return []
     function, cls = found
     unittest_style = cls is not None and bool(cls.bases) and "self.assert" in (ast.get_source_segment(source, cls) or "")
-    path = _statement_path(function.body, site["line"])
+    path = _statement_path(function.body, site.line)
     if not path:
         return []
     made, rewrite = _assertions(check, site, function, path, source, unittest_style)
@@ -60,12 +61,12 @@ def candidates(test: str, source: str, difference: dict[str, Any], file: str | N
     return suggestions
 
 
-def _assertions(check: dict[str, Any], site: dict[str, Any], function: Any, path: list[ast.stmt], source: str,
+def _assertions(check: Check, site: Site, function: Any, path: list[ast.stmt], source: str,
                 unittest_style: bool) -> tuple[list[tuple[ast.stmt, list[str]]], tuple[int, str, str] | None]:
     """The statements to put each assertion after (likeliest first), and a line to rewrite first."""
     made: list[tuple[ast.stmt, list[str]]] = []
     rewrite: tuple[int, str, str] | None = None
-    if check["target"] == "raised":
+    if check.target is Target.RAISED:
         raises = next((s for s in reversed(path) if _raises_name(s) is not None), None)
         name = _raises_name(raises)
         if name == "":  # `with self.assertRaises(E):` has no name for the exception: it gets one
@@ -82,7 +83,7 @@ def _assertions(check: dict[str, Any], site: dict[str, Any], function: Any, path
             lines = _raised_check(check, name, unittest_style)
             if lines:
                 made.append((handler.body[-1], lines))
-    elif check["target"] == "log":
+    elif check.target is Target.LOG:
         found_log = _log_check(check, function, path, unittest_style)
         if found_log is not None:
             made.append(found_log)
@@ -196,11 +197,11 @@ def _raises_name(statement: ast.stmt | None) -> str | None:
     return None
 
 
-def _log_check(check: dict[str, Any], function: ast.AST, path: list[ast.stmt], unittest_style: bool
+def _log_check(check: Check, function: ast.AST, path: list[ast.stmt], unittest_style: bool
                ) -> tuple[ast.stmt, list[str]] | None:
     """A log record the original emitted and the mutant did not, checked where the test captures
     records: after its `with self.assertLogs(...) as logs` block, or through pytest's `caplog`."""
-    missing = [r for r in check["original"] if r not in check["mutant"]]
+    missing = [r for r in check.original if r not in check.mutant]
     level, _, message = missing[0].partition(" ") if missing else ("", "", "")
     if _literal(message) is None and " with {" in message:  # the record's `extra=` attributes follow
         message = message[:message.rindex(" with {")]
@@ -248,21 +249,20 @@ def _is(expr: str, value: str, unittest_style: bool) -> str:
     return f"self.assertEqual({expr}, {value})" if unittest_style else f"assert {expr} == {value}"
 
 
-def _value_check(check: dict[str, Any], site: dict[str, Any], path: list[ast.stmt],
-                 unittest_style: bool) -> list[str] | None:
-    names = site.get("names", {})
-    if check["target"] == "self":
-        if "self" not in names or not str(check["attr"]).isidentifier():
+def _value_check(check: Check, site: Site, path: list[ast.stmt], unittest_style: bool) -> list[str] | None:
+    names = site.names
+    if check.target is Target.SELF:
+        if "self" not in names or not str(check.attr).isidentifier():
             return None
-        expr = f"{names['self']}.{check['attr']}"
-        value = _literal(check["original"])
+        expr = f"{names['self']}.{check.attr}"
+        value = _literal(check.original)
         if value is not None:
             return [_is(expr, value, unittest_style)]
-        if check.get("mutant") == "None" and str(check["original"]).startswith("a "):
+        if check.mutant == "None" and str(check.original).startswith("a "):
             return [f"self.assertIsNotNone({expr})" if unittest_style else f"assert {expr} is not None"]
         return None
-    if check["target"] == "mock":
-        expr, calls = names.get(check["mock"]), check["original"]
+    if check.target is Target.MOCK:
+        expr, calls = names.get(str(check.mock)), check.original
         if expr is None or not all(c.startswith("call(") for c in calls):
             return None
         if calls == []:
@@ -270,20 +270,20 @@ def _value_check(check: dict[str, Any], site: dict[str, Any], path: list[ast.stm
         if calls == ["call()"]:
             return [f"{expr}.assert_called_once_with()"]
         return [_is(f"{expr}.call_count", str(len(calls)), unittest_style)]
-    if check["target"] == "returned" and site.get("direct"):
+    if check.target is Target.RETURNED and site.direct:
         statement = path[-1]
         target = statement.targets[0] if isinstance(statement, ast.Assign) and len(statement.targets) == 1 else None
-        value = _literal(check["original"])
+        value = _literal(check.original)
         if isinstance(target, ast.Name) and value is not None:
             return [_is(target.id, value, unittest_style)]
     return None
 
 
-def _raised_check(check: dict[str, Any], caught: str | None, unittest_style: bool) -> list[str] | None:
+def _raised_check(check: Check, caught: str | None, unittest_style: bool) -> list[str] | None:
     """The checks of the exception `caught` (an expression) names."""
     if not caught:
         return None
-    part, original = check["part"], check["original"]
+    part, original = check.part, check.original
 
     def type_is(expr: str, described: str) -> str:
         return _is(f"type({expr}).__name__", repr(described.split("(", 1)[0]), unittest_style)
@@ -291,7 +291,7 @@ def _raised_check(check: dict[str, Any], caught: str | None, unittest_style: boo
     if part == "type":
         kind, _, message = str(original).partition("(")
         message = _literal(message[:-1]) if message.endswith(")") else None
-        same_type = str(check.get("mutant") or "").partition("(")[0] == kind
+        same_type = str(check.mutant or "").partition("(")[0] == kind
         lines = [] if same_type else [type_is(caught, str(original))]  # the test's own check has the type
         if message is not None:
             lines.append(_is(f"str({caught})", message, unittest_style))

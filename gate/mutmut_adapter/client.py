@@ -1,24 +1,24 @@
 """The gate's side of mutmut: check the installed release, generate the in-region mutants, and run
-them, each through a driver process (`gate.mutmut_adapter.driver`) that it talks to in JSON
-(`protocol`). Nothing here imports mutmut: mutmut 3 keeps global state (a config singleton read
+them, each through a driver process (`gate.mutmut_adapter.driver`) that it talks to in typed,
+versioned messages (`gate.wire.driver`). Nothing here imports mutmut: mutmut 3 keeps global state (a config singleton read
 from the working directory, `sys.path` surgery), so only the driver, started in the snapshot, does.
 """
 
 from __future__ import annotations
 
 import importlib.metadata
-import json
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
 
 from gate.errors import InfrastructureError
 from gate.imports import import_roots
-from gate.mutmut_adapter import protocol
-from gate.mutmut_adapter.protocol import MutantJob, RawOutcome
+from gate.mutmut_adapter.naming import MUTANTS_DIR
 from gate.process import Child, tool_caches
-from gate.result import Mutant, MutantStatus, Region
+from gate.result import Region
+from gate.wire import driver as wire
+from gate.wire.driver import Generation, MutantJob, OperatorSpec, Outcome, Phase, Span
+
+__all__ = ["Generation", "OperatorSpec", "Run", "check_mutmut", "generate", "unmutatable_reason"]
 
 TESTED_MUTMUT = ("3.8.1",)
 """The mutmut releases the adapter was tested against; pyproject.toml pins the same."""
@@ -81,30 +81,15 @@ def unmutatable_reason(region: Region, safe_decorators: Iterable[str]) -> str | 
     return None
 
 
-@dataclass(frozen=True)
-class Generation:
-    mutants: tuple[Mutant, ...]
-    mutmut_total: int
-    """Mutations mutmut's own operators made on the guarded files, before the gate kept the in-region ones."""
-    gate_total: int
-    dropped_invalid: int
-    """Gate mutants that did not compile (a bug in an operator; never emitted)."""
-    equivalent: dict[str, int]
-    """Mutants dropped as equivalent, by why."""
-    seconds: float
-
-
 def generate(work: Path, *, files: list[str], regions: dict[str, list[tuple[int, int, str]]],
-             operator_spec: dict[str, Any], max_workers: int, tests: list[str],
-             pytest_args: list[str]) -> Generation:
+             operators: OperatorSpec, max_workers: int, tests: list[str], pytest_args: list[str]) -> Generation:
     """Generate (or reuse from mutmut's cache) the in-region mutants of `files` in `work/mutants`."""
-    spec = _base_spec(work, files, max_workers, tests, pytest_args)
-    spec.update(regions={f: regions.get(f, []) for f in files}, operators=operator_spec)
-    out = _finish_driver(_start_driver(work, "generate", spec), "generate")
-    return Generation(
-        mutants=tuple(Mutant(**m) for m in out["mutants"]),
-        mutmut_total=out["mutmut_total"], gate_total=out["gate_total"],
-        dropped_invalid=out["dropped_invalid"], equivalent=out["equivalent"], seconds=out["seconds"])
+    spec = wire.GenerateSpec(
+        setup=_setup(work, files, max_workers, tests, pytest_args),
+        regions={f: tuple(Span(*row) for row in regions.get(f, [])) for f in files}, operators=operators)
+    done = _finish_driver(_start_driver(work, Phase.GENERATE, spec), Phase.GENERATE, Generation)
+    assert isinstance(done, Generation)
+    return done
 
 
 class Run:
@@ -115,65 +100,65 @@ class Run:
 
     def __init__(self, work: Path, *, files: list[str], max_workers: int, tests: list[str],
                  pytest_args: list[str], memory_mb: int) -> None:
-        spec = _base_spec(work, files, max_workers, tests, pytest_args)
-        spec.update(memory_mb=memory_mb)
-        self._driver = _start_driver(work, "run", spec, stdin=True)
+        spec = wire.RunSpec(setup=_setup(work, files, max_workers, tests, pytest_args), memory_mb=memory_mb)
+        self._driver = _start_driver(work, Phase.RUN, spec, stdin=True)
 
     def test(self, jobs: list[MutantJob], *, check_cpu_limit: int,
-             on_outcome: Callable[[RawOutcome], None]) -> None:
+             on_outcome: Callable[[Outcome], None]) -> None:
         """Test `jobs`; `on_outcome` hears each result as it lands. Before an outcome counts, a forced
         failure of every mutated function must fail the tests, and the test that killed it must pass
         on the unmutated copy (both through the same fork server)."""
-        def on_event(event: dict[str, Any]) -> None:
-            if event["event"] == "outcome":
-                on_outcome(RawOutcome(name=event["name"], status=MutantStatus(event["status"]),
-                                      killed_by=event["killed_by"], seconds=event["seconds"],
-                                      detail=event["detail"]))
-
-        self._driver.send(json.dumps({"jobs": [asdict(j) for j in jobs], "check_cpu_limit": check_cpu_limit}))
-        _finish_driver(self._driver, "run", on_event)
+        self._driver.send(wire.jobs_line(wire.Jobs(jobs=tuple(jobs), check_cpu_limit=check_cpu_limit)))
+        _finish_driver(self._driver, Phase.RUN, wire.RunResult, on_outcome)
 
     def abandon(self) -> None:
         self._driver.stop()
 
 
-def _base_spec(work: Path, files: list[str], max_workers: int, tests: list[str],
-               pytest_args: list[str]) -> dict[str, Any]:
+def _setup(work: Path, files: list[str], max_workers: int, tests: list[str],
+           pytest_args: list[str]) -> wire.MutmutSetup:
     guarded_roots = sorted({f.split("/", 1)[0] for f in files})
-    also_copy = sorted(p.name for p in work.iterdir() if p.name not in (*guarded_roots, protocol.MUTANTS_DIR))
-    return {"source_paths": guarded_roots, "files": files, "also_copy": also_copy,
-            "max_workers": max_workers, "tests": tests, "pytest_args": pytest_args,
-            "import_roots": import_roots(work, files)}
+    also_copy = sorted(p.name for p in work.iterdir() if p.name not in (*guarded_roots, MUTANTS_DIR))
+    return wire.MutmutSetup(source_paths=tuple(guarded_roots), files=tuple(files), also_copy=tuple(also_copy),
+                            max_workers=max_workers, tests=tuple(tests), pytest_args=tuple(pytest_args),
+                            import_roots=tuple(import_roots(work, files)))
 
 
-def _start_driver(work: Path, phase: str, spec: dict[str, Any], stdin: bool = False) -> Child:
+def _start_driver(work: Path, phase: Phase, spec: wire.GenerateSpec | wire.RunSpec, stdin: bool = False) -> Child:
     check_mutmut()
-    spec_path = work / protocol.MUTANTS_DIR / f".gate-{phase}-spec.json"
-    spec_path.parent.mkdir(parents=True, exist_ok=True)
-    spec_path.write_text(json.dumps(spec))
+    spec_path = wire.spec_path(work, phase)
+    wire.write_spec(spec_path, spec)
     # the workers' tool caches apart from the baseline's (cache/coverage/tools): a failing example
     # a mutant made hypothesis save is never replayed against the unmutated code
-    return Child(["-P", "-m", "gate.mutmut_adapter.driver", phase, str(spec_path)], cwd=work, stdin=stdin,
-                 env=tool_caches(work / protocol.MUTANTS_DIR / ".gate-tools"))
+    return Child(["-P", "-m", "gate.mutmut_adapter.driver", phase.value, str(spec_path)], cwd=work, stdin=stdin,
+                 env=tool_caches(wire.tools_dir(work)))
 
 
-def _finish_driver(driver: Child, phase: str,
-                   on_event: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
-    final: dict[str, Any] = {}
+def _finish_driver(driver: Child, phase: Phase, done: type[Generation] | type[wire.RunResult],
+                   on_outcome: Callable[[Outcome], None] | None = None) -> Generation | wire.RunResult:
+    """Read the driver's events until it exits: its outcomes to `on_outcome`, then its result (of
+    type `done`) or the error it reported, raised as the error's own class."""
+    errors: list[wire.ErrorReport] = []
+    results: list[Generation | wire.RunResult] = []
 
     def on_line(line: str) -> None:
-        event = protocol.parse(line)
-        if event is None:
+        message = wire.parse(line, done)
+        if message is None:
             return
-        if event["event"] in ("error", "done"):
-            final[event["event"]] = event
-        elif on_event is not None:
-            on_event(event)
+        if isinstance(message, Outcome):
+            if on_outcome is None:
+                raise wire.WireError(f"the mutmut driver ({phase.value}) reported an outcome for {message.name}, "
+                                     "which only the run phase reports")
+            on_outcome(message)
+        elif isinstance(message, wire.ErrorReport):
+            errors.append(message)
+        else:
+            results.append(message)
 
     completed = driver.finish(on_line)
-    if "error" in final:
-        protocol.raise_error(final["error"])
-    if completed.returncode != 0 or "done" not in final:
+    if errors:
+        wire.raise_error(errors[-1])
+    if completed.returncode != 0 or not results:
         tail = " | ".join(line for line in completed.output.strip().splitlines()[-3:] if line.strip())
-        raise InfrastructureError(f"mutmut ({phase}) crashed with exit code {completed.returncode}: {tail}")
-    return final["done"]["result"]
+        raise InfrastructureError(f"mutmut ({phase.value}) crashed with exit code {completed.returncode}: {tail}")
+    return results[-1]

@@ -1,11 +1,10 @@
 """`python -P -m gate.mutmut_adapter.driver generate|run SPEC`: the one process that imports mutmut,
 started by `client` in the gate's snapshot folder. It configures mutmut from the spec, runs the
-phase, and reports in `protocol` events: the result, or the error that stopped it."""
+phase, and reports in `gate.wire.driver` events: the result, or the error that stopped it."""
 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import signal
 import sys
@@ -14,22 +13,23 @@ from typing import Any
 
 from gate.errors import GateError, InfrastructureError
 from gate.levers import levers_off
-from gate.mutmut_adapter.protocol import emit, emit_error
+from gate.wire import driver as wire
+from gate.wire.driver import Event, MutmutSetup, Phase, emit, emit_error
 
 
-def configure(spec: dict[str, Any]) -> None:
+def configure(setup: MutmutSetup) -> None:
     """mutmut's configuration, from the spec alone (never the project's own `[tool.mutmut]`). The
     first import of mutmut: inside `main`'s error handling, so a broken mutmut is one line."""
     from gate.mutmut_adapter import internals as mutmut
 
     mutmut.install_config(
-        also_copy=[Path(p) for p in spec["also_copy"]],
+        also_copy=[Path(p) for p in setup.also_copy],
         only_mutate=[], do_not_mutate=[], do_not_mutate_patterns=[],
         max_stack_depth=-1, debug=False,
-        source_paths=[Path(p) for p in spec["source_paths"]],
-        resolved_mutated_source_paths=[Path.cwd().resolve() / mutmut.MUTANTS_DIR / p for p in spec["source_paths"]],
-        pytest_add_cli_args=["-p", "no:cacheprovider", *spec["pytest_args"]],
-        pytest_add_cli_args_test_selection=list(spec["tests"]),
+        source_paths=[Path(p) for p in setup.source_paths],
+        resolved_mutated_source_paths=[Path.cwd().resolve() / mutmut.MUTANTS_DIR / p for p in setup.source_paths],
+        pytest_add_cli_args=["-p", "no:cacheprovider", *setup.pytest_args],
+        pytest_add_cli_args_test_selection=list(setup.tests),
         mutate_only_covered_lines=False,
         timeout_multiplier=1.0, timeout_constant=0.0,  # the gate computes each mutant's limit itself
         type_check_command=[], use_setproctitle=True,
@@ -44,7 +44,7 @@ def configure(spec: dict[str, Any]) -> None:
 
 
 def main(argv: list[str]) -> int:
-    phase, spec_path = argv
+    phase, spec_path = Phase(argv[0]), Path(argv[1])
     driver_pid = os.getpid()
 
     def on_term(signum: int, frame: Any) -> None:
@@ -54,17 +54,16 @@ def main(argv: list[str]) -> int:
 
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGINT, on_term)
-    spec = json.loads(Path(spec_path).read_text())
     try:
-        configure(spec)
-        if phase == "generate":
+        spec = wire.read_spec(phase, spec_path)
+        configure(spec.setup)
+        if isinstance(spec, wire.GenerateSpec):
             from gate.mutmut_adapter.mutate import generate
-            result = generate(spec)
+            result: wire.Generation | wire.RunResult = generate(spec)
         else:
             from gate.mutmut_adapter.runner import run
             result = run(spec)
-    except KeyboardInterrupt:
-        emit("interrupted")
+    except KeyboardInterrupt:  # only a gate that stopped reading stops the driver (its own session)
         return 130
     except GateError as exc:
         if os.getpid() != driver_pid:
@@ -74,9 +73,9 @@ def main(argv: list[str]) -> int:
     except BaseException as exc:  # report mutmut's own crash in one line, then let it show
         if os.getpid() != driver_pid:
             os._exit(1)
-        emit_error(InfrastructureError(f"mutmut ({phase}) crashed: {type(exc).__name__}: {exc}"))
+        emit_error(InfrastructureError(f"mutmut ({phase.value}) crashed: {type(exc).__name__}: {exc}"))
         raise
-    emit("done", result=result)
+    emit(Event.DONE, result)
     return 0
 
 

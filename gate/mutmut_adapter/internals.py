@@ -16,42 +16,29 @@ from __future__ import annotations
 
 import importlib
 import inspect
-import re
 from typing import Any
 
 import mutmut.configuration as _configuration
 
-from gate.mutmut_adapter.protocol import MUTANTS_DIR as MUTANTS_DIR  # the driver's name for it too
+# mutmut's file and name conventions live in `naming` (which the gate's own process may import);
+# re-exported here for the driver's side, and checked against mutmut by the compatibility test
+from gate.mutmut_adapter.naming import (  # noqa: F401
+    COPY_PREFIXES as COPY_PREFIXES,
+    FORCED_FAIL as FORCED_FAIL,
+    GENERATION as GENERATION,
+    MUTANT_SUFFIX as MUTANT_SUFFIX,
+    MUTANT_UNDER_TEST as MUTANT_UNDER_TEST,
+    MUTANTS_DIR as MUTANTS_DIR,
+    MUTMUT_SIDE_FILES as MUTMUT_SIDE_FILES,
+    ORIGINAL_KEY as ORIGINAL_KEY,
+    TABLE_PREFIX as TABLE_PREFIX,
+    TRAMPOLINE_FILES as TRAMPOLINE_FILES,
+    function_of as function_of,
+    is_mutmut_global as is_mutmut_global,
+    mutants_table as mutants_table,
+    plain_function_name as plain_function_name,
+)
 
-# mutmut's file and name conventions (checked by the compatibility test), MUTANTS_DIR among them
-MUTMUT_SIDE_FILES = (".meta", ".spans")
-"""mutmut's own files beside each mutated copy (`mutants/<file>.meta`), never project files."""
-FORCED_FAIL = "fail"
-"""The mutant name mutmut's trampolines answer by raising: every mutated function fails."""
-GENERATION = "mutant_generation"
-"""The mutant name mutmut sets while it generates (no trampoline runs a mutant)."""
-ORIGINAL_KEY = "_mutmut_orig"
-"""The key of a function's original code in its mutants table."""
-
-
-_COPY_NAME = re.compile(r"^(?:x_|xǁ[^ǁ]*ǁ)?(?P<name>.+?)__mutmut_(?:orig|\d+)$")
-
-
-def plain_function_name(code_name: str) -> str:
-    """The name a reader knows for one of mutmut's copies of a function: `method` for
-    `xǁEngineǁmethod__mutmut_3` and `xǁEngineǁmethod__mutmut_orig`; any other name unchanged."""
-    found = _COPY_NAME.match(code_name)
-    return found["name"] if found else code_name
-
-
-TRAMPOLINE_FILES = ("mutmut/mutation/trampoline.py",)
-"""Where mutmut's trampolines run: frames a test never sees without mutmut, left out of tracebacks."""
-
-
-def mutants_table(short_name: str) -> str:
-    """The module global that maps a function's mutants (and its original) to their code, as the
-    trampoline reads it: `mutants_x_f__mutmut` for `x_f__mutmut_3`."""
-    return f"mutants_{short_name.rsplit('__mutmut_', 1)[0]}__mutmut"
 CONFIG_FIELDS = (
     "also_copy", "only_mutate", "do_not_mutate", "do_not_mutate_patterns", "max_stack_depth", "debug",
     "source_paths", "resolved_mutated_source_paths", "pytest_add_cli_args", "pytest_add_cli_args_test_selection",

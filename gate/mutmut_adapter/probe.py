@@ -18,16 +18,17 @@ spec's deadline, and what runs then is stopped: those survivors come back as not
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import importlib
 import inspect
 import io
-import json
 import os
 import random
 import select
 import signal
 import sys
 import time
+import traceback
 import types
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -38,11 +39,33 @@ import pytest
 
 from gate import observation
 from gate.mutmut_adapter import internals as mutmut
+from gate.mutmut_adapter.naming import MUTANT_UNDER_TEST, MUTANTS_DIR, ORIGINAL_KEY, mutants_table, under_test
 from gate.mutmut_adapter.recorder import Recorder
-from gate.suggestions import Suggestion, candidates
+from gate.result import Suggestion
+from gate.scenario import Kind, Scenario, Verdict, cpu_limit, verdict_of
+from gate.suggestions import candidates
+from gate.wire import codec
+from gate.wire.probe import (
+    FORMAT,
+    NO_EXIT,
+    Call,
+    ChangedRun,
+    Found,
+    ProbeGroup,
+    ProbeResults,
+    ProbeSpec,
+    RunReport,
+    Status,
+    SurvivorResult,
+    Outcome,
+    Where,
+    not_reached,
+)
 
 RUN_SECONDS = 120
 """The most one run of a survivor's tests may take."""
+MESSAGE_CHARACTERS = 300
+"""The most characters kept of how a test did not pass (its crash's message, on one line)."""
 
 MORE_DIFFERENCES = 4
 """Later calls' differences kept beside the first, for a suggestion the first cannot give."""
@@ -55,11 +78,13 @@ FIRST_ROUND_SECONDS = 1.0
 FIRST_ROUND_TESTS = 3
 """The first round of a group's tests: this much baseline time, and at least this many tests."""
 
+Compare = Callable[[str, tuple[Call, ...]], Found | None]
+
 
 def _one_line(report: Any) -> str:
     crash = getattr(report.longrepr, "reprcrash", None)
     text = crash.message if crash is not None else str(report.longrepr or report.outcome)
-    return " ".join(text.split())[:300]
+    return " ".join(text.split())[:MESSAGE_CHARACTERS]
 
 
 class _Plugin:
@@ -70,18 +95,17 @@ class _Plugin:
     wrapped: set[tuple[str, str]] = set()
     """(module, table entry) already wrapped: a function's original is shared by its mutants."""
 
-    def __init__(self, recorder: Recorder, target: tuple[str, str],
-                 compare: Callable[[str, list[dict[str, Any]]], dict[str, Any] | None] | None = None) -> None:
+    def __init__(self, recorder: Recorder, target: tuple[str, str], compare: Compare | None = None) -> None:
         self.recorder, self.target, self.compare = recorder, target, compare
-        self.tests: dict[str, dict[str, Any]] = {}
-        self.found: dict[str, Any] | None = None
+        self.tests: dict[str, Outcome] = {}
+        self.found: Found | None = None
 
     def _wrap_target(self) -> None:
         module_name, key = self.target
         module = importlib.import_module(module_name)
-        table_name = mutmut.mutants_table(key)
+        table_name = mutants_table(key)
         table = getattr(module, table_name)
-        for entry in (mutmut.ORIGINAL_KEY, key):
+        for entry in (ORIGINAL_KEY, key):
             if (module_name, f"{table_name}[{entry}]") not in self.wrapped and entry in table:
                 self.wrapped.add((module_name, f"{table_name}[{entry}]"))
                 table[entry] = self.recorder.wrap(table[entry], module)
@@ -93,10 +117,10 @@ class _Plugin:
         self.recorder.start_test(item.nodeid, code)
         self._wrap_target()
         yield
-        if self.compare is not None and self.tests.get(item.nodeid, {}).get("passed"):
-            self.found = self.compare(item.nodeid, self.recorder.calls.get(item.nodeid, []))
-            if self.found is not None:
-                self.found["where"] = _defined_at(code)
+        if self.compare is not None and item.nodeid in self.tests and self.tests[item.nodeid].passed:
+            found = self.compare(item.nodeid, self.recorder.observed(item.nodeid))
+            if found is not None:
+                self.found = dataclasses.replace(found, where=_defined_at(code))
                 item.session.shouldstop = "the first difference was found"
 
     @pytest.hookimpl(hookwrapper=True)
@@ -105,18 +129,21 @@ class _Plugin:
         self.recorder.finish_test()
 
     def pytest_runtest_logreport(self, report: Any) -> None:
-        seen = self.tests.setdefault(report.nodeid, {"passed": True})
+        seen = self.tests.setdefault(report.nodeid, Outcome(passed=True, message=None))
         if report.failed or (report.skipped and report.when != "teardown"):
-            if seen["passed"]:
-                seen.update(passed=False, message=f"{report.outcome} in {report.when}: {_one_line(report)}")
+            if seen.passed:
+                self.tests[report.nodeid] = Outcome(passed=False,
+                                                        message=f"{report.outcome} in {report.when}: {_one_line(report)}")
 
 
-def _defined_at(code: Any) -> list[Any] | None:
-    """[file relative to here, first line] of a test function's code: where to change it."""
+def _defined_at(code: Any) -> Where | None:
+    """Where a test function's code was defined (its file relative to here, its first line): where
+    to change it."""
     if code is None:
         return None
     try:
-        return [Path(code.co_filename).resolve().relative_to(Path.cwd().resolve()).as_posix(), code.co_firstlineno]
+        return Where(file=Path(code.co_filename).resolve().relative_to(Path.cwd().resolve()).as_posix(),
+                     line=code.co_firstlineno)
     except ValueError:  # defined outside the project
         return None
 
@@ -131,24 +158,32 @@ def _same_seeds() -> None:
             getattr(module, seed)(0)
 
 
-def _pytest(args: list[str], under_test: str, plugins: list[Any]) -> int:
-    os.environ["MUTANT_UNDER_TEST"] = under_test
+def _scenario(mutant: str, tests: list[str] | tuple[str, ...]) -> Scenario:
+    """One of the probe's runs: of `tests` on the original (`mutant` "") or on `mutant`."""
+    return Scenario(Kind.PROBE_MUTANT if mutant else Kind.PROBE_ORIGINAL, tuple(tests), cpu_limit(RUN_SECONDS),
+                    mutant=mutant)
+
+
+def _pytest(args: list[str], scenario: Scenario, plugins: list[Any]) -> int:
+    os.environ[MUTANT_UNDER_TEST] = under_test(scenario)
     _same_seeds()
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-        return int(pytest.main(args, plugins=plugins))
+        return int(pytest.main([*args, *scenario.tests], plugins=plugins))
 
 
 @dataclass
 class _Task:
     work: Callable[[], Any]
-    """Runs in the forked child; returns what goes back (JSON)."""
+    """Runs in the forked child; returns a message of the `reply` kind, which goes back."""
+    reply: type
     done: Callable[[Any], None]
-    """Runs here with that (None when the child died or was stopped)."""
+    """Runs here with that message (None when the child died or was stopped)."""
 
 
 @dataclass
 class _Pool:
-    """Forked children, at most `workers` at a time, none started after `deadline` (wall time)."""
+    """Forked children, at most `workers` at a time, none started after `deadline` (wall time).
+    A child writes its message as one line, whole (`_parsed`)."""
 
     workers: int
     deadline: float | None
@@ -183,7 +218,7 @@ class _Pool:
                 del self.running[fd]
                 os.close(fd)
                 os.waitpid(pid, 0)
-                task.done(_parsed(b"".join(chunks)))
+                task.done(_parsed(task.reply, b"".join(chunks)))
 
     def _late(self) -> bool:
         self.out_of_time = self.out_of_time or (self.deadline is not None and time.time() >= self.deadline)
@@ -193,14 +228,16 @@ class _Pool:
         read, write = os.pipe()
         pid = os.fork()
         if pid == 0:  # the child: run, report, and leave without unwinding into the parent's code
-            os.close(read)
-            result: Any = None
             try:
+                os.close(read)
                 signal.alarm(RUN_SECONDS)  # a run that hangs is stopped, and comes back empty
-                result = task.work()
-            finally:
+                message = task.work()
+                signal.alarm(0)  # what it writes from here is written whole
                 with os.fdopen(write, "w") as out:
-                    out.write(json.dumps(result) if result is not None else "")
+                    out.write(codec.dumps(message, FORMAT) + "\n")
+            except Exception:  # comes back empty, as a run that died
+                traceback.print_exc()
+            finally:
                 os._exit(0)
         os.close(write)
         self.running[read] = (task, pid, read, [])
@@ -215,12 +252,12 @@ class _Pool:
         self.queue.clear()
 
 
-def _parsed(text: bytes) -> Any:
-    """What a child wrote, or None when it wrote nothing whole (it died, or its alarm went off)."""
-    try:
-        return json.loads(text) if text else None
-    except ValueError:
+def _parsed(reply: type, text: bytes) -> Any:
+    """The `reply` message a child wrote, or None when it wrote none whole (it died, or its alarm
+    went off: a message is whole when its line ends). A whole line of another shape is a `WireError`."""
+    if not text.endswith(b"\n"):
         return None
+    return codec.loads(reply, text.decode(), FORMAT)
 
 
 def chunks(tests: list[str], durations: dict[str, float]) -> list[list[str]]:
@@ -238,22 +275,52 @@ def chunks(tests: list[str], durations: dict[str, float]) -> list[list[str]]:
     return [r for r in rounds if r]
 
 
+def _calls_of(run: RunReport, test: str) -> tuple[Call, ...]:
+    """`test`'s calls in `run`: a test without an entry made no call."""
+    return run.calls[test] if test in run.calls else ()
+
+
+_DEAD_RUN = RunReport(exit_code=NO_EXIT, tests={}, calls={}, found=None)
+"""What an original's run that died or was stopped counts as: no test ran in it."""
+
+
+@dataclass
+class _Progress:
+    """What the probe knows of one survivor so far (`status` None: still running)."""
+
+    excluded: dict[str, str]
+    """Its group's, shared: filled in round by round."""
+    tests: int
+    status: Status | None = None
+    found: Found | None = None
+    calls_seen: bool = False
+    suggestion: Suggestion | None = None
+    verifying: bool = False
+    """A suggestion of it is being verified: a budget that ends first leaves it unfinished."""
+
+    def result(self) -> SurvivorResult:
+        """As the gate reads it: still running when the probe ended is not reached."""
+        return SurvivorResult(status=self.status or Status.BUDGET, excluded=dict(self.excluded), tests=self.tests,
+                              why=None, found=self.found, calls_seen=self.calls_seen, suggestion=self.suggestion,
+                              unfinished=self.verifying)
+
+
 class _Group:
     """The survivors of one function with the same tests, round by round of its tests (`chunks`):
     the original's two runs of a round, then each mutant that showed no difference yet."""
 
-    def __init__(self, probe: Probe, spec: dict[str, Any]) -> None:
-        self.probe, self.module, self.short = probe, spec["module"], spec["short"]
-        self.tests, self.mutants = list(spec["tests"]), list(spec["mutants"])
-        self.rounds = chunks(self.tests, spec.get("durations", {}))
-        self.originals: dict[int, list[dict[str, Any]]] = {}
+    def __init__(self, probe: Probe, spec: ProbeGroup) -> None:
+        self.probe, self.module, self.short = probe, spec.module, spec.short
+        self.tests, self.mutants = list(spec.tests), list(spec.mutants)
+        self.rounds = chunks(self.tests, spec.durations)
+        self.originals: dict[int, list[RunReport]] = {}
         self.waiting: dict[int, list[str]] = {}
         self.excluded: dict[str, str] = {}
         self.calls_seen = False
 
     def start(self) -> None:
         for name in self.mutants:
-            self.probe.found[name] = {"status": "running", "excluded": self.excluded, "tests": len(self.tests)}
+            self.probe.found[name] = _Progress(excluded=self.excluded, tests=len(self.tests))
         self._need(0, self.mutants)
 
     def _need(self, index: int, names: list[str]) -> None:
@@ -261,39 +328,39 @@ class _Group:
         if index not in self.waiting:
             self.waiting[index], self.originals[index] = [], []
             for _ in range(2):
-                self.probe.pool.submit(_Task(lambda: self._run("", self.rounds[index]),
+                self.probe.pool.submit(_Task(lambda: self._run("", self.rounds[index]), RunReport,
                                              lambda run: self._original_done(index, run)), first=index > 0)
         self.waiting[index] += names
         if len(self.originals[index]) == 2:
             self._mutants_of(index, names)
 
-    def _run(self, under_test: str, tests: list[str], compare: Any = None) -> dict[str, Any]:
+    def _run(self, mutant: str, tests: list[str], compare: Compare | None = None) -> RunReport:
         recorder = Recorder()
         # the original's entry, and the mutant's that this run tests (a group's mutants share a table)
-        plugin = _Plugin(recorder, (self.module, under_test.rpartition(".")[2] or self.short), compare)
-        code = _pytest([*self.probe.args, *tests], under_test, [plugin])
-        return {"exit_code": code, "tests": plugin.tests, "calls": recorder.calls, "difference": plugin.found}
+        plugin = _Plugin(recorder, (self.module, mutant.rpartition(".")[2] or self.short), compare)
+        code = _pytest(self.probe.args, _scenario(mutant, tests), [plugin])
+        return RunReport(exit_code=code, tests=plugin.tests, calls={t: recorder.observed(t) for t in recorder.calls},
+                         found=plugin.found)
 
-    def _original_done(self, index: int, run: dict[str, Any] | None) -> None:
-        self.originals[index].append(run or {"exit_code": -1, "tests": {}, "calls": {}})
+    def _original_done(self, index: int, run: RunReport | None) -> None:
+        self.originals[index].append(run or _DEAD_RUN)
         if len(self.originals[index]) == 2:
             self.excluded.update(self._excluded(index))
-            self.calls_seen = self.calls_seen or any(any(r["calls"].values()) for r in self.originals[index])
+            self.calls_seen = self.calls_seen or any(any(r.calls.values()) for r in self.originals[index])
             self._mutants_of(index, self.waiting[index])
 
     def _mutants_of(self, index: int, names: list[str]) -> None:
         for name in names:
             self._mutant_round(index, name, set(), None)
 
-    def _mutant_round(self, index: int, name: str, unstable: set[tuple[str, str]], seen: dict[str, Any] | None
-                      ) -> None:
+    def _mutant_round(self, index: int, name: str, unstable: set[tuple[str, str]], seen: Found | None) -> None:
         """One run of the mutant over round `index`, stopping at the first difference not in
         `unstable`; `seen` is the one an earlier run of it found, which this run must find again."""
         observable = [t for t in self.rounds[index] if t not in self.excluded]
         if not observable:
             self._no_difference(index, name)
             return
-        self.probe.pool.submit(_Task(lambda: self._run(name, observable, self._compare_in(index, unstable)),
+        self.probe.pool.submit(_Task(lambda: self._run(name, observable, self._compare_in(index, unstable)), RunReport,
                                      lambda run: self._mutant_done(index, name, run, unstable, seen)), first=True)
 
     def _excluded(self, index: int) -> dict[str, str]:
@@ -302,77 +369,77 @@ class _Group:
         excluded = {}
         for test in self.rounds[index]:
             for run in self.originals[index]:
-                outcome = run["tests"].get(test)
-                if outcome is None:
-                    why = ("did not run on the original under the probe (its run ended with exit "
-                           f"{run['exit_code']})")
-                elif not outcome["passed"]:
-                    why = f"{outcome['message']} on the original under the probe"
+                if test not in run.tests:
+                    why: str | None = ("did not run on the original under the probe (its run ended with exit "
+                                       f"{run.exit_code})")
+                elif not run.tests[test].passed:
+                    why = f"{run.tests[test].message} on the original under the probe"
                 else:
-                    why = observation.unobserved(run["calls"].get(test, []))
+                    why = observation.unobserved(_calls_of(run, test))
                 if why is not None:
                     excluded[test] = why
                     break
         return excluded
 
-    def _compare_in(self, index: int, unstable: set[tuple[str, str]]
-                    ) -> Callable[[str, list[dict[str, Any]]], dict[str, Any] | None]:
-        def compare(test: str, calls: list[dict[str, Any]]) -> dict[str, Any] | None:
-            first, again = (run["calls"].get(test, []) for run in self.originals[index])
+    def _compare_in(self, index: int, unstable: set[tuple[str, str]]) -> Compare:
+        def compare(test: str, calls: tuple[Call, ...]) -> Found | None:
+            first, again = (_calls_of(run, test) for run in self.originals[index])
             if observation.unobserved(calls) is not None:
                 return None
-            found = [d for d in observation.differences(first, calls, again) if (test, d["what"]) not in unstable]
+            found = [d for d in observation.differences(first, calls, again) if (test, d.what) not in unstable]
             if not found:
                 return None
             # the first names the difference; any of them may give the suggestion
-            return {**found[0], "test": test, "others": found[1:MORE_DIFFERENCES + 1]}
+            return Found(test=test, first=found[0], others=tuple(found[1:MORE_DIFFERENCES + 1]), where=None)
         return compare
 
-    def _mutant_done(self, index: int, name: str, run: dict[str, Any] | None, unstable: set[tuple[str, str]],
-                     seen: dict[str, Any] | None) -> None:
+    def _mutant_done(self, index: int, name: str, run: RunReport | None, unstable: set[tuple[str, str]],
+                     seen: Found | None) -> None:
         """A difference in what the call left behind counts once a second run of the mutant shows it
         too, as the original's two runs agree: what a thread's timing changed from one run to the
         next is not the mutant's doing. What the call itself returned or raised needs no second run."""
-        result = self.probe.found[name]
+        progress = self.probe.found[name]
         if run is None:  # the machine's doing, maybe (a loaded CI machine): not cached, tried again next run
-            result.update(status="died")
+            progress.status = Status.DIED
             return
-        self.calls_seen = self.calls_seen or any(run["calls"].values())
-        difference = run["difference"]
-        if difference is None and seen is None:
+        self.calls_seen = self.calls_seen or any(run.calls.values())
+        found = run.found
+        if found is None and seen is None:
             self._no_difference(index, name)
             return
-        key = None if difference is None else (difference["test"], difference["what"])
-        settled = seen is None and difference is not None and observation.of_the_call_itself(difference)
-        if not settled and (seen is None or key != (seen["test"], seen["what"])):
+        key = None if found is None else (found.test, found.first.what)
+        settled = seen is None and found is not None and observation.of_the_call_itself(found.first)
+        if not settled and (seen is None or key != (seen.test, seen.first.what)):
             if seen is not None:  # the two runs disagree: neither difference is the mutant's for sure
-                unstable = unstable | {(seen["test"], seen["what"])} | ({key} if key else set())
-                difference = None
+                unstable = unstable | {(seen.test, seen.first.what)} | ({key} if key else set())
+                found = None
             if len(unstable) > MOST_UNSTABLE:
                 self._no_difference(index, name)
             else:
-                self._mutant_round(index, name, unstable, difference)
+                self._mutant_round(index, name, unstable, found)
             return
-        result.update(status="done", difference=difference, calls_seen=True)
-        self.probe.verify(name, difference, result)
+        assert found is not None  # settled, or the same as `seen`
+        progress.status, progress.found, progress.calls_seen = Status.DONE, found, True
+        self.probe.verify(name, found, progress)
 
     def _no_difference(self, index: int, name: str) -> None:
         if index + 1 < len(self.rounds):
             self._need(index + 1, [name])
             return
-        result = self.probe.found[name]
+        progress = self.probe.found[name]
         observable = [t for t in self.tests if t not in self.excluded]
-        result.update(status="done" if observable else "not observed", difference=None, calls_seen=self.calls_seen)
+        progress.status = Status.DONE if observable else Status.NOT_OBSERVED
+        progress.found, progress.calls_seen = None, self.calls_seen
 
 
 class Probe:
-    def __init__(self, spec: dict[str, Any]) -> None:
-        self.args = ["-p", "no:cacheprovider", "-q", "--rootdir=.", *spec["pytest_args"]]
-        self.pool = _Pool(max(1, int(spec.get("workers", 1))), spec.get("deadline"))
-        self.groups = [_Group(self, g) for g in spec["groups"]]
-        self.found: dict[str, dict[str, Any]] = {}
+    def __init__(self, spec: ProbeSpec) -> None:
+        self.args = ["-p", "no:cacheprovider", "-q", "--rootdir=.", *spec.pytest_args]
+        self.pool = _Pool(max(1, spec.workers), spec.deadline)
+        self.groups = [_Group(self, g) for g in spec.groups]
+        self.found: dict[str, _Progress] = {}
 
-    def run(self) -> dict[str, Any]:
+    def run(self) -> ProbeResults:
         all_tests = sorted({t for g in self.groups for t in g.tests})
         # import the code and the tests once (torch among them); each run then forks from here, so
         # that no run sees what an earlier one left behind (a cache, a counter, a patched global)
@@ -381,59 +448,55 @@ class Probe:
         for group in self.groups:
             group.start()
         self.pool.run()
-        for group in self.groups:
-            for name in group.mutants:
-                result = self.found.setdefault(name, {"status": "budget"})
-                if result["status"] == "running":
-                    result["status"] = "budget"
-                # explained, but its suggestion's verification was cut short: explained again next time
-                result["unfinished"] = bool(result.pop("verifying", False))
-        return self.found
+        # a survivor still running is not reached; one explained whose suggestion's verification was
+        # cut short is unfinished: explained again next time
+        return ProbeResults(survivors={name: self.found[name].result() if name in self.found
+                                       else not_reached(len(group.tests))
+                                       for group in self.groups for name in group.mutants})
 
-    def verify(self, name: str, difference: dict[str, Any], result: dict[str, Any]) -> None:
+    def verify(self, name: str, found: Found, progress: _Progress) -> None:
         """Try each suggested assertion until one passes on the original and fails on the mutant;
-        `result["suggestion"]` is that one. The test is found where its code was defined (a test
+        `progress.suggestion` is that one. The test is found where its code was defined (a test
         inherited from a base class in another module is changed there)."""
-        test = difference["test"]
-        file, line = difference.get("where") or (test.split("::", 1)[0], None)
+        test = found.test
+        file, line = (found.where.file, found.where.line) if found.where is not None else (test.split("::", 1)[0], None)
         try:
             source = Path(file).read_text()
         except (OSError, UnicodeDecodeError):
             return
-        tried = [c for d in (difference, *difference.get("others", ()))
-                 for c in candidates(test, source, d, file=file, line=line)]
-        self._try(name, tried[:MOST_TRIES], source, result)
+        tried = [c for d in (found.first, *found.others) for c in candidates(test, source, d, file=file, line=line)]
+        self._try(name, tried[:MOST_TRIES], source, progress)
 
-    def _try(self, name: str, tried: list[Suggestion], source: str, result: dict[str, Any]) -> None:
+    def _try(self, name: str, tried: list[Suggestion], source: str, progress: _Progress) -> None:
         # until the last candidate is judged: a budget that ends first leaves the survivor unfinished
-        result["verifying"] = bool(tried)
+        progress.verifying = bool(tried)
         if not tried:
             return
         suggestion, rest = tried[0], tried[1:]
         changed = suggestion.applied_to(source)
-        codes: dict[str, int | None] = {}
+        verdicts: dict[str, Verdict | None] = {}
 
-        def ran(which: str, outcome: Any) -> None:
-            codes[which] = outcome
-            if len(codes) < 2:
+        def ran(which: str, outcome: ChangedRun | None) -> None:
+            verdicts[which] = verdict_of(outcome.exit_code) if outcome is not None else None
+            if len(verdicts) < 2:
                 return
-            if codes["original"] == 0 and codes["mutant"] == 1:
-                result.update(suggestion=suggestion.to_dict(), verifying=False)
+            if verdicts["original"] is Verdict.PASSED and verdicts["mutant"] is Verdict.FAILED:
+                progress.suggestion, progress.verifying = suggestion, False
             else:
-                self._try(name, rest, source, result)
+                self._try(name, rest, source, progress)
 
-        for which, under_test in (("original", ""), ("mutant", name)):
-            self.pool.submit(_Task(lambda under_test=under_test: self._run_changed(suggestion, changed, under_test),
+        for which, mutant in (("original", ""), ("mutant", name)):
+            self.pool.submit(_Task(lambda mutant=mutant: self._run_changed(suggestion, changed, mutant), ChangedRun,
                                    lambda outcome, which=which: ran(which, outcome)), first=True)
 
-    def _run_changed(self, suggestion: Suggestion, changed: str, under_test: str) -> int:
+    def _run_changed(self, suggestion: Suggestion, changed: str, mutant: str) -> ChangedRun:
         """In the forked child: the test's module (and the test's own, when it inherits the test)
         executed again from `changed` in memory, then the test run. Nothing is written to disk."""
         test_file = suggestion.test.split("::", 1)[0]
         _reexecute(suggestion.file, changed)
         if Path(test_file).resolve() != Path(suggestion.file).resolve():
             _reexecute(test_file, Path(test_file).read_text())
-        return _pytest([*self.args, suggestion.test], under_test, [])
+        return ChangedRun(exit_code=_pytest(self.args, _scenario(mutant, [suggestion.test]), []))
 
 
 def _reexecute(file: str, text: str) -> None:
@@ -451,17 +514,17 @@ def _reexecute(file: str, text: str) -> None:
             return
 
 
-def probe(spec: dict[str, Any]) -> dict[str, Any]:
+def probe(spec: ProbeSpec) -> ProbeResults:
     from gate.mutmut_adapter.runner import _import_from_mutants
 
     os.environ["PY_IGNORE_IMPORTMISMATCH"] = "1"
     mutmut.setup_source_paths()
-    _import_from_mutants(spec["import_roots"])
-    os.chdir(mutmut.MUTANTS_DIR)
+    _import_from_mutants(list(spec.import_roots))
+    os.chdir(MUTANTS_DIR)
     return Probe(spec).run()
 
 
 if __name__ == "__main__":
     spec_path, out_path = sys.argv[1:3]
-    result = probe(json.loads(Path(spec_path).read_text()))
-    Path(out_path).write_text(json.dumps(result))
+    results = probe(codec.read(ProbeSpec, Path(spec_path), FORMAT))
+    codec.write(Path(out_path), results, FORMAT)

@@ -12,7 +12,11 @@ watched too, since its calls are the function's behaviour.
 
 It holds no strong reference to anything the code under test may release: what it needs at the
 call's start is described or kept as a weak reference, and no argument, frame or traceback outlives
-the call through it. Values are descriptions (a type and a short text, never an address)."""
+the call through it. Values are descriptions (a type and a short text, never an address).
+
+While a test runs, each call's record is a dict the recorder fills in as the call goes (its keys
+are this module's alone: `_as_call` reads them); `observed` gives a test's calls as the typed
+`gate.wire.probe.Call` values that the probe compares and sends across its pipes."""
 
 from __future__ import annotations
 
@@ -30,6 +34,8 @@ from typing import Any
 from unittest import mock
 
 from gate.mutmut_adapter import internals as mutmut
+from gate.mutmut_adapter.naming import is_mutmut_global
+from gate.wire.probe import Call, End, Held, Site
 
 DESCRIPTION_CHARACTERS = 120
 """The longest description of a plain value kept whole."""
@@ -92,7 +98,7 @@ def _code(value: Any) -> bool:
 
 def _module_state(module: Any) -> dict[str, str]:
     return {name: describe(value) for name, value in list(vars(module).items())
-            if not name.startswith("_") and not name.startswith(("mutants_", "x_", "xǁ"))
+            if not name.startswith("_") and not is_mutmut_global(name)
             and isinstance(value, (type(None), bool, int, float, str, tuple))}
 
 
@@ -270,41 +276,56 @@ class Recorder:
                 outcome["unobserved"] = f"{type(exc).__name__}: {exc}"
         self._open = []
 
+    def observed(self, test: str) -> tuple[Call, ...]:
+        """What each call `test` made left, in the order of the calls (none: it made no call)."""
+        return tuple(_as_call(record) for record in self.calls.get(test, ()))
+
     def wrap(self, fn: Any, module: Any, via: str = "") -> Any:
-        recorder = self
-        nested = _nested_codes(getattr(fn, "__code__", None))
-
+        """`fn`, recording each call it is given (`via`: how the call reached it, when not directly)."""
         if inspect.isgeneratorfunction(fn) or inspect.isasyncgenfunction(fn):
-            @functools.wraps(fn)
-            def unobservable(*args: Any, **kwargs: Any) -> Any:
-                recorder.calls.setdefault(recorder.test, []).append(
-                    {"via": via, "unobserved": "a generator: its body runs as it is iterated, after the call's exit"})
-                return fn(*args, **kwargs)
-            return unobservable
-
-        def returned(result: Any) -> Any:
-            """A function defined inside `fn` that it returned is watched as well."""
-            if inspect.isfunction(result) and result.__code__ in nested:
-                return recorder.wrap(result, module, f"{via}{' > ' if via else ''}the function "
-                                                     f"{result.__name__} it returned")
-            return result
-
+            return self._unobservable(fn, via)
         if inspect.iscoroutinefunction(fn):
-            @functools.wraps(fn)
-            async def observed_async(*args: Any, **kwargs: Any) -> Any:
-                with recorder.watching(fn, module, via, args, kwargs) as outcome:
-                    result = await fn(*args, **kwargs)
-                    outcome["returned"] = describe(result)
-                return returned(result)
-            return observed_async
+            return self._wrap_coroutine(fn, module, via)
+        return self._wrap_function(fn, module, via)
+
+    def _unobservable(self, fn: Any, via: str) -> Any:
+        recorder = self
+
+        @functools.wraps(fn)
+        def unobservable(*args: Any, **kwargs: Any) -> Any:
+            recorder.calls.setdefault(recorder.test, []).append(
+                {"via": via, "unobserved": "a generator: its body runs as it is iterated, after the call's exit"})
+            return fn(*args, **kwargs)
+        return unobservable
+
+    def _wrap_coroutine(self, fn: Any, module: Any, via: str) -> Any:
+        recorder, nested = self, _nested_codes(getattr(fn, "__code__", None))
+
+        @functools.wraps(fn)
+        async def observed_async(*args: Any, **kwargs: Any) -> Any:
+            with recorder.watching(fn, module, via, args, kwargs) as outcome:
+                result = await fn(*args, **kwargs)
+                outcome["returned"] = describe(result)
+            return recorder._returned(result, nested, module, via)
+        return observed_async
+
+    def _wrap_function(self, fn: Any, module: Any, via: str) -> Any:
+        recorder, nested = self, _nested_codes(getattr(fn, "__code__", None))
 
         @functools.wraps(fn)
         def observed(*args: Any, **kwargs: Any) -> Any:
             with recorder.watching(fn, module, via, args, kwargs) as outcome:
                 result = fn(*args, **kwargs)
                 outcome["returned"] = describe(result)
-            return returned(result)
+            return recorder._returned(result, nested, module, via)
         return observed
+
+    def _returned(self, result: Any, nested: set[Any], module: Any, via: str) -> Any:
+        """A function defined inside the wrapped one (its code in `nested`) that it returned is
+        watched as well."""
+        if inspect.isfunction(result) and result.__code__ in nested:
+            return self.wrap(result, module, f"{via}{' > ' if via else ''}the function {result.__name__} it returned")
+        return result
 
     @contextlib.contextmanager
     def watching(self, fn: Any, module: Any, via: str, args: tuple[Any, ...], kwargs: dict[str, Any]
@@ -406,6 +427,26 @@ def _walk(frame: Any) -> Iterator[Any]:
 def _held_state(kind: str, ref: Any) -> dict[str, Any]:
     obj = ref()
     return {"type": kind, "state": _state(obj)} if obj is not None else {"type": kind, "freed": True}
+
+
+def _as_call(record: dict[str, Any]) -> Call:
+    """A call's record as the typed value the probe compares: what the record lacks, the call did
+    not leave (an exception where it returned, its state where it could not be recorded)."""
+    end, site, frames = record.get("end"), record.get("site"), record.get("frames")
+    return Call(via=record["via"], unobserved=record.get("unobserved"), site=None if site is None else Site(**site),
+                returned=record.get("returned"), raised=record.get("raised"), cause=record.get("cause"),
+                context=record.get("context"), suppress_context=record.get("suppress_context"),
+                frames=None if frames is None else tuple(frames), self_type=record.get("self_type", ""),
+                self_state=record.get("self", {}), held=_as_held(record.get("held", {})),
+                globals=record.get("globals", {}), logs=tuple(record.get("logs", ())),
+                mocks={name: tuple(calls) for name, calls in record.get("mocks", {}).items()},
+                end=None if end is None else End(self_state=end["self"], freed=end["freed"],
+                                                 held=_as_held(end["held"])))
+
+
+def _as_held(held: dict[str, dict[str, Any]]) -> dict[str, Held]:
+    return {path: Held(type=h["type"], freed=bool(h.get("freed")), state=h.get("state", {}))
+            for path, h in held.items()}
 
 
 def _names_in(frame: Any, targets: dict[str, Any]) -> dict[str, str]:

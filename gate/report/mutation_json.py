@@ -83,8 +83,8 @@ def _mutant(m: MutantOutcome, lines: list[str]) -> dict:
         reasons.append(f"missing check: {m.missing_check}")
     if m.suggestion:
         reasons.append(f"suggested check (verified): {m.suggestion.shown()}")
-    if m.baselined:
-        reasons.append(f"baselined: {m.baselined}")
+    if m.adopted:
+        reasons.append(f"adopted: {m.adopted}")
     if reasons:
         entry["statusReason"] = "; ".join(reasons)
     return entry

@@ -82,13 +82,13 @@ def render(result: GateResult) -> str:
 
 
 def _problems(result: GateResult, report: RegionReport) -> list[str]:
-    problems = [SHORT_PROBLEMS[p.rule] + (" (baselined)" if p.baselined else "") for p in report.problems]
+    problems = [SHORT_PROBLEMS[p.rule] + (" (adopted)" if p.adopted else "") for p in report.problems]
     failing = result.counts.failing_by_region.get(report.region.id, 0)
     if failing:
         problems.append(f"{failing} mutant(s) not killed")
     held = result.counts.held_by_region.get(report.region.id, 0)
     if held:
-        problems.append(f"{held} mutant(s) not killed, baselined")
+        problems.append(f"{held} mutant(s) not killed, adopted")
     return problems
 
 

@@ -8,7 +8,7 @@ carries a `partialFingerprints` entry that does not change while the finding doe
 function, operator and the mutated text, or a region's rule and label and offsets inside it; never
 a line number), so an unchanged survivor stays one alert across runs; two alike findings in one
 function are told apart by their order (`gate.rules` gives each finding its fingerprint, the key
-of a baseline entry too). A finding the baseline file holds carries a suppression with its reason. Each rule has help text; a mutant rule's comes with the
+of a adoption entry too). A finding the adoption file holds carries a suppression with its reason. Each rule has help text; a mutant rule's comes with the
 mutant (its operator's description), so this module needs no operator table of its own.
 
 Written as plain data: no maintained Python SARIF writer exists (sarif-om has not changed since
@@ -57,7 +57,7 @@ def render(result: GateResult) -> str:
         if m.suggestion:
             missing += f"\nSuggested check (verified): {m.suggestion.shown()}"
         found = _result(m.operator, f"Error-handling mutant {m.name} {why}. Mutant:\n{m.diff}{missing}",
-                        m.file, m.start, m.end, m.finding_id, m.baselined)
+                        m.file, m.start, m.end, m.finding_id, m.adopted)
         if m.suggestion:
             found["fixes"] = [_fix(m.suggestion)]
         results.append(found)
@@ -66,7 +66,7 @@ def render(result: GateResult) -> str:
             short, help_text = REGION_RULES[problem.rule]
             rules[problem.rule] = _rule(problem.rule, short, short, help_text)
             results.append(_result(problem.rule, problem.message, report.region.file, problem.start, problem.end,
-                                   problem.finding_id, problem.baselined))
+                                   problem.finding_id, problem.adopted))
     driver = {"name": "gate", "version": result.versions.get("gate", ""),
               "rules": [rules[rule] for rule in sorted(rules)]}
     run: dict[str, Any] = {"tool": {"driver": driver}, "results": results,
@@ -97,7 +97,7 @@ def _rule(rule_id: str, short: str, full: str, help_text: str) -> dict[str, Any]
 
 
 def _result(rule: str, message: str, file: str, start: int, end: int, finding: str,
-            baselined: str | None) -> dict[str, Any]:
+            adopted: str | None) -> dict[str, Any]:
     result: dict[str, Any] = {
         "ruleId": rule,
         "level": "error",
@@ -108,6 +108,6 @@ def _result(rule: str, message: str, file: str, start: int, end: int, finding: s
         }}],
         "partialFingerprints": {FINGERPRINT: finding},
     }
-    if baselined:  # held by the baseline file: reported, suppressed with the entry's reason
-        result["suppressions"] = [{"kind": "external", "justification": baselined}]
+    if adopted:  # held by the adoption file: reported, suppressed with the entry's reason
+        result["suppressions"] = [{"kind": "external", "justification": adopted}]
     return result

@@ -42,14 +42,14 @@ def render(result: GateResult) -> str:
                    # kept and tested (unless the policy turns them off), counted apart
                    "message_only": counts.message_only,
                    "message_only_by_status": _by_value(counts.message_only_by_status),
-                   # findings the baseline file holds: warned about, not failing
-                   "baselined": counts.baselined,
+                   # findings the adoption file holds: warned about, not failing
+                   "adopted": counts.adopted,
                    # counted killed only because they timed out (twice: the second time alone, with twice the limit)
                    "killed_by_timeout": counts.killed_by_timeout,
                    # each survivor's explanation, by kind, and the verified assertions suggested
                    "explanations": dict(counts.explanations),
                    "suggestions_verified": counts.suggestions_verified},
-        "baseline_file": result.baseline_file,
+        "adoption_file": result.adoption_file,
         "by_operator": {op: _by_value(c) for op, c in counts.by_operator.items()},
         "regions": regions,
         "timings": result.timings,

@@ -85,14 +85,14 @@ def render(result: GateResult, width: int | None = None) -> str:
         lines.append("")
     for note in result.notes:
         lines.append(f"note: {note}")
-    # what the baseline file holds: warned about, never failing until its entry expires
+    # what the adoption file holds: warned about, never failing until its entry expires
     for m in result.mutants:
-        if m.failing and m.baselined:
-            lines.append(f"WARN baselined ({m.baselined}): {m.failing}: {m.name} at {m.file}:{m.start} ({m.operator})")
+        if m.failing and m.adopted:
+            lines.append(f"WARN adopted ({m.adopted}): {m.failing}: {m.name} at {m.file}:{m.start} ({m.operator})")
     for report in result.regions:
         for problem in report.problems:
-            if problem.baselined:
-                lines.append(f"WARN baselined ({problem.baselined}): {problem.message}")
+            if problem.adopted:
+                lines.append(f"WARN adopted ({problem.adopted}): {problem.message}")
     verdict = result.verdict
     for finding in verdict.findings:
         lines.append(f"FAIL [{finding.exit_code.value}] {finding.message}")
@@ -105,12 +105,12 @@ def render(result: GateResult, width: int | None = None) -> str:
         meaning = meaning.replace("every error-handling mutant killed",
                                   f"every error-handling mutant killed, {timed} of them only by timing out "
                                   "(twice, the second time alone with twice the limit)")
-    if counts.baselined:
-        held = f"{counts.baselined} baselined finding{'s' if counts.baselined != 1 else ''}"
+    if counts.adopted:
+        held = f"{counts.adopted} adopted finding{'s' if counts.adopted != 1 else ''}"
         if verdict.passed:
-            word, meaning = f"PASSED with {held}", f"nothing failed beyond what {result.baseline_file} holds"
+            word, meaning = f"PASSED with {held}", f"nothing failed beyond what {result.adoption_file} holds"
         else:
-            meaning += f"; {held} more in {result.baseline_file}"
+            meaning += f"; {held} more in {result.adoption_file}"
     lines.append(f"gate {word} (exit {verdict.exit_code.value}: {meaning})")
     return "\n".join(lines) + "\n"
 

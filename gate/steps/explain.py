@@ -20,30 +20,32 @@ from __future__ import annotations
 
 import ast
 import functools
-import json
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from gate import __version__
-from gate.files import write_atomic
 from gate.imports import import_roots
-from gate.mutmut_adapter.protocol import MUTANTS_DIR
+from gate.mutmut_adapter.naming import function_of
+from gate.mutmut_adapter.naming import MUTANTS_DIR
 from gate.process import last_line, run_python, tool_caches
 from gate.result import EXPLANATION_KINDS, MutantOutcome, Suggestion
 from gate.settings import Settings
 from gate.steps.snapshot import test_unit
 from gate.suggestions import function_at, function_named
+from gate.wire import codec
+from gate.wire.probe import FORMAT, ProbeGroup, ProbeResults, ProbeSpec, Status, SurvivorResult, not_reached
 
 OBSERVED = ("the call's outcome; the raised exception's type, message, __cause__, __context__, "
             "__suppress_context__ and traceback; self's, the held objects' and the module's values at the "
             "call's exit and at the test's end; log records; mock calls; and the functions it returned")
 NO_DIFFERENCE = (f"no difference seen in what the probe observes ({OBSERVED}); not observed: what it changed "
                  "elsewhere (files, other objects, other threads) or after the test's end")
-EXPLANATIONS_VERSION = 1
+EXPLANATIONS_FORMAT = 2
+"""The explanation cache's format. History: 1, plain JSON stamped `[1, gate version]`; 2, the
+`ExplanationsFile` message of the gate's codec."""
 
 
 @dataclass(frozen=True)
@@ -61,38 +63,54 @@ class Explanation:
             raise ValueError(f"unknown kind of explanation {self.kind!r}")
 
 
+@dataclass(frozen=True)
+class CachedExplanation:
+    key: str
+    """The survivor's result key it is valid for."""
+    text: str
+    kind: str
+    suggestion: Suggestion | None
+
+
+@dataclass(frozen=True)
+class ExplanationsFile:
+    """The explanation cache on disk (`explanations.json`), valid for the gate version that wrote it."""
+
+    gate_version: str
+    cold_seconds: float | None
+    entries: dict[str, CachedExplanation]
+
+
 class ExplanationCache:
-    """Explanations by survivor name, each valid while the survivor's result key is the same."""
+    """Explanations by survivor name, each valid while the survivor's result key is the same: the
+    gate's own cache, read and written here alone; a missing, damaged or older one is a miss."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.entries: dict[str, dict[str, Any]] = {}
+        self.entries: dict[str, CachedExplanation] = {}
         self.cold_seconds: float | None = None
         """What the last cold run (no mutant result from the cache) took before its explain step:
         a warm run's budget is a share of that, so what a cold run's budget left is explained later."""
         try:
-            data = json.loads(path.read_text())
-            if data.get("version") == [EXPLANATIONS_VERSION, __version__]:
-                self.entries = data["entries"]
-                self.cold_seconds = float(data["cold_seconds"]) if data.get("cold_seconds") else None
-        except (OSError, ValueError, TypeError, KeyError, AttributeError):
-            self.entries = {}  # a missing or damaged cache only costs explaining again
+            data = codec.read(ExplanationsFile, path, EXPLANATIONS_FORMAT)
+        except codec.WireError:
+            return  # a missing or damaged cache only costs explaining again
+        if data.gate_version == __version__:
+            self.entries, self.cold_seconds = dict(data.entries), data.cold_seconds or None
 
     def get(self, name: str, key: str) -> Explanation | None:
         entry = self.entries.get(name)
-        if entry is None or entry.get("key") != key:
+        if entry is None or entry.key != key:
             return None
-        suggestion = Suggestion.from_dict(entry["suggestion"]) if entry.get("suggestion") else None
-        return Explanation(entry["text"], entry["kind"], suggestion)
+        return Explanation(entry.text, entry.kind, entry.suggestion)
 
     def put(self, name: str, key: str, explanation: Explanation) -> None:
-        self.entries[name] = {"key": key, "text": explanation.text, "kind": explanation.kind,
-                              "suggestion": explanation.suggestion.to_dict() if explanation.suggestion else None}
+        self.entries[name] = CachedExplanation(key=key, text=explanation.text, kind=explanation.kind,
+                                               suggestion=explanation.suggestion)
 
     def save(self) -> None:
-        write_atomic(self.path, json.dumps({"version": [EXPLANATIONS_VERSION, __version__],
-                                            "cold_seconds": self.cold_seconds,
-                                            "entries": dict(sorted(self.entries.items()))}))
+        codec.write(self.path, ExplanationsFile(gate_version=__version__, cold_seconds=self.cold_seconds,
+                                                entries=dict(sorted(self.entries.items()))), EXPLANATIONS_FORMAT)
 
 
 DEFAULT_SHARE = 0.3
@@ -146,26 +164,10 @@ def _probe(survivors: list[MutantOutcome], settings: Settings, work: Path, files
            budget: float) -> dict[str, Explanation]:
     deadline = time.time() + budget
     spent = f"not explained: the explain budget ({budget:.0f} s) was spent; a later run explains it"
-    groups: dict[tuple[str, str, tuple[str, ...]], list[MutantOutcome]] = {}
-    for m in survivors:
-        module_name, _, short = m.name.rpartition(".")
-        table = short.rsplit("__mutmut_", 1)[0]
-        groups.setdefault((module_name, table, tuple(sorted(m.tests))), []).append(m)
-    # the groups with the most survivors and the cheapest tests first: the most explained per second
-    ordered = sorted(groups.values(), key=lambda ms: (-len(ms), sum(durations.get(t, 0.0) for t in ms[0].tests)))
-    spec_groups = []
-    for members in ordered:
-        first = members[0]
-        module_name, _, short = first.name.rpartition(".")
-        spec_groups.append({"module": module_name, "short": short, "mutants": [m.name for m in members],
-                            "durations": {t: durations.get(t, 0.0) for t in first.tests},
-                            "tests": order_tests(first.tests, killers.get((first.file, first.unit), ()),
-                                                 _touched(work / first.file, first.unit),
-                                                 lambda t: _test_source(work, t), durations)})
+    spec = ProbeSpec(groups=_groups(survivors, work, killers, durations), pytest_args=tuple(settings.pytest_args),
+                     import_roots=tuple(import_roots(work, files)), workers=settings.max_workers, deadline=deadline)
     spec_path, out_path = work / MUTANTS_DIR / ".gate-probe-spec.json", work / MUTANTS_DIR / ".gate-probe.json"
-    spec_path.write_text(json.dumps({"groups": spec_groups, "pytest_args": list(settings.pytest_args),
-                                     "import_roots": import_roots(work, files), "workers": settings.max_workers,
-                                     "deadline": deadline}))
+    codec.write(spec_path, spec, FORMAT)
     out_path.unlink(missing_ok=True)
     done = run_python(["-P", "-m", "gate.mutmut_adapter.probe", str(spec_path), str(out_path)], cwd=work,
                       env=tool_caches(work / MUTANTS_DIR / ".gate-tools"))
@@ -175,9 +177,32 @@ def _probe(survivors: list[MutantOutcome], settings: Settings, work: Path, files
             return {m.name: Explanation(spent, "budget", final=False) for m in survivors}
         why = f"not found: the probe of the survivors' tests failed (exit {done.returncode}): {last_line(done.output)}"
         return {m.name: Explanation(why, "failed", final=False) for m in survivors}
-    observed = json.loads(out_path.read_text())
-    return {m.name: explanation(observed.get(m.name, {"status": "budget"}), m.tests,
+    observed = codec.read(ProbeResults, out_path, FORMAT).survivors
+    # the probe answers for every survivor of its spec; one it left out would count as not reached
+    return {m.name: explanation(observed[m.name] if m.name in observed else not_reached(len(m.tests)),
                                 lambda t: _test_source(work, t), spent) for m in survivors}
+
+
+def _groups(survivors: list[MutantOutcome], work: Path, killers: Mapping[tuple[str, str], Iterable[str]],
+            durations: Mapping[str, float]) -> tuple[ProbeGroup, ...]:
+    """The survivors by function and tests, the groups with the most survivors and the cheapest
+    tests first (the most explained per second), each group's tests likeliest to differ first."""
+    groups: dict[tuple[str, str, tuple[str, ...]], list[MutantOutcome]] = {}
+    for m in survivors:
+        module_name, _, short = m.name.rpartition(".")
+        groups.setdefault((module_name, function_of(short), tuple(sorted(m.tests))), []).append(m)
+    ordered = sorted(groups.values(), key=lambda ms: (-len(ms), sum(durations.get(t, 0.0) for t in ms[0].tests)))
+    spec_groups = []
+    for members in ordered:
+        first = members[0]
+        module_name, _, short = first.name.rpartition(".")
+        spec_groups.append(ProbeGroup(
+            module=module_name, short=short, mutants=tuple(m.name for m in members),
+            durations={t: durations.get(t, 0.0) for t in first.tests},
+            tests=tuple(order_tests(first.tests, killers.get((first.file, first.unit), ()),
+                                    _touched(work / first.file, first.unit), lambda t: _test_source(work, t),
+                                    durations))))
+    return tuple(spec_groups)
 
 
 def order_tests(tests: Iterable[str], killers: Iterable[str], touched: set[str],
@@ -194,19 +219,16 @@ def order_tests(tests: Iterable[str], killers: Iterable[str], touched: set[str],
     return sorted(tests, key=lambda t: (-kills[t], not names_touched(t), durations.get(t, 0.0), t))
 
 
-def explanation(result: dict[str, Any], tests: Iterable[str], source_of: Callable[[str], str | None],
-                spent: str) -> Explanation:
+def explanation(result: SurvivorResult, source_of: Callable[[str], str | None], spent: str) -> Explanation:
     """One survivor's probe result in words."""
-    status = result.get("status")
-    if status == "budget":
+    if result.status is Status.BUDGET:
         return Explanation(spent, "budget", final=False)
-    if status == "died":
+    if result.status is Status.DIED:
         return Explanation("not observed: its run on the mutant stopped or died under the probe (it is tried again "
                            "on the next run)", "failed", final=False)
-    excluded: dict[str, str] = result.get("excluded", {})
-    total = result.get("tests", len(list(tests)))
-    if status == "not observed":
-        why = result.get("why")
+    excluded, total = result.excluded, result.tests
+    if result.status is Status.NOT_OBSERVED:
+        why = result.why
         if why is None and excluded:
             test, reason = next(iter(excluded.items()))
             why = f"{len(excluded)} of {total} tests could not be observed; the first, {test}: {reason}"
@@ -215,18 +237,17 @@ def explanation(result: dict[str, Any], tests: Iterable[str], source_of: Callabl
     if excluded:
         test, reason = next(iter(excluded.items()))
         left_out = f" ({len(excluded)} of {total} tests could not be observed and were left out; the first, {test}: {reason})"
-    difference = result.get("difference")
-    if difference is None:
-        if not result.get("calls_seen"):
+    found = result.found
+    if found is None:
+        if not result.calls_seen:
             return Explanation("not observed: no call of the function was seen (a classmethod or staticmethod "
                                "called past the probe, or a function it returned before the tests began)",
                                "not observed")
         return Explanation(NO_DIFFERENCE + left_out, "no difference")
-    test = difference["test"]
-    source = source_of(test) if not difference.get("where") else source_of("::".join(map(str, difference["where"])))
-    text = f"after {test}, {difference['what']}; {_reads(source, difference.get('read'))}{left_out}"
-    suggestion = Suggestion.from_dict(result["suggestion"]) if result.get("suggestion") else None
-    return Explanation(text, "named", suggestion, final=not result.get("unfinished"))
+    where = found.where
+    source = source_of(found.test) if where is None else source_of(f"{where.file}::{where.line}")
+    text = f"after {found.test}, {found.first.what}; {_reads(source, found.first.read)}{left_out}"
+    return Explanation(text, "named", result.suggestion, final=not result.unfinished)
 
 
 def _reads(source: str | None, name: str | None) -> str:

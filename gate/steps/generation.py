@@ -72,8 +72,9 @@ def generate(settings: Settings, work: Path, project: list[str], files: list[str
         generation = client.generate(
             work, files=files, regions=spans, max_workers=settings.max_workers, tests=list(tests),
             pytest_args=list(settings.pytest_args),
-            operator_spec={"enabled": sorted(settings.policy.operators if settings.policy.operators is not None
-                                             else OPERATORS), "exceptions": resolved})
+            operators=client.OperatorSpec(
+                enabled=tuple(sorted(settings.policy.operators if settings.policy.operators is not None
+                                     else OPERATORS)), exceptions=resolved))
     return Generated(generation, types, start_fork_server(settings, work, files, tests) if prestart else None)
 
 

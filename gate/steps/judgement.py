@@ -41,11 +41,11 @@ class About:
 def judged(checked: Checked, policy: Policy, about: About, timings: dict[str, float],
            ratchet: Ratchet | None = None, whole: bool = True) -> GateResult:
     """`whole`: the run saw every finding (no --changed scope, no shard, mutants run), so it can
-    tell that a baseline entry matches none."""
+    tell that a adoption entry matches none."""
     regions, mutants, verdict, notes = rules.judge(checked.regions, checked.mutants, policy, ratchet, whole=whole)
     return GateResult(
         project=about.project, guarded_paths=about.guarded_paths, verdict=verdict, regions=regions,
         mutants=mutants, mutmut_total=checked.mutmut_total, gate_total=checked.gate_total, timings=timings,
         versions=about.versions, notes=(*checked.notes, *notes), shard=about.shard,
         suite_tests=checked.suite_tests, nothing_to_check=checked.nothing_to_check, run=about.run,
-        sources=checked.sources, equivalent=checked.equivalent, baseline_file=ratchet.file if ratchet else None)
+        sources=checked.sources, equivalent=checked.equivalent, adoption_file=ratchet.file if ratchet else None)

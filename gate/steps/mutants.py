@@ -9,13 +9,13 @@ from pathlib import Path
 
 from gate.errors import InfrastructureError
 from gate.mutmut_adapter import client
-from gate.mutmut_adapter.protocol import RawOutcome
 from gate.progress import Progress
 from gate.result import MutantOutcome, MutantStatus
 from gate.settings import Settings
 from gate.steps.baseline import CoverageResult
 from gate.steps.cache import CachedResult, ResultCache
 from gate.steps.plan import Job, cpu_limit, outcome
+from gate.wire.driver import Outcome
 
 UNTRUSTED = (MutantStatus.ERROR, MutantStatus.CRASHED, MutantStatus.TIMEOUT)
 """Outcomes that may be the machine's doing (an OOM killer, a cancelled CI job, a loaded machine):
@@ -64,7 +64,7 @@ def run_jobs(run: client.Run, jobs: list[Job], settings: Settings, coverage: Cov
     """Test `jobs`, adding each outcome to `outcomes` as it lands."""
     by_name = {j.job.name: j for j in jobs}
 
-    def on_outcome(raw: RawOutcome) -> None:
+    def on_outcome(raw: Outcome) -> None:
         if raw.name not in by_name or raw.name in outcomes:
             raise InfrastructureError(f"mutmut reported an outcome for {raw.name}, which the gate did not "
                                       "send it or had an outcome for already")

@@ -9,15 +9,16 @@ from pathlib import Path
 
 from gate import __version__
 from gate.mutmut_adapter.client import MUTMUT_OPERATORS
-from gate.mutmut_adapter.protocol import MutantJob
 from gate.operators import OPERATORS
 from gate.result import ANOTHER_SHARD, MutantOutcome, MutantStatus
+from gate.scenario import CPU_PER_WALL_SECOND
 from gate.settings import Settings
 from gate.steps import snapshot
 from gate.steps.baseline import CoverageResult
 from gate.steps.cache import Fingerprints, ResultCache, build_fingerprints
 from gate.steps.regions import read_source
 from gate.steps.selection import Candidate
+from gate.wire.driver import MutantJob
 
 
 @dataclass(frozen=True)
@@ -70,8 +71,9 @@ def outcome(candidate: Candidate, status: MutantStatus, **fields: object) -> Mut
 
 
 def cpu_limit(estimated: float, settings: Settings) -> int:
-    """CPU seconds for a test run whose baseline took `estimated`; the wall limit is half of it."""
-    return math.ceil((estimated + settings.timeout_constant) * settings.timeout_multiplier * 2)
+    """CPU seconds for a test run whose baseline took `estimated` (its multiplier and constant on the
+    wall clock); the wall-clock limit is `gate.scenario.wall_limit` of it."""
+    return math.ceil((estimated + settings.timeout_constant) * settings.timeout_multiplier * CPU_PER_WALL_SECOND)
 
 
 def shard_of(candidates: list[Candidate], shard: tuple[int, int] | None) -> set[str]:

@@ -5,6 +5,7 @@ the assertion to add, verified on the original and the mutant."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import gc
 import json
 import subprocess
@@ -15,29 +16,33 @@ from unittest import mock
 
 import pytest
 
-from gate.mutmut_adapter.recorder import Recorder, _mocks, describe
+from gate.mutmut_adapter.recorder import Recorder, _as_call, _mocks, describe
 from gate.observation import differences
 from gate.result import Suggestion
 from gate.steps.explain import NO_DIFFERENCE, explanation, order_tests
 from gate.suggestions import candidates
+from gate.wire.probe import Call, Check, Difference, Found, Site, Status, SurvivorResult, Target, not_reached
 from tests.gate.conftest import run_gate
 
 TEST = "tests/test_engine.py::test_out_of_memory_is_counted_and_raised"
 
 
-def call(**left: object) -> dict:
+def call(**left: object) -> Call:
     """What the recorder keeps of one call, with `left` changed."""
-    return {"via": "", "returned": "None", "self_type": "Engine", "self": {"out_of_memory_count": "1"},
-            "held": {}, "globals": {}, "logs": [], "mocks": {}, "site": None, **left}
+    record = {"via": "", "returned": "None", "self_type": "Engine", "self": {"out_of_memory_count": "1"},
+              "held": {}, "globals": {}, "logs": [], "mocks": {}, "site": None, **left}
+    if "end" in record:
+        record["end"] = {"freed": False, **record["end"]}
+    return _as_call(record)
 
 
-def compare_test(before: list[dict], after: list[dict], again: list[dict]) -> dict | None:
+def compare_test(before: list[Call], after: list[Call], again: list[Call]) -> Difference | None:
     """The test's difference: the first of its calls'."""
     found = differences(before, after, again)
     return found[0] if found else None
 
 
-def raised(**left: object) -> dict:
+def raised(**left: object) -> Call:
     shape = {"raised": "RetryError('x')", "cause": None, "context": None, "suppress_context": False,
              "frames": ["retry"]}
     return call(**{**shape, **left})
@@ -82,30 +87,34 @@ def raised(**left: object) -> dict:
 ])
 def test_each_thing_a_test_could_observe_is_named(original, mutant, said):
     found = compare_test([original], [mutant], [original])
-    assert found is not None and found["what"] == said
+    assert found is not None and found.what == said
 
 
 def test_what_differs_between_two_runs_of_the_original_is_no_effect_of_the_mutant():
     first, again = call(self={"started": "10.5", "n": "1"}), call(self={"started": "11.2", "n": "1"})
     found = compare_test([first], [call(self={"started": "12.9", "n": "0"})], [again])
-    assert found["what"] == "Engine.n is 1 on the original but 0 on the mutant"
+    assert found.what == "Engine.n is 1 on the original but 0 on the mutant"
     assert compare_test([first], [call(self={"started": "12.9", "n": "1"})], [again]) is None
 
 
 def test_a_different_number_of_calls_is_a_difference():
-    assert compare_test([call(), call()], [call()], [call(), call()])["what"] == (
+    assert compare_test([call(), call()], [call()], [call(), call()]).what == (
         "the function ran 2 times on the original but 1 on the mutant")
 
 
 # ------------------------------------------------------------------------ in words, per test
 
 
-def probed(**result: object) -> dict:
-    return {"status": "done", "excluded": {}, "tests": 3, "calls_seen": True, "difference": None, **result}
+def probed(difference: dict | None = None, status: str = "done", **result: object) -> SurvivorResult:
+    found = None if difference is None else Found(
+        test=difference["test"], first=Difference(what=difference["what"], read=difference["read"], check=None,
+                                                  site=None), others=(), where=None)
+    return SurvivorResult(**{"excluded": {}, "tests": 3, "why": None, "calls_seen": True, "suggestion": None,
+                             "unfinished": False, **result}, status=Status(status), found=found)
 
 
-def words(result: dict, source: str = "def test_x(): pass") -> object:
-    return explanation(result, [TEST], lambda nodeid: source, "SPENT")
+def words(result: SurvivorResult, source: str = "def test_x(): pass") -> object:
+    return explanation(result, lambda nodeid: source, "SPENT")
 
 
 def test_the_first_difference_is_named_with_the_test_and_what_it_does_not_read():
@@ -138,7 +147,7 @@ def test_no_difference_says_what_was_and_was_not_observed_and_never_equivalent()
     assert found.kind == "no difference" and found.text == NO_DIFFERENCE
     assert "equivalent" not in NO_DIFFERENCE and "not observed:" in NO_DIFFERENCE
     assert words(probed(calls_seen=False)).text.startswith("not observed: no call of the function was seen")
-    assert words({"status": "budget"}).kind == "budget"
+    assert words(not_reached(1)).kind == "budget"
 
 
 def test_tests_are_ordered_to_show_a_difference_first():
@@ -171,8 +180,9 @@ PYTEST_SOURCE = '''def test_oom(spies):
 '''
 
 
-def difference(check: dict, line: int, names: dict, direct: bool = False) -> dict:
-    return {"check": check, "site": {"line": line, "names": names, "direct": direct}}
+def difference(check: dict, line: int, names: dict, direct: bool = False) -> Difference:
+    return Difference(what="", read=None, check=Check(**{**check, "target": Target(check["target"])}),
+                      site=Site(line=line, names=names, direct=direct))
 
 
 def test_a_self_attribute_is_checked_in_the_test_style_after_the_statement_that_made_the_call():
@@ -225,7 +235,7 @@ def test_a_log_record_is_checked_where_the_test_captures_records():
     assert (after_block.after_line, after_block.lines) == (8, (
         "        self.assertIn(('ERROR', 'out of memory'), [(r.levelname, r.getMessage()) for r in logs.records])",))
     with_caplog = PYTEST_SOURCE.replace("def test_oom(spies):", "def test_oom(caplog):")
-    in_loop = {**logged, "site": {**logged["site"], "line": 4}}
+    in_loop = dataclasses.replace(logged, site=dataclasses.replace(logged.site, line=4))
     assert candidates("tests/test_e.py::test_oom", with_caplog, in_loop)[0].lines == (
         "        assert ('ERROR', 'out of memory') in [(r.levelname, r.getMessage()) for r in caplog.records]",)
     assert candidates("tests/test_e.py::test_oom", PYTEST_SOURCE, in_loop) == []  # no caplog: nowhere to read them
@@ -245,7 +255,7 @@ def test_nothing_is_suggested_where_the_value_cannot_be_written_or_named():
     unwritable = difference({"target": "self", "attr": "m", "original": "a Model", "mutant": "a Other"}, 4,
                             {"self": "engine"})
     assert candidates("tests/test_e.py::test_oom", PYTEST_SOURCE, unwritable) == []
-    no_site = {"check": {"target": "self", "attr": "n", "original": "1"}, "site": None}
+    no_site = Difference(what="", read=None, check=Check(target=Target.SELF, attr="n", original="1"), site=None)
     assert candidates("tests/test_e.py::test_oom", PYTEST_SOURCE, no_site) == []
 
 
@@ -556,9 +566,9 @@ def test_an_object_with_slots_is_described_by_its_slots():
 
 
 def test_what_the_budget_cut_short_is_never_final():
-    assert not words({"status": "budget"}).final and not words({"status": "died"}).final
+    assert not words(not_reached(1)).final and not words(probed(status="died")).final
     named = probed(difference={"test": TEST, "what": "x", "read": "x"})
-    assert words(named).final and not words({**named, "unfinished": True}).final
+    assert words(named).final and not words(dataclasses.replace(named, unfinished=True)).final
     assert words(probed()).final  # no difference, fully looked at
 
 

@@ -44,7 +44,7 @@ def checked(*mutants: MutantOutcome, entered: bool = True, **fields) -> Checked:
 
 
 def ratchet(*entries: Entry) -> Ratchet:
-    return Ratchet(file="gate-baseline.json", entries={e.fingerprint: e for e in entries}, today=TODAY)
+    return Ratchet(file="gate-adopted.json", entries={e.fingerprint: e for e in entries}, today=TODAY)
 
 
 def entry(fingerprint: str, expires: str = "2026-12-31") -> Entry:
@@ -62,9 +62,9 @@ def test_a_checked_run_becomes_its_result_with_every_field_carried():
     assert (result.mutmut_total, result.gate_total, result.suite_tests) == (3, 2, ("t::a", "t::b"))
     assert (result.timings, result.notes, result.sources, result.equivalent) == (
         {"total": 1.5}, ("a note",), {"f": "src"}, {"same": 2})
-    assert result.baseline_file is None and result.error is None and result.nothing_to_check is None
+    assert result.adoption_file is None and result.error is None and result.nothing_to_check is None
     [killed] = result.mutants
-    assert killed.failing is None and killed.finding_id == "" and killed.baselined is None
+    assert killed.failing is None and killed.finding_id == "" and killed.adopted is None
 
 
 def test_a_survivor_and_an_untested_mutant_fail_the_run_each_with_its_reason():
@@ -102,20 +102,20 @@ def test_a_finding_the_baseline_holds_warns_and_an_expired_entry_fails():
     survivor = checked(mutant(1, MutantStatus.SURVIVED))
     fingerprint = judged(survivor, POLICY, ABOUT, {}).mutants[0].finding_id
     held = judged(survivor, POLICY, ABOUT, {}, ratchet(entry(fingerprint)))
-    assert held.verdict.passed and held.baseline_file == "gate-baseline.json"
-    assert held.mutants[0].baselined == "adopted with it" and not held.mutants[0].fails
-    assert held.counts.baselined == held.baselined == 1
+    assert held.verdict.passed and held.adoption_file == "gate-adopted.json"
+    assert held.mutants[0].adopted == "adopted with it" and not held.mutants[0].fails
+    assert held.counts.adopted == held.adopted == 1
     expired = judged(survivor, POLICY, ABOUT, {}, ratchet(entry(fingerprint, expires="2026-05-31")))
     assert [f.message for f in expired.verdict.findings] == [
         "survived: vault.store.xǁStoreǁload__mutmut_1 at vault/store.py:25 (augmented_assignment)",
-        "baseline entry expired on 2026-05-31 (gate-baseline.json): survived: ..."]
+        "adoption entry expired on 2026-05-31 (gate-adopted.json): survived: ..."]
 
 
 def test_only_a_whole_run_says_a_baseline_entry_is_no_longer_needed():
     stale = ratchet(entry("0" * 32))
     whole = judged(checked(mutant(1, MutantStatus.KILLED)), POLICY, ABOUT, {}, stale)
     assert whole.verdict.passed and [n.split(":")[0] for n in whole.notes] == [
-        "baseline entry no longer needed (remove it from gate-baseline.json, or rewrite the file with `python -m "
+        "adoption entry no longer needed (remove it from gate-adopted.json, or rewrite the file with `python -m "
         "gate baseline`)"]
     part = judged(checked(mutant(1, MutantStatus.KILLED)), POLICY, ABOUT, {}, stale, whole=False)
     assert part.notes == ()

@@ -39,6 +39,7 @@ def test_every_internal_the_adapter_uses_is_where_it_looks_and_takes_what_it_pas
 def test_the_conventions_the_adapter_relies_on_hold():
     found = in_own_process("""
         import inspect
+        import os
         from pathlib import Path
 
         print(json.dumps({
@@ -61,6 +62,18 @@ def test_the_conventions_the_adapter_relies_on_hold():
                 if line.startswith("mutants_") and " = " in line],
             "table named": [mutmut.mutants_table("x_load__mutmut_1"), mutmut.ORIGINAL_KEY],
             # the probe's tracebacks leave out the trampoline's frames and name mutmut's copies plainly
+            # the environment variable the trampoline reads the active mutant from
+            "env var": f'"{mutmut.MUTANT_UNDER_TEST}" in os.environ' in inspect.getsource(
+                __import__("mutmut.mutation.trampoline", fromlist=["x"])),
+            # a copy's prefixes and suffix, and the function a mutant name belongs to
+            "prefixes": [mutmut.mangle_function_name(name="load", class_name=c).startswith(p)
+                         for c, p in zip((None, "Store"), mutmut.COPY_PREFIXES)],
+            "of function": [mutmut.function_of(n) for n in mutmut.combine_mutations_to_source(
+                *(lambda made: (made[0], made[1][:1], made[2], made[3]))(mutmut.create_mutations(
+                    "m.py", "def load(x):\\n    return x + 1\\n", None, None))).mutant_names],
+            "suffix": sorted(n.removeprefix("x_load" + mutmut.MUTANT_SUFFIX) for n in mutmut.combine_mutations_to_source(
+                *(lambda made: (made[0], made[1][:1], made[2], made[3]))(mutmut.create_mutations(
+                    "m.py", "def load(x):\\n    return x + 1\\n", None, None))).mutant_names),
             "trampoline file": [inspect.getsourcefile(__import__("mutmut.mutation.trampoline", fromlist=["x"])
                                                       ).endswith(mutmut.TRAMPOLINE_FILES)],
             "plain names": [mutmut.plain_function_name(n) for n in (
@@ -76,9 +89,19 @@ def test_the_conventions_the_adapter_relies_on_hold():
         "table": ["mutants_x_load__mutmut: MutantDict", "mutants_x_load__mutmut['_mutmut_orig']",
                   "mutants_x_load__mutmut['x_load__mutmut_1']"],
         "table named": ["mutants_x_load__mutmut", "_mutmut_orig"],
+        "env var": True, "prefixes": [True, True], "of function": ["x_load"],
+        "suffix": ["1"],
         "trampoline file": [True], "plain names": ["load", "load", "helper"],
         "operators": sorted(MUTMUT_OPERATORS),  # each of mutmut's operators is described for the reports
     }
+
+
+def test_the_gate_process_reads_mutmuts_names_without_importing_mutmut():
+    found = subprocess.run([sys.executable, "-c", "import sys, gate.mutmut_adapter.naming, gate.wire.driver\n"
+                            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'mutmut'))"],
+                           capture_output=True, text=True, timeout=120)
+    assert found.returncode == 0, found.stderr
+    assert found.stdout.strip() == "[]"
 
 
 def test_the_globals_the_adapter_replaces_are_the_ones_mutmut_reads():

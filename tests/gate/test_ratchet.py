@@ -1,4 +1,4 @@
-"""Adopting the gate with a baseline file (`gate.ratchet`): `python -m gate baseline` writes today's
+"""Adopting the gate with a adoption file (`gate.ratchet`): `python -m gate adopt` writes today's
 findings; a run then fails on anything new only, warns on what the file holds, fails on an entry
 past its date, and says when an entry is no longer needed."""
 
@@ -31,41 +31,41 @@ def weakened(project, *checks: str) -> None:
     path.write_text(text)
 
 
-def write_baseline(project, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "gate", "baseline", "--project", str(project), "-q", *args],
+def write_adoption_file(project, *args: str, command: str = "adopt") -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "gate", command, "--project", str(project), "-q", *args],
                           capture_output=True, text=True, timeout=600)
 
 
 @pytest.fixture
 def adopted(fixture_project):
-    """The strong fixture with two checks gone (two survivors), adopted with a baseline file."""
+    """The strong fixture with two checks gone (two survivors), adopted with an adoption file."""
     project = fixture_project("strong", {"pyproject.toml": [('tests = ["tests"]',
-                                                             'tests = ["tests"]\nbaseline_file = "gate-baseline.json"')]})
+                                                             'tests = ["tests"]\nadoption_file = "gate-adopted.json"')]})
     weakened(project, COUNT_CHECK, CLOSE_CHECKS)
-    done = write_baseline(project, "--reason", "paid off in the Q1 clean-up", "--expires", "2099-01-31")
+    done = write_adoption_file(project, "--reason", "paid off in the Q1 clean-up", "--expires", "2099-01-31")
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "gate: baseline written to gate-baseline.json: 2 entries (2 new or renewed, 0 kept, 0 no longer needed" in done.stdout
+    assert "gate: adoption file written to gate-adopted.json: 2 entries (2 new or renewed, 0 kept, 0 no longer needed" in done.stdout
     return project
 
 
 @pytest.mark.slow  # gate runs of seconds: .ci/run runs them
-def test_the_baseline_holds_todays_findings_with_a_reason_and_a_date(adopted):
-    entries = json.loads((adopted / "gate-baseline.json").read_text())["entries"]
+def test_the_adoption_file_holds_todays_findings_with_a_reason_and_a_date(adopted):
+    entries = json.loads((adopted / "gate-adopted.json").read_text())["entries"]
     assert sorted((e["kind"], e["what"].split(": ", 2)[-1]) for e in entries) == [
         ("mutant", "augmented_assignment in Store.load (vault/store.py): self.failures += 1 -> self.failures = 1"),
         ("mutant", "cleanup-call-delete in Store.close (vault/store.py): self.handle.close() -> pass"),
     ]
     assert {(e["reason"], e["expires"]) for e in entries} == {("paid off in the Q1 clean-up", "2099-01-31")}
-    # the fingerprints are SARIF's: a code-scanning alert and its baseline entry are one finding
+    # the fingerprints are SARIF's: a code-scanning alert and its adoption entry are one finding
     sarif = json.loads((adopted / "reports" / "gate.sarif").read_text())["runs"][0]["results"]
     assert {r["partialFingerprints"]["gateFinding/v2"] for r in sarif} == {e["fingerprint"] for e in entries}
 
     run = run_gate(adopted)
     assert run.exit_code == 0, run.stdout + run.stderr
-    assert ("gate PASSED with 2 baselined findings (exit 0: nothing failed beyond what gate-baseline.json holds)"
+    assert ("gate PASSED with 2 adopted findings (exit 0: nothing failed beyond what gate-adopted.json holds)"
             in run.stdout)
-    assert run.stdout.count("WARN baselined (paid off in the Q1 clean-up): survived: no test failed") == 2
-    assert run.summary["counts"]["baselined"] == 2 and run.summary["baseline_file"] == "gate-baseline.json"
+    assert run.stdout.count("WARN adopted (paid off in the Q1 clean-up): survived: no test failed") == 2
+    assert run.summary["counts"]["adopted"] == 2 and run.summary["adoption_file"] == "gate-adopted.json"
     assert all(r["suppressions"] == [{"kind": "external", "justification": "paid off in the Q1 clean-up"}]
                for r in json.loads((adopted / "reports" / "gate.sarif").read_text())["runs"][0]["results"])
 
@@ -77,12 +77,12 @@ def test_a_new_finding_fails_and_is_the_only_one_named(adopted):
     assert run.exit_code == 1, run.stdout + run.stderr
     failing = [line for line in run.stdout.splitlines() if line.startswith("FAIL")]
     assert len(failing) == 1 and "(raise-drop-cause)" in failing[0]
-    assert "; 2 baselined findings more in gate-baseline.json)" in run.stdout
+    assert "; 2 adopted findings more in gate-adopted.json)" in run.stdout
 
 
 @pytest.mark.slow  # gate runs of seconds: .ci/run runs them
 def test_an_expired_entry_fails(adopted):
-    path = adopted / "gate-baseline.json"
+    path = adopted / "gate-adopted.json"
     data = json.loads(path.read_text())
     yesterday = (datetime.date.today() - datetime.timedelta(days=1)).isoformat()
     data["entries"][0]["expires"] = yesterday
@@ -90,7 +90,7 @@ def test_an_expired_entry_fails(adopted):
     run = run_gate(adopted)
     assert run.exit_code == 1, run.stdout + run.stderr
     expired = data["entries"][0]["what"]
-    assert f"FAIL [1] baseline entry expired on {yesterday} (gate-baseline.json): {expired}" in run.stdout
+    assert f"FAIL [1] adoption entry expired on {yesterday} (gate-adopted.json): {expired}" in run.stdout
     # and the finding it held fails again, named as any new one is
     assert sum(1 for line in run.stdout.splitlines() if line.startswith("FAIL [1] survived:")) == 1
 
@@ -105,18 +105,18 @@ def test_an_entry_whose_mutant_is_now_killed_is_reported_as_removable(adopted):
     (adopted / TESTS).write_text(restored)
     run = run_gate(adopted)
     assert run.exit_code == 0, run.stdout + run.stderr
-    assert ("note: baseline entry no longer needed (remove it from gate-baseline.json, or rewrite the file with "
-            "`python -m gate baseline`): survived: no test failed: augmented_assignment in Store.load") in run.stdout
-    assert "gate PASSED with 1 baselined finding (exit 0" in run.stdout
-    rewritten = write_baseline(adopted)
+    assert ("note: adoption entry no longer needed (remove it from gate-adopted.json, or rewrite the file with "
+            "`python -m gate adopt`): survived: no test failed: augmented_assignment in Store.load") in run.stdout
+    assert "gate PASSED with 1 adopted finding (exit 0" in run.stdout
+    rewritten = write_adoption_file(adopted)
     assert "1 entries (0 new or renewed, 1 kept, 1 no longer needed and dropped)" in rewritten.stdout
 
 
-def test_a_baseline_entry_needs_a_reason_and_a_date(tmp_path):
+def test_an_adoption_entry_needs_a_reason_and_a_date(tmp_path):
     (tmp_path / "b.json").write_text(json.dumps({"format": 2, "entries": [
         {"fingerprint": "f", "kind": "mutant", "file": "m.py", "function": "f", "what": "w", "reason": " ",
          "expires": "2099-01-01"}]}))
-    with pytest.raises(ConfigError, match=r"baseline_file b.json, entry 1: needs a non-empty reason"):
+    with pytest.raises(ConfigError, match=r"adoption_file b.json, entry 1: needs a non-empty reason"):
         load(tmp_path, "b.json")
     (tmp_path / "b.json").write_text(json.dumps({"format": 2, "entries": [
         {"fingerprint": "f", "kind": "mutant", "file": "m.py", "function": "f", "what": "w", "reason": "r",
@@ -125,19 +125,30 @@ def test_a_baseline_entry_needs_a_reason_and_a_date(tmp_path):
         load(tmp_path, "b.json")
 
 
-def test_a_baseline_of_an_older_format_must_be_rewritten(tmp_path):
+def test_an_adoption_file_of_an_older_format_must_be_rewritten(tmp_path):
     (tmp_path / "b.json").write_text(json.dumps({"format": 1, "entries": []}))
-    with pytest.raises(ConfigError, match=r"older gate \(format 1\).*rewrite it with `python -m gate baseline`"):
+    with pytest.raises(ConfigError, match=r"older gate \(format 1\).*rewrite it with `python -m gate adopt`"):
         load(tmp_path, "b.json")
 
 
-def test_a_missing_baseline_file_is_a_config_error_naming_the_command(fixture_project):
+def test_a_missing_adoption_file_is_a_config_error_naming_the_command(fixture_project):
     project = fixture_project("strong", {"pyproject.toml": [('tests = ["tests"]',
-                                                             'tests = ["tests"]\nbaseline_file = "gone.json"')]})
+                                                             'tests = ["tests"]\nadoption_file = "gone.json"')]})
     run = run_gate(project)
     assert run.exit_code == 2
-    assert run.stderr.strip() == ("gate: error [config]: baseline_file gone.json does not exist: write it with "
-                                  "`python -m gate baseline`")
+    assert run.stderr.strip() == ("gate: error [config]: adoption_file gone.json does not exist: write it with "
+                                  "`python -m gate adopt`")
+
+
+def test_the_old_names_still_work_and_say_what_they_are_called_now(fixture_project):
+    project = fixture_project("strong", {"pyproject.toml": [('tests = ["tests"]',
+                                                             'tests = ["tests"]\nbaseline_file = "gone.json"')]})
+    run = write_adoption_file(project, command="baseline")
+    assert run.returncode == 2
+    assert run.stderr.strip().splitlines() == [
+        "gate: `python -m gate baseline` is now `python -m gate adopt` (the old name still works)",
+        "gate: [tool.gate] baseline_file is now adoption_file (the old name still works)",
+        "gate: error [config]: adoption_file gone.json does not exist: write it with `python -m gate adopt`"]
 
 
 def _twin(number: int, status: str):
