@@ -111,12 +111,12 @@ def test_a_finding_the_baseline_holds_warns_and_an_expired_entry_fails():
         "adoption entry expired on 2026-05-31 (gate-adopted.json): survived: ..."]
 
 
-def test_only_a_whole_run_says_a_baseline_entry_is_no_longer_needed():
+def test_only_a_whole_run_says_an_adoption_entry_is_no_longer_needed():
     stale = ratchet(entry("0" * 32))
     whole = judged(checked(mutant(1, MutantStatus.KILLED)), POLICY, ABOUT, {}, stale)
     assert whole.verdict.passed and [n.split(":")[0] for n in whole.notes] == [
         "adoption entry no longer needed (remove it from gate-adopted.json, or rewrite the file with `python -m "
-        "gate baseline`)"]
+        "gate adopt`)"]
     part = judged(checked(mutant(1, MutantStatus.KILLED)), POLICY, ABOUT, {}, stale, whole=False)
     assert part.notes == ()
 

@@ -143,12 +143,15 @@ def test_a_missing_adoption_file_is_a_config_error_naming_the_command(fixture_pr
 def test_the_old_names_still_work_and_say_what_they_are_called_now(fixture_project):
     project = fixture_project("strong", {"pyproject.toml": [('tests = ["tests"]',
                                                              'tests = ["tests"]\nbaseline_file = "gone.json"')]})
-    run = write_adoption_file(project, command="baseline")
-    assert run.returncode == 2
+    run = run_gate(project)
+    assert run.exit_code == 2
     assert run.stderr.strip().splitlines() == [
-        "gate: `python -m gate baseline` is now `python -m gate adopt` (the old name still works)",
         "gate: [tool.gate] baseline_file is now adoption_file (the old name still works)",
         "gate: error [config]: adoption_file gone.json does not exist: write it with `python -m gate adopt`"]
+    helped = write_adoption_file(project, "--help", command="baseline")
+    assert helped.returncode == 0 and "usage: python -m gate adopt" in helped.stdout
+    assert helped.stderr.strip() == ("gate: `python -m gate baseline` is now `python -m gate adopt` "
+                                     "(the old name still works)")
 
 
 def _twin(number: int, status: str):
