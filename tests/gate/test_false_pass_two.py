@@ -1,5 +1,5 @@
 """Never a false pass, round two: what a hostile review built against the equivalence rules, the
-cache, `--changed`, the merge and the ratchet. In each case a warm, `--changed`, merged or baselined
+cache, `--changed`, the merge and the ratchet. In each case a warm, `--changed`, merged or adopted
 run (or a rule that drops a mutant unseen) once passed where a cold full run of the same tree
 fails; each test reproduces it through `python -m gate` on a project of a few lines, and its
 docstring names the rule it pins. The number in each section is the case of the issue it closes.
@@ -446,7 +446,7 @@ def test_changed_with_only_a_helper_module_staged_widens(fixture_project):
     assert survivors(changed)
 
 
-# 8. A baseline entry holds the finding it was made for, in its region, and no other
+# 8. An adoption entry holds the finding it was made for, in its region, and no other
 
 PUSHER = """\
     def push(send, items):
@@ -471,8 +471,8 @@ PUSHER_TESTS = """\
     """
 
 
-def write_baseline(project: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "gate", "baseline", "--project", str(project), "-q",
+def write_adoption_file(project: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "gate", "adopt", "--project", str(project), "-q",
                            "--reason", "adopted", "--expires", "2099-01-31"], capture_output=True, text=True, timeout=600)
 
 
@@ -484,16 +484,16 @@ def test_a_new_survivor_in_a_region_alike_does_not_take_an_old_entry(tmp_path):
     the old one; the same region moved keeps its entry."""
     project = tiny_project(tmp_path, "relay", {"relay/pusher.py": PUSHER, "tests/test_pusher.py": PUSHER_TESTS})
     pyproject = project / "pyproject.toml"
-    pyproject.write_text(pyproject.read_text() + 'baseline_file = "gate-baseline.json"\n')
-    done = write_baseline(project)
+    pyproject.write_text(pyproject.read_text() + 'adoption_file = "gate-adopted.json"\n')
+    done = write_adoption_file(project)
     assert done.returncode == 0, done.stdout + done.stderr
-    [entry] = json.loads((project / "gate-baseline.json").read_text())["entries"]
+    [entry] = json.loads((project / "gate-adopted.json").read_text())["entries"]
     assert "broaden" in entry["what"]
 
     moved = project / "relay/pusher.py"
     moved.write_text('"""Pushing items."""\n\nRETRIES = 0\n\n\n' + moved.read_text())
     held = run_gate(project)
-    assert held.exit_code == 0 and "with 1 baselined finding" in held.stdout, held.stdout + held.stderr
+    assert held.exit_code == 0 and "with 1 adopted finding" in held.stdout, held.stdout + held.stderr
 
     moved.write_text(moved.read_text().replace(
         "def push(send, items):\n", "def push(send, items, connect=lambda: None):\n"
@@ -517,8 +517,8 @@ def test_a_new_survivor_in_a_region_alike_does_not_take_an_old_entry(tmp_path):
     run = run_gate(project)
     assert run.exit_code == 1, run.stdout + run.stderr
     [survivor] = survivors(run)
-    assert survivor["operator"] == "broaden" and survivor["start"] < 12 and not survivor["baselined"]
-    assert "baseline entry no longer needed (remove it from gate-baseline.json" in run.stdout
+    assert survivor["operator"] == "broaden" and survivor["start"] < 12 and not survivor["adopted"]
+    assert "adoption entry no longer needed (remove it from gate-adopted.json" in run.stdout
 
 
 # Also: a timeout counts only once it repeats alone with twice the limit, and is counted apart
