@@ -11,6 +11,7 @@ This module imports nothing of pytest or mutmut, so that the gate's own process 
 from __future__ import annotations
 
 import enum
+import math
 import signal
 from dataclasses import dataclass
 
@@ -35,8 +36,8 @@ def timed_out(worker_exit: int, seconds: float, wall: float) -> bool:
 
 
 def cpu_limit(wall_seconds: float) -> int:
-    """The CPU-seconds limit that allows `wall_seconds` on the clock."""
-    return max(1, int(round(wall_seconds * CPU_PER_WALL_SECOND)))
+    """The CPU-seconds limit (whole seconds, rounded up) that allows `wall_seconds` on the clock."""
+    return math.ceil(wall_seconds * CPU_PER_WALL_SECOND)
 
 
 class PytestExit(enum.IntEnum):

@@ -3,15 +3,13 @@ shard's) and the jobs for mutmut: each with its tests, time limit and cache key.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from gate import __version__
+from gate import __version__, scenario
 from gate.mutmut_adapter.client import MUTMUT_OPERATORS
 from gate.operators import OPERATORS
 from gate.result import ANOTHER_SHARD, MutantOutcome, MutantStatus
-from gate.scenario import CPU_PER_WALL_SECOND
 from gate.settings import Settings
 from gate.steps import snapshot
 from gate.steps.baseline import CoverageResult
@@ -73,7 +71,7 @@ def outcome(candidate: Candidate, status: MutantStatus, **fields: object) -> Mut
 def cpu_limit(estimated: float, settings: Settings) -> int:
     """CPU seconds for a test run whose baseline took `estimated` (its multiplier and constant on the
     wall clock); the wall-clock limit is `gate.scenario.wall_limit` of it."""
-    return math.ceil((estimated + settings.timeout_constant) * settings.timeout_multiplier * CPU_PER_WALL_SECOND)
+    return scenario.cpu_limit((estimated + settings.timeout_constant) * settings.timeout_multiplier)
 
 
 def shard_of(candidates: list[Candidate], shard: tuple[int, int] | None) -> set[str]:
