@@ -1,5 +1,5 @@
 """Where the coverage step's time goes: the curated suite run plain and with each thing the gate's
-baseline adds, side by side, and the gate's coverage step itself in one process and split across
+measurement adds, side by side, and the gate's coverage step itself in one process and split across
 the workers.
 
     python bench/coverage_split.py [--repeat 3]
@@ -7,8 +7,8 @@ the workers.
 Rows, each a median of `--repeat` runs, interleaved: importing torch and the engine; pytest's
 collection of the suite (imports, test modules, assertion rewriting); the suite plain; with
 coverage.py's line+branch measurement (pytest-cov); with per-test contexts too (the gate's
-baseline, one process); `python -m gate --only-coverage` (snapshot, regions, the baseline and its
-analysis, no mutants) with the baseline in one process and split across the workers.
+measurement, one process); `python -m gate --only-coverage` (snapshot, regions, the measurement and its
+analysis, no mutants) with the measurement in one process and split across the workers.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ STEPS = [
     ("suite + coverage (line, branch)", [*PYTEST, *COVERAGE], {}),
     ("suite + coverage + per-test contexts", [*PYTEST, *COVERAGE, "--cov-context=test"], {}),
     ("gate --only-coverage, 1 process", [PYTHON, "-m", "gate", "-q", "--only-coverage"],
-     {"GATE_LEVERS_OFF": "baseline-shards"}),
+     {"GATE_LEVERS_OFF": "measurement-split"}),
     ("gate --only-coverage, split", [PYTHON, "-m", "gate", "-q", "--only-coverage"], {}),
 ]
 

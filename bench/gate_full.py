@@ -5,8 +5,8 @@
 Reports the median wall time of each, the mutants selected out of those mutmut's operators make,
 mutants per second and the peak memory of the whole process tree (RSS sum and PSS), the phases of
 the cold runs (the coverage step, generation, mutants), and the floor: what no gate can go under
-on this machine, the suite's own run under coverage (the baseline) plus, over the workers, the
-sum over mutants of their killing test's time in the baseline. Each run works on a fresh copy of
+on this machine, the suite's own run under coverage (the measurement) plus, over the workers, the
+sum over mutants of their killing test's time in the measurement. Each run works on a fresh copy of
 the repository, so the user's `.gate/` is never touched.
 """
 
@@ -60,7 +60,7 @@ def main() -> None:
           + ", ".join(f"{name} {value}" for name, value in phases.items()))
     floor_s = median([f["seconds"] for f in floors])
     cold_s = median([r.seconds for r, _ in cold])
-    print(f"floor: {floor_s} s (baseline {median([f['baseline'] for f in floors])} s + killing tests "
+    print(f"floor: {floor_s} s (measurement {median([f['measurement'] for f in floors])} s + killing tests "
           f"{median([f['killing_tests'] for f in floors])} s over {floors[0]['workers']} workers); "
           f"cold / floor = {round(cold_s / floor_s, 2)}")
     data.update(cold_phases=phases, floor=floors, cold_over_floor=round(cold_s / floor_s, 2))
@@ -69,15 +69,15 @@ def main() -> None:
 
 
 def floor(project) -> dict:
-    """The least a run could take: the baseline it measured, plus each mutant's killing test (its
-    time in the baseline; a survivor would need all its tests) shared over the workers."""
+    """The least a run could take: the measurement it measured, plus each mutant's killing test (its
+    time in the measurement; a survivor would need all its tests) shared over the workers."""
     result = json.loads((project / "reports" / "gate-result.json").read_text())
-    baseline = json.loads((project / ".gate" / "coverage" / "baseline.json").read_text())
-    durations = baseline["durations"]
+    measured = json.loads((project / ".gate" / "coverage" / "measurement.json").read_text())
+    durations = measured["durations"]
     killing = sum(durations.get(m["killed_by"], 0.0) if m["killed_by"] else
                   sum(durations.get(t, 0.0) for t in m["tests"]) for m in result["mutants"])
     workers = os.cpu_count() or 1  # the gate's default max_workers
-    return {"seconds": round(baseline["seconds"] + killing / workers, 2), "baseline": round(baseline["seconds"], 2),
+    return {"seconds": round(measured["seconds"] + killing / workers, 2), "measurement": round(measured["seconds"], 2),
             "killing_tests": round(killing, 2), "workers": workers}
 
 

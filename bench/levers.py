@@ -8,8 +8,8 @@ mutant's worker starts with them; off, each worker imports them itself), `freeze
 in the fork server after it imported torch and the tests), `line-tests` (a mutant runs only the
 tests that executed its lines, not every test of its function), `killer-first` (a test that
 killed a function's other mutants runs first), `kept-session` (each worker runs its tests in the
-fork server's collected pytest session, not a `pytest.main` of its own), `baseline-shards` (the
-baseline is split across processes where that pays; on 2 cores it never does), workers.
+fork server's collected pytest session, not a `pytest.main` of its own), `measurement-split` (the
+measurement is split across processes where that pays; on 2 cores it never does), workers.
 
     python bench/levers.py --only "without preload"   # one lever beside all levers on
 """
@@ -29,7 +29,7 @@ CONFIGS = [
     ("without line-tests", {"GATE_LEVERS_OFF": "line-tests"}, []),
     ("without killer-first", {"GATE_LEVERS_OFF": "killer-first"}, []),
     ("without kept-session", {"GATE_LEVERS_OFF": "kept-session"}, []),
-    ("without baseline-shards", {"GATE_LEVERS_OFF": "baseline-shards"}, []),
+    ("without measurement-split", {"GATE_LEVERS_OFF": "measurement-split"}, []),
     ("1 worker", {}, ["--max-workers", "1"]),
 ]
 

@@ -173,7 +173,7 @@ def adopt_main(argv: Sequence[str]) -> int:
             print(f"gate: adoption file not written: the run ended with exit {int(result.verdict.exit_code)}, which no "
                   "adoption file can hold", file=sys.stderr)
             return int(result.verdict.exit_code)
-        kept, new, dropped = ratchet.write(path, ratchet.findings_of(result), previous,
+        kept, new, dropped = ratchet.write(path, ratchet.adoptable_of(result), previous,
                                            args.reason or ratchet.DEFAULT_REASON,
                                            args.expires or ratchet.default_expiry())
         print(f"gate: adoption file written to {name}: {kept + new} entries ({new} new or renewed, "

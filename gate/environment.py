@@ -1,4 +1,4 @@
-"""What of the environment a cached result depends on: the variables the baseline read by name
+"""What of the environment a cached result depends on: the variables the measurement read by name
 (`gate.steps.environment_probe` records them in its process), present or absent, with their
 values; always the variables read before any plugin runs or by native code, which no Python hook
 sees (the interpreter's, pytest's and coverage's own, and those of the numeric and GPU
@@ -18,7 +18,7 @@ ALWAYS_KEYED = ("PYTHON", "PYTEST_", "COV_", "COVERAGE_", "OMP_", "KMP_", "MKL_"
 """Name prefixes of the variables that are keyed whether the suite was seen to read them or not."""
 
 GATE_OWN = ("COVERAGE_FILE", "PYTHONPATH", "HYPOTHESIS_STORAGE_DIRECTORY")
-"""What the gate itself sets for the baseline: keyed elsewhere (PYTHONPATH by the interpreter's
+"""What the gate itself sets for the measurement: keyed elsewhere (PYTHONPATH by the interpreter's
 environment key) or the gate's own paths."""
 
 
@@ -29,7 +29,7 @@ unless the suite read them by name."""
 
 
 def read_key(read: Iterable[str], whole: str | None, environ: Mapping[str, str] | None = None) -> str:
-    """A digest of the values (or absence) of the variables a baseline read by name, of those
+    """A digest of the values (or absence) of the variables a measurement read by name, of those
     `ALWAYS_KEYED`, and when `whole` says why it counts, of every other but the `PER_RUN` ones."""
     environ = os.environ if environ is None else environ
     names = set(read) | {n for n in environ if n.startswith(ALWAYS_KEYED)}

@@ -31,11 +31,11 @@ class SourceSyntaxError(ConfigError):
     slug = "syntax"
 
 
-class RedBaselineError(GateError):
+class RedSuiteError(GateError):
     """The suite fails on unmutated code, so no mutant result could be trusted."""
 
-    slug = "red-baseline"
-    exit_code = ExitCode.RED_BASELINE
+    slug = "red-suite"
+    exit_code = ExitCode.RED_SUITE
 
 
 class InfrastructureError(GateError):

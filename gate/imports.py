@@ -3,8 +3,8 @@
 An editable install (`pip install -e .`, a `.pth` file pointing at the user's tree) or a
 `PYTHONPATH` would otherwise let the suite import the user's files instead of the gate's
 snapshot, so that coverage measures nothing and mutants are never imported. Every child (the
-baseline, the exception types, mutmut's driver) puts the import roots of the guarded files first
-on its path, and the baseline checks where each guarded module really came from (`import_probe`).
+measurement, the exception types, mutmut's driver) puts the import roots of the guarded files first
+on its path, and the measurement checks where each guarded module really came from (`measurement_plugin`).
 """
 
 from __future__ import annotations

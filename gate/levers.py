@@ -15,7 +15,7 @@ LEVERS = {
     "kept-session": "each worker runs its tests in the fork server's collected pytest session",
     "line-tests": "a mutant runs the tests that execute its lines, not all that reach its function",
     "killer-first": "the test that killed a mutant (or its function's others) last runs first",
-    "baseline-shards": "the baseline splits across processes where that pays",
+    "measurement-split": "the measurement splits across processes where that pays",
 }
 
 

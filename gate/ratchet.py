@@ -1,4 +1,4 @@
-"""Adopting the gate on a project that already has findings: a adoption file (`adoption_file` in
+"""Adopting the gate on a project that already has findings: an adoption file (`adoption_file` in
 `[tool.gate]`) lists today's survivors and unentered regions, each with a reason and an expiry
 date, so the gate fails on anything new while the old ones are paid off.
 
@@ -90,7 +90,7 @@ def _entry(name: str, index: int, raw: Any) -> Entry:
 
 
 @dataclass(frozen=True)
-class Finding:
+class Adoptable:
     """One finding the adoption file can hold: what `write` needs of it."""
 
     fingerprint: str
@@ -100,7 +100,7 @@ class Finding:
     what: str
 
 
-def write(path: Path, findings: list[Finding], previous: Ratchet | None, reason: str, expires: str
+def write(path: Path, findings: list[Adoptable], previous: Ratchet | None, reason: str, expires: str
           ) -> tuple[int, int, int]:
     """Write every finding into the adoption file at `path`: an entry already there keeps its reason and
     date, unless the date has passed; a new or expired one gets `reason` and `expires` (rewriting
@@ -119,13 +119,13 @@ def default_expiry(today: datetime.date | None = None) -> str:
     return ((today or datetime.date.today()) + datetime.timedelta(days=DEFAULT_DAYS)).isoformat()
 
 
-def findings_of(result: GateResult) -> list[Finding]:
+def adoptable_of(result: GateResult) -> list[Adoptable]:
     """The findings of a run that the adoption file can hold: its failing mutants and its regions' problems
     that are gaps in the tests (exit 1), held or not."""
-    found = [Finding(m.finding_id, "mutant", m.file, m.unit,
+    found = [Adoptable(m.finding_id, "mutant", m.file, m.unit,
                      f"{m.failing}: {m.operator} in {m.unit} ({m.file}): {' '.join(m.original.split())} -> "
                      f"{' '.join(m.replacement.split())}")
              for m in result.mutants if m.failing and m.finding_id]
-    found += [Finding(p.finding_id, p.rule, r.region.file, r.region.function, p.message)
+    found += [Adoptable(p.finding_id, p.rule, r.region.file, r.region.function, p.message)
               for r in result.regions for p in r.problems if not p.infrastructure]
     return found

@@ -168,7 +168,7 @@ class MutantOutcome(Mutant):
     """Why it is a finding under the policy, as every report words it (`gate.rules`); None when
     it is not."""
     finding_id: str = ""
-    """Its fingerprint when it is a finding (SARIF's `partialFingerprints`, a adoption entry's key)."""
+    """Its fingerprint when it is a finding (SARIF's `partialFingerprints`, an adoption entry's key)."""
     adopted: str | None = None
     """The adoption entry's reason, when the adoption file holds it: a warning, not a failure."""
     operator_description: str = ""
@@ -212,7 +212,7 @@ class RegionProblem:
     identity: tuple[str, ...]
     """What names it whatever the line numbers: file, function, rule, label, offsets in the region."""
     finding_id: str = ""
-    """Its fingerprint (SARIF's `partialFingerprints`, a adoption entry's key)."""
+    """Its fingerprint (SARIF's `partialFingerprints`, an adoption entry's key)."""
     adopted: str | None = None
     """The adoption entry's reason, when the adoption file holds it: a warning, not a failure."""
 
@@ -385,7 +385,7 @@ class GateResult:
     """Things a reader should know that are not failures (types that could not be resolved, say)."""
     shard: tuple[int, int] | None = None
     suite_tests: tuple[str, ...] = ()
-    """Every test (node id) of the suite the baseline ran, whether it runs a region or not."""
+    """Every test (node id) of the suite the measurement ran, whether it runs a region or not."""
     nothing_to_check: str | None = None
     """Why this run had nothing to check (a `--changed` run that no error-handling code is in), if so."""
     run: dict[str, str] = field(default_factory=dict)
@@ -467,8 +467,9 @@ def _percent(done: set, not_done: set) -> float | None:
     return round(100 * len(done) / total, 1) if total else None
 
 
-RESULT_FORMAT = 9
-"""9: a held finding is `adopted` and the file `adoption_file` (they were `baselined`, `baseline_file`)."""
+RESULT_FORMAT = 10
+"""9: a held finding is `adopted` and the file `adoption_file` (they were `baselined`, `baseline_file`).
+10: a suite that fails on unmutated code stops the run with error `red-suite` (it was `red-baseline`)."""
 
 
 def to_dict(result: GateResult) -> dict:

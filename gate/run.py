@@ -1,8 +1,8 @@
 """One gate run, read top to bottom in `run_gate`: snapshot -> regions -> scope (`--changed`) ->
-baseline coverage, with mutant generation beside it -> selection -> mutant runs -> judgement.
+measurement (the suite under coverage), with mutant generation beside it -> selection -> mutant runs -> judgement.
 Each step is a module of `gate.steps` (the mutants are made and run through `gate.mutmut_adapter`)
 that decides what it is for; this module passes their values along, times them, and lets go of
-what it started beside the baseline when the run stops early."""
+what it started beside the measurement when the run stops early."""
 
 from __future__ import annotations
 
@@ -24,10 +24,10 @@ from gate.progress import Progress, Silent
 from gate.ratchet import load as load_ratchet
 from gate.result import GateResult, MutantOutcome, MutantStatus, Region, RegionReport, stamp
 from gate.settings import Settings
-from gate.steps import baseline, cache, explain, generation, mutants, plan, regions, scope, selection, snapshot
-from gate.steps.baseline import CoverageResult
+from gate.steps import cache, explain, generation, measurement, mutants, plan, regions, scope, selection, snapshot
 from gate.steps.cache import ResultCache
 from gate.steps.judgement import About, Checked, judged
+from gate.steps.measurement import CoverageResult
 
 NOTHING_CHANGED = "no error-handling code changed"
 NO_REGIONS = "the guarded files hold no error-handling code"
@@ -62,13 +62,13 @@ def _check(run: _Run) -> Checked:
     if not found:
         return Checked(nothing_to_check=NO_REGIONS)
 
-    # 3. the scope: every region, or those `--changed` touches (and the tests its baseline needs)
+    # 3. the scope: every region, or those `--changed` touches (and the tests its measurement needs)
     scoped = _scope(run, snap, files, found)
     if scoped is None:  # nothing guarded changed and no test did
         return Checked(nothing_to_check=NOTHING_CHANGED)
 
-    # 4. the baseline coverage, with the mutants generated beside it
-    coverage, reports, notes, generating = _baseline_beside_generation(run, scoped)
+    # 4. the measurement coverage, with the mutants generated beside it
+    coverage, reports, notes, generating = _measurement_beside_generation(run, scoped)
     if generating is None:  # coverage only, or no region in scope: no mutant to run
         return Checked(regions=tuple(reports), suite_tests=_suite_tests(coverage), notes=tuple(notes),
                        nothing_to_check=NOTHING_CHANGED if scoped.change and not reports else None)
@@ -86,9 +86,9 @@ def _check(run: _Run) -> Checked:
         candidates = selection.select(made.mutants, [r.region for r in reports], coverage, settings.policy,
                                       {f: text.splitlines() for f, text in scoped.sources.items()}, cache.entries)
         reports = selection.with_unmutated(reports, candidates, settings.policy.accept_unmutated)
-        fingerprints = plan.fingerprints(settings, snap.work, snap.files, scoped.sources, scoped.environment,
+        cache_keys = plan.cache_keys(settings, snap.work, snap.files, scoped.sources, scoped.environment,
                                          coverage)
-        outcomes, jobs, keys = plan.plan(candidates, settings, coverage, fingerprints, cache)
+        outcomes, jobs, keys = plan.plan(candidates, settings, coverage, cache_keys, cache)
 
         # 6. the mutant runs, then each survivor's missing check
         with run.clock.measure("mutants"):
@@ -121,7 +121,7 @@ def _explain(run: _Run, outcomes: dict[str, MutantOutcome], keys: dict[str, str]
                 killers.setdefault((o.file, o.unit), []).append(o.killed_by)
         cold = not any(o.cached for o in outcomes.values())
         with run.clock.measure("explain"):
-            found = explain.explain(survivors, settings, work, files, keys, killers, coverage.baseline.durations,
+            found = explain.explain(survivors, settings, work, files, keys, killers, coverage.measurement.durations,
                                     time.monotonic() - run.started, cold)
     outcomes.update({name: dataclasses.replace(outcomes[name], missing_check=e.text, explained=e.kind,
                                                suggestion=e.suggestion) for name, e in found.items()})
@@ -141,14 +141,14 @@ class _Run:
 @dataclass(frozen=True)
 class _Scoped:
     """What the first three steps settled: where the copy is, what is guarded, the change and the
-    tests its baseline runs, and what a baseline depends on."""
+    tests its measurement runs, and what a measurement depends on."""
 
     snap: snapshot.Snapshot
     files: list[str]
     regions: list[Region]
-    change: scope.ChangePlan | None
+    change: scope.ChangeScope | None
     subset: tuple[str, ...] | None
-    """The tests of a `--changed` baseline; None for the whole suite."""
+    """The tests of a `--changed` measurement; None for the whole suite."""
     tests: Sequence[str]
     sources: dict[str, str]
     environment: str
@@ -162,7 +162,7 @@ def _scope(run: _Run, snap: snapshot.Snapshot, files: list[str], found: list[Reg
     change, subset = None, None
     if settings.changed is not None:
         index = scope.load_unit_index(_coverage_dir(settings))
-        change = scope.plan(settings.root, snap.work, settings.changed, files, settings.tests,
+        change = scope.read_change(settings.root, snap.work, settings.changed, files, settings.tests,
                             own=_own_folders(settings)).with_dependents(index, cache.callee_graph(
                                 {f: regions.unit_shapes(text) for f, text in sources.items()}))
         subset = change.tests_to_run(index)
@@ -170,25 +170,25 @@ def _scope(run: _Run, snap: snapshot.Snapshot, files: list[str], found: list[Reg
         return None
     tests = settings.tests if subset is None else subset
     environment = imports.environment_key()
-    run_key = baseline.key(snap.work, snap.files, files, tests, settings.pytest_args, environment)
+    run_key = measurement.key(snap.work, snap.files, files, tests, settings.pytest_args, environment)
     return _Scoped(snap, files, found, change, subset, tests, sources, environment, run_key)
 
 
-def _baseline_beside_generation(run: _Run, scoped: _Scoped
+def _measurement_beside_generation(run: _Run, scoped: _Scoped
                                 ) -> tuple[CoverageResult, list[RegionReport], list[str], Background | None]:
-    """The baseline's coverage, the in-scope regions' reports and notes, and the generation that
-    ran beside it (with mutmut's fork server warming up too, when the baseline really ran); no
+    """The measurement's coverage, the in-scope regions' reports and notes, and the generation that
+    ran beside it (with mutmut's fork server warming up too, when the measurement really ran); no
     generation for a coverage-only run or when no region is in scope. The coverage HTML is then
     written beside whatever follows."""
     settings, work = run.settings, scoped.snap.work
     coverage_dir = _coverage_dir(settings)
     generating = None if settings.only_coverage else Background(
         generation.generate, settings, work, scoped.snap.files, scoped.files, scoped.regions, scoped.tests,
-        scoped.environment, run.clock, not baseline.is_cached(coverage_dir, scoped.run_key))
+        scoped.environment, run.clock, not measurement.is_cached(coverage_dir, scoped.run_key))
     try:
-        run.progress.stage("running the suite under coverage (the baseline)")
+        run.progress.stage("running the suite under coverage (the measurement)")
         with run.clock.measure("coverage"):
-            coverage = baseline.measure(
+            coverage = measurement.measure(
                 work, coverage_dir, tests=scoped.tests, pytest_args=settings.pytest_args,
                 guarded_files=scoped.files, regions=scoped.regions, report_dir=settings.pages_dir,
                 key=scoped.run_key, whole_suite=scoped.subset is None, workers=settings.max_workers)
@@ -202,7 +202,7 @@ def _baseline_beside_generation(run: _Run, scoped: _Scoped
             generating.abandon()
             generating = None
         # entered after any abandon, which stops every child of the run
-        run.beside.enter_context(baseline.html_report_beside(work, coverage_dir, settings.pages_dir,
+        run.beside.enter_context(measurement.html_report_beside(work, coverage_dir, settings.pages_dir,
                                                              stamp(run.about.run)))
         if generating is not None:
             run.progress.stage("generating mutants")
@@ -222,7 +222,7 @@ def _awaited(generating: Background) -> generation.Generated:
 
 
 def _suite_tests(coverage: CoverageResult) -> tuple[str, ...]:
-    return tuple(sorted(coverage.baseline.durations))
+    return tuple(sorted(coverage.measurement.durations))
 
 
 def _coverage_dir(settings: Settings) -> Path:
@@ -266,8 +266,8 @@ def _versions(settings: Settings) -> dict[str, str]:
 
 
 def _own_folders(settings: Settings) -> tuple[Path, ...]:
-    """The gate's own folders and files, never part of the project it checks: a rewritten baseline
+    """The gate's own folders and files, never part of the project it checks: a rewritten adoption
     file re-runs no mutant and widens no `--changed` run."""
-    baseline = (settings.root / settings.adoption_file,) if settings.adoption_file else ()
-    return (settings.cache_dir, settings.reports_dir, *baseline)
+    adoption = (settings.root / settings.adoption_file,) if settings.adoption_file else ()
+    return (settings.cache_dir, settings.reports_dir, *adoption)
 

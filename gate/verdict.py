@@ -12,7 +12,7 @@ class ExitCode(enum.IntEnum):
     OK = 0
     GATE_FAILED = 1
     USAGE = 2
-    RED_BASELINE = 3
+    RED_SUITE = 3
     INFRASTRUCTURE = 4
     INTERRUPTED = 130
 
@@ -22,7 +22,7 @@ DESCRIPTIONS = {
     ExitCode.GATE_FAILED: "a surviving or untested error-handling mutant, a region the suite never runs, "
                           "or a region no mutant checks (unless accepted)",
     ExitCode.USAGE: "usage or configuration error (flag, [tool.gate], mutmut_config.py, unparsable file)",
-    ExitCode.RED_BASELINE: "the suite fails on unmutated code",
+    ExitCode.RED_SUITE: "the suite fails on unmutated code",
     ExitCode.INFRASTRUCTURE: "infrastructure failure (mutmut crashed or missing, a worker died, a test run "
                              "that ended in a pytest error or with no outcome, a caught type that cannot be "
                              "resolved, the snapshot not what the suite imported, nothing found, another gate "
@@ -30,12 +30,12 @@ DESCRIPTIONS = {
     ExitCode.INTERRUPTED: "interrupted (Ctrl-C or SIGTERM); the next run resumes from the cache",
 }
 
-# A red baseline makes every mutant result meaningless and an infrastructure failure makes the
+# A red suite makes every mutant result meaningless and an infrastructure failure makes the
 # verdict incomplete; only when neither happened do survivors and uncovered handlers decide.
 PRIORITY = (
     ExitCode.INTERRUPTED,
     ExitCode.USAGE,
-    ExitCode.RED_BASELINE,
+    ExitCode.RED_SUITE,
     ExitCode.INFRASTRUCTURE,
     ExitCode.GATE_FAILED,
     ExitCode.OK,

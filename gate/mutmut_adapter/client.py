@@ -81,7 +81,7 @@ def unmutatable_reason(region: Region, safe_decorators: Iterable[str]) -> str | 
     return None
 
 
-def generate(work: Path, *, files: list[str], regions: dict[str, list[tuple[int, int, str]]],
+def request_generation(work: Path, *, files: list[str], regions: dict[str, list[tuple[int, int, str]]],
              operators: OperatorSpec, max_workers: int, tests: list[str], pytest_args: list[str]) -> Generation:
     """Generate (or reuse from mutmut's cache) the in-region mutants of `files` in `work/mutants`."""
     spec = wire.GenerateSpec(
@@ -94,7 +94,7 @@ def generate(work: Path, *, files: list[str], regions: dict[str, list[tuple[int,
 
 class Run:
     """mutmut's fork server, started before the mutants to test are known, so that it imports the
-    code and collects the tests while the baseline still runs. `test` hands it the jobs and streams
+    code and collects the tests while the measurement still runs. `test` hands it the jobs and streams
     the outcomes; `abandon` lets it go. Start it only once the mutants are generated: it imports
     the mutated copy."""
 
@@ -128,7 +128,7 @@ def _start_driver(work: Path, phase: Phase, spec: wire.GenerateSpec | wire.RunSp
     check_mutmut()
     spec_path = wire.spec_path(work, phase)
     wire.write_spec(spec_path, spec)
-    # the workers' tool caches apart from the baseline's (cache/coverage/tools): a failing example
+    # the workers' tool caches apart from the measurement's (cache/coverage/tools): a failing example
     # a mutant made hypothesis save is never replayed against the unmutated code
     return Child(["-P", "-m", "gate.mutmut_adapter.driver", phase.value, str(spec_path)], cwd=work, stdin=stdin,
                  env=tool_caches(wire.tools_dir(work)))

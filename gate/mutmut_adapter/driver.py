@@ -58,8 +58,8 @@ def main(argv: list[str]) -> int:
         spec = wire.read_spec(phase, spec_path)
         configure(spec.setup)
         if isinstance(spec, wire.GenerateSpec):
-            from gate.mutmut_adapter.mutate import generate
-            result: wire.Generation | wire.RunResult = generate(spec)
+            from gate.mutmut_adapter.mutate import run_generation
+            result: wire.Generation | wire.RunResult = run_generation(spec)
         else:
             from gate.mutmut_adapter.runner import run
             result = run(spec)

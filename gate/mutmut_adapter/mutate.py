@@ -28,7 +28,7 @@ from gate.wire import driver as wire
 from gate.wire.driver import GenerateSpec, Sidecar
 
 
-def generate(spec: GenerateSpec) -> wire.Generation:
+def run_generation(spec: GenerateSpec) -> wire.Generation:
     """Generate (or keep from mutmut's cache) the in-region mutants of the spec's files."""
     started = time.monotonic()
     _prune_stale_mutants(spec)
@@ -59,11 +59,11 @@ def generate(spec: GenerateSpec) -> wire.Generation:
                            dropped_invalid=dropped, equivalent=equivalent, seconds=time.monotonic() - started)
 
 
-def _fingerprint(spec: GenerateSpec, rel: str) -> str:
+def _inputs_digest(spec: GenerateSpec, rel: str) -> str:
     """What the mutants of a file depend on besides its source: its regions, the operators and
     the exception types they see, and the versions of the code that generates them."""
     facts = spec.operators.exceptions
-    stable = wire.FingerprintInputs(
+    stable = wire.SidecarInputs(
         regions=spec.regions_of(rel), enabled=spec.operators.enabled,
         exceptions=_sorted_keys(facts[rel]) if rel in facts else None, gate=__version__,
         mutmut=importlib.metadata.version("mutmut"))
@@ -101,20 +101,20 @@ def _prune_stale_mutants(spec: GenerateSpec) -> None:
             if not original.exists():
                 _remove_mutant_copy(rel)
             elif rel.endswith(".py"):
-                if not _sidecar_matches(rel, original.read_bytes(), _fingerprint(spec, rel)):
+                if not _sidecar_matches(rel, original.read_bytes(), _inputs_digest(spec, rel)):
                     _remove_mutant_copy(rel)
             elif copy.read_bytes() != original.read_bytes():
                 copy.unlink()
 
 
-def _sidecar_matches(rel: str, source: bytes, fingerprint: str) -> bool:
-    """Whether the sidecar beside mutmut's copy of `rel` was made from this source and fingerprint.
+def _sidecar_matches(rel: str, source: bytes, inputs_digest: str) -> bool:
+    """Whether the sidecar beside mutmut's copy of `rel` was made from this source and these inputs.
     A cache: a sidecar that is missing, unreadable or of another format (an older gate's) is a miss."""
     try:
         sidecar = wire.read_sidecar(rel)
     except codec.WireError:
         return False
-    return sidecar.fingerprint == fingerprint and sidecar.source_sha == hashlib.sha256(source).hexdigest()
+    return sidecar.inputs_digest == inputs_digest and sidecar.source_sha == hashlib.sha256(source).hexdigest()
 
 
 def _remove_mutant_copy(rel: str) -> None:
@@ -140,7 +140,7 @@ def _gate_mutate_file_contents(spec: GenerateSpec) -> Callable[..., Any]:
             raise InfrastructureError(f"{rel}: mutmut named its mutants differently than the gate expected "
                                f"({len(records)} vs {len(mutated_file.mutant_names)})")
         wire.write_sidecar(rel, Sidecar(
-            fingerprint=_fingerprint(spec, rel), source_sha=hashlib.sha256(code.encode()).hexdigest(),
+            inputs_digest=_inputs_digest(spec, rel), source_sha=hashlib.sha256(code.encode()).hexdigest(),
             # what a plain `mutmut run` would test in this file: mutations inside trampolined functions
             mutmut_total=sum(1 for m in parsed.mutations if m.contained_by_top_level_function in parsed.units),
             gate_total=gate_total, dropped_invalid=dropped, equivalent=equivalent,

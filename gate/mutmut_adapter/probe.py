@@ -76,7 +76,7 @@ MOST_TRIES = 3
 
 FIRST_ROUND_SECONDS = 1.0
 FIRST_ROUND_TESTS = 3
-"""The first round of a group's tests: this much baseline time, and at least this many tests."""
+"""The first round of a group's tests: this much measured time, and at least this many tests."""
 
 Compare = Callable[[str, tuple[Call, ...]], Found | None]
 
@@ -261,7 +261,7 @@ def _parsed(reply: type, text: bytes) -> Any:
 
 
 def chunks(tests: list[str], durations: dict[str, float]) -> list[list[str]]:
-    """`tests` (in order) in rounds of doubling baseline time, from `FIRST_ROUND_SECONDS` (and at
+    """`tests` (in order) in rounds of doubling measured time, from `FIRST_ROUND_SECONDS` (and at
     least `FIRST_ROUND_TESTS`): a mutant stops at the first test that shows a difference, so the
     original's runs are made only for the rounds some mutant still needs."""
     rounds: list[list[str]] = [[]]

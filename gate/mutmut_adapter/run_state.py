@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from gate.errors import InfrastructureError, RedBaselineError
+from gate.errors import InfrastructureError, RedSuiteError
 from gate.levers import levers_off
 from gate.mutmut_adapter.naming import under_test
 from gate.result import MutantStatus
@@ -91,7 +91,7 @@ class RunState:
         if status is MutantStatus.TIMEOUT and widened is not None:
             # its test ids had changed, so more tests ran than its limit was set for: no verdict
             status, detail = MutantStatus.ERROR, (f"{detail}, running {widened} in place of test ids "
-                                                  "that changed since the baseline")
+                                                  "that changed since the measurement")
         if status is MutantStatus.TIMEOUT and name not in self.first_timeouts:
             self.first_timeouts[name] = detail
             self.jobs[name] = dataclasses.replace(job, cpu_limit=job.cpu_limit * RETRY_FACTOR)
@@ -125,7 +125,7 @@ class RunState:
         if verdict_of(exit_code) is not scenario.expected:
             written = read_result(self.results_dir, name)
             failed = (written.killed_by if written is not None else None) or ", ".join(selection)
-            raise RedBaselineError(f"the suite fails on unmutated code under mutmut's trampolines: {failed}")
+            raise RedSuiteError(f"the suite fails on unmutated code under mutmut's trampolines: {failed}")
         self.verified.add(selection)
         self._release(self.waiting.pop(selection))
 

@@ -221,7 +221,7 @@ class GateRunner:
 
 
 def stable_selection(tests: list[str], collected: frozenset[str] | None) -> list[str]:
-    """The arguments to hand pytest for `tests` (the baseline's node ids, or the suite's own
+    """The arguments to hand pytest for `tests` (the measurement's node ids, or the suite's own
     arguments, which pass unchanged). A node id this collection does not know (a parametrize id
     built from the time, say, which changes on every collection) falls back to its test function,
     or where that is gone too, to its file: more tests run, never fewer."""

@@ -38,7 +38,7 @@ VERDICT_REPORTS = tuple(report for report in REPORTS if report.verdict)
 PAGE_REPORTS = tuple(report for report in REPORTS if not report.verdict)
 
 COVERAGE_PAGES = ("coverage.json", "coverage")
-"""What coverage.py writes in the pages folder (`gate.steps.baseline`): whole-file coverage."""
+"""What coverage.py writes in the pages folder (`gate.steps.measurement`): whole-file coverage."""
 
 VERDICT_FILES = tuple(report.path for report in VERDICT_REPORTS)
 PAGES = (*dict.fromkeys(report.path.split("/", 1)[0] for report in PAGE_REPORTS), *COVERAGE_PAGES)

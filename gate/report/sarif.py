@@ -8,7 +8,7 @@ carries a `partialFingerprints` entry that does not change while the finding doe
 function, operator and the mutated text, or a region's rule and label and offsets inside it; never
 a line number), so an unchanged survivor stays one alert across runs; two alike findings in one
 function are told apart by their order (`gate.rules` gives each finding its fingerprint, the key
-of a adoption entry too). A finding the adoption file holds carries a suppression with its reason. Each rule has help text; a mutant rule's comes with the
+of an adoption entry too). A finding the adoption file holds carries a suppression with its reason. Each rule has help text; a mutant rule's comes with the
 mutant (its operator's description), so this module needs no operator table of its own.
 
 Written as plain data: no maintained Python SARIF writer exists (sarif-om has not changed since

@@ -66,7 +66,7 @@ def _by_value(counts: dict[MutantStatus, int]) -> dict[str, int]:
 
 
 def _render_stopped(result: GateResult) -> str:
-    """The summary of a run that stopped early (a bad flag, a red baseline, a crash, Ctrl-C): still
+    """The summary of a run that stopped early (a bad flag, a red suite, a crash, Ctrl-C): still
     one verdict to read, and nothing a reader could take for counts of this run."""
     return json.dumps({
         "format_version": FORMAT_VERSION, "verdict": "error", "exit_code": int(result.verdict.exit_code),

@@ -3,14 +3,14 @@
 A mutant's key hashes what can change its outcome:
 - the mutant itself: its function, operator and change, without its line numbers (a line added
   above the function does not change it);
-- the source of every guarded function its covering tests executed in the baseline (coverage.py's
+- the source of every guarded function its covering tests executed in the measurement (coverage.py's
   per-test contexts: when `clear_model` calls `model.clear_cache`, a change to either re-runs the
   other's mutants), of every guarded function run outside a test's own call (at collection, in a
   fixture's setup or teardown: a shared fixture runs for whichever test comes first, and for each
   mutant's run again), and of every guarded function reachable from those or from the mutant's own
   function, however many calls deep: named in one (called, handed on as a callback, a class
   instantiated), or a special method of its class (`with`, operators and `repr` call those
-  unnamed). The mutant may reach code the baseline never ran: in its own function, or one frame
+  unnamed). The mutant may reach code the measurement never ran: in its own function, or one frame
   up, when an exception it lets escape enters a caller's handler;
 - the module-level code of every guarded file (it runs at import, for every test);
 - the covering tests: their node ids and their own source; everything in the suite's test modules
@@ -86,7 +86,7 @@ Unit = tuple[str, str]
 
 
 @dataclass(frozen=True)
-class Fingerprints:
+class CacheKeys:
     """Hashes of what results depend on, computed once per run."""
 
     common: str
@@ -96,12 +96,12 @@ class Fingerprints:
     """Each guarded function's source, hashed."""
     unit_starts: Mapping[Unit, int]
     units_by_test: Mapping[str, frozenset[Unit]]
-    """The guarded functions each test executed in the baseline."""
+    """The guarded functions each test executed in the measurement."""
     always: frozenset[Unit]
     """Guarded functions run outside any one test's own call (at collection, in a fixture's setup
     or teardown, which a shared fixture does for whichever test comes first): every key has them."""
     callees: Mapping[Unit, frozenset[Unit]]
-    """The guarded functions each guarded function may call: those it names (whether the baseline
+    """The guarded functions each guarded function may call: those it names (whether the measurement
     ran the call or not), and the special methods of its own class (`with`, operators and `repr`
     call them without naming them)."""
     test_files: Mapping[str, SuiteModule]
@@ -111,8 +111,8 @@ class Fingerprints:
     def depends_on(self, file: str, unit: str, tests: Iterable[str]) -> set[Unit]:
         """The guarded functions a mutant of `file`'s `unit` with these covering tests depends on:
         its own, those its tests executed, those run for every test, and every function reachable
-        from them (the mutant may reach a call the baseline never made, in its own function or
-        one frame up: an exception it lets escape enters a caller's handler the baseline never ran)."""
+        from them (the mutant may reach a call the measurement never made, in its own function or
+        one frame up: an exception it lets escape enters a caller's handler the measurement never ran)."""
         executed = {(file, unit), *self.always}.union(*(self.units_by_test.get(t, frozenset()) for t in tests))
         return reachable(executed, self.callees)
 
@@ -206,12 +206,12 @@ def reachable(start: Iterable[Unit], callees: Mapping[Unit, frozenset[Unit]]) ->
     return found
 
 
-def build_fingerprints(sources: Mapping[str, str], tests_by_line: Mapping[str, Mapping[int, Iterable[str]]],
+def build_cache_keys(sources: Mapping[str, str], tests_by_line: Mapping[str, Mapping[int, Iterable[str]]],
                        shared_lines: Mapping[str, Iterable[int]], test_sources: Mapping[str, str],
-                       collected: Iterable[str], support: str, settings: str) -> Fingerprints:
-    """The fingerprints of a run: `sources` are the guarded files' texts, `tests_by_line` the
-    baseline's per-line tests (file -> line -> node ids), `shared_lines` the lines it ran outside
-    any test's own call, `test_sources` the suite's test modules' texts, `collected` the baseline's
+                       collected: Iterable[str], support: str, settings: str) -> CacheKeys:
+    """The cache keys of a run: `sources` are the guarded files' texts, `tests_by_line` the
+    measurement's per-line tests (file -> line -> node ids), `shared_lines` the lines it ran outside
+    any test's own call, `test_sources` the suite's test modules' texts, `collected` the measurement's
     node ids, `support` a digest of the support files."""
     units: dict[Unit, str] = {}
     starts: dict[Unit, int] = {}
@@ -248,6 +248,6 @@ def build_fingerprints(sources: Mapping[str, str], tests_by_line: Mapping[str, M
     shared_tests = _digest("\0".join(f"{f}={m.shared}" for f, m in sorted(suite.items())))
     all_tests = _digest("\0".join(f"{f}={_digest(text)}" for f, text in sorted(test_sources.items())))
     common = _digest("\0".join([settings, support, module_code.hexdigest(), shared_tests]))
-    return Fingerprints(common=common, units=units, unit_starts=starts,
+    return CacheKeys(common=common, units=units, unit_starts=starts,
                         units_by_test={t: frozenset(u) for t, u in units_by_test.items()}, always=frozenset(always),
                         callees=callees, test_files=suite, all_tests=all_tests)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from gate.steps.baseline import load_coverage
+from gate.steps.measurement import load_coverage
 from gate.wire import codec, coverage_html
 from gate.wire.coverage_html import HtmlReportSpec
 

@@ -1,4 +1,4 @@
-"""In the baseline's process (imported by the gate's pytest plugin `gate.steps.measurement_plugin`, which
+"""In the measurement's process (imported by the gate's pytest plugin `gate.steps.measurement_plugin`, which
 `-p` loads before the project's conftest files): which environment variables the suite reads, so
 that a cached result is keyed on those and no others (`gate.environment`).
 
@@ -7,7 +7,7 @@ which go through `os._Environ.__getitem__`: a read by name is what is recorded. 
 read more than it names, the whole environment counts: it iterates over `os.environ` (a copy,
 `dict(...)`, `items()`, `repr`, `mock.patch.dict`), or it starts a process, which inherits all of
 it. The reads an iteration makes of every value are no reads by name. `recorded()` says what was
-seen; `gate.steps.measurement_plugin` writes it out with the rest of what the baseline did."""
+seen; `gate.steps.measurement_plugin` writes it out with the rest of what the measurement did."""
 
 from __future__ import annotations
 

@@ -10,7 +10,7 @@ fail on the mutant. Where nothing differs in what the probe observes it says wha
 what it did not; where it could not look, `not observed: ...`.
 
 What this costs is bounded: explanations are cached under each survivor's result key (a survivor
-whose code and tests did not change is not explained again, baselined ones included); the rest run
+whose code and tests did not change is not explained again, adopted ones included); the rest run
 in parallel, their tests ordered to show a difference first, within a budget (`explain_seconds`,
 by default 0.3 of what a cold run took before this step, so under a quarter of a cold run); what
 the budget does not reach says so and is explained on a later run, warm or not. The verdict never
@@ -134,7 +134,7 @@ def explain(survivors: Iterable[MutantOutcome], settings: Settings, work: Path, 
     """The explanation of each survivor, by mutant name: from the cache where its key is the same,
     else from the probe within the budget (`budget_seconds` of this run's `elapsed` time if it is
     `cold`, else of the last cold run's). `killers` are the tests that killed other mutants of each
-    (file, function), `durations` the baseline's test times."""
+    (file, function), `durations` the measurement's test times."""
     survivors = [m for m in survivors if m.tests]
     _parsed.cache_clear()  # the sources of this run's snapshot, read once each
     cache = ExplanationCache(settings.cache_dir / "explanations.json")

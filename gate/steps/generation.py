@@ -1,4 +1,4 @@
-"""Mutant generation, beside the baseline (it needs the regions, not the coverage): resolve the
+"""Mutant generation, beside the measurement (it needs the regions, not the coverage): resolve the
 exception types the handlers catch, then have mutmut generate the mutants of every mutable region
 (also those outside a `--changed` scope, so that mutant names stay those of a full run). It also
 says which regions no mutant can check, and why."""
@@ -41,7 +41,7 @@ class Generated:
     generation: client.Generation
     types: TypeResolution
     started_run: client.Run | None
-    """mutmut's fork server, started once the mutants exist when the baseline really runs (it
+    """mutmut's fork server, started once the mutants exist when the measurement really runs (it
     imports the code and collects the tests meanwhile); None otherwise."""
 
 
@@ -69,7 +69,7 @@ def generate(settings: Settings, work: Path, project: list[str], files: list[str
         spans: dict[str, list[tuple[int, int, str]]] = {}
         for region in mutable(regions, settings):
             spans.setdefault(region.file, []).append((region.start, region.end, region.kind.value))
-        generation = client.generate(
+        generation = client.request_generation(
             work, files=files, regions=spans, max_workers=settings.max_workers, tests=list(tests),
             pytest_args=list(settings.pytest_args),
             operators=client.OperatorSpec(

@@ -41,7 +41,7 @@ class About:
 def judged(checked: Checked, policy: Policy, about: About, timings: dict[str, float],
            ratchet: Ratchet | None = None, whole: bool = True) -> GateResult:
     """`whole`: the run saw every finding (no --changed scope, no shard, mutants run), so it can
-    tell that a adoption entry matches none."""
+    tell that an adoption entry matches none."""
     regions, mutants, verdict, notes = rules.judge(checked.regions, checked.mutants, policy, ratchet, whole=whole)
     return GateResult(
         project=about.project, guarded_paths=about.guarded_paths, verdict=verdict, regions=regions,

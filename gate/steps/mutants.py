@@ -1,6 +1,6 @@
 """The mutant runs: the jobs go to mutmut's fork server (`gate.mutmut_adapter`), each outcome is
 kept as it lands (in the result cache too, unless the machine may have caused it), and every job
-must come back with one. The fork server may have been started beside the baseline (`Handover`)."""
+must come back with one. The fork server may have been started beside the measurement (`Handover`)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from gate.mutmut_adapter import client
 from gate.progress import Progress
 from gate.result import MutantOutcome, MutantStatus
 from gate.settings import Settings
-from gate.steps.baseline import CoverageResult
+from gate.steps.measurement import CoverageResult
 from gate.steps.cache import CachedResult, ResultCache
 from gate.steps.plan import Job, cpu_limit, outcome
 from gate.wire.driver import Outcome
@@ -29,7 +29,7 @@ def start_fork_server(settings: Settings, work: Path, files: list[str], tests: I
 
 
 class Handover:
-    """A fork server started beside the baseline: taken by the mutant runs, or let go at the end."""
+    """A fork server started beside the measurement: taken by the mutant runs, or let go at the end."""
 
     def __init__(self, server: client.Run | None) -> None:
         self.server = server
@@ -51,7 +51,7 @@ def test_all(handover: Handover, jobs: list[Job], outcomes: dict[str, MutantOutc
              start: Callable[[], client.Run]) -> None:
     """Test the jobs, if a run is needed: whenever a mutant is judged without a cached result, the
     forced-failure check runs, also when no mutant has tests (the suite may not import the mutated
-    copy). `start` starts the fork server when none was started beside the baseline."""
+    copy). `start` starts the fork server when none was started beside the measurement."""
     if not jobs and not any(o.status is MutantStatus.NO_TESTS for o in outcomes.values()):
         return
     progress.stage(f"testing {len(jobs)} mutants with {settings.max_workers} workers "
@@ -62,7 +62,7 @@ def test_all(handover: Handover, jobs: list[Job], outcomes: dict[str, MutantOutc
 def run_jobs(run: client.Run, jobs: list[Job], settings: Settings, coverage: CoverageResult,
              cache: ResultCache, outcomes: dict[str, MutantOutcome], progress: Progress) -> None:
     """Test `jobs`, adding each outcome to `outcomes` as it lands."""
-    by_name = {j.job.name: j for j in jobs}
+    by_name = {j.mutant_job.name: j for j in jobs}
 
     def on_outcome(raw: Outcome) -> None:
         if raw.name not in by_name or raw.name in outcomes:
@@ -78,10 +78,10 @@ def run_jobs(run: client.Run, jobs: list[Job], settings: Settings, coverage: Cov
                                              seconds=raw.seconds, detail=raw.detail))
         progress.mutant(done, sum(1 for n in by_name if n in outcomes), len(by_name))
 
-    all_tests = sorted({t for j in jobs for t in j.job.tests})
-    check_limit = cpu_limit(sum(coverage.baseline.durations.get(t, 0.0) for t in all_tests), settings)
+    all_tests = sorted({t for j in jobs for t in j.mutant_job.tests})
+    check_limit = cpu_limit(sum(coverage.measurement.durations.get(t, 0.0) for t in all_tests), settings)
     try:
-        run.test([j.job for j in jobs], check_cpu_limit=check_limit, on_outcome=on_outcome)
+        run.test([j.mutant_job for j in jobs], check_cpu_limit=check_limit, on_outcome=on_outcome)
     finally:
         cache.save()  # what finished is kept, also after Ctrl-C or a crash
     # every mutant sent comes back with an outcome: one that does not has no verdict to give

@@ -12,8 +12,8 @@ from gate.operators import OPERATORS
 from gate.result import ANOTHER_SHARD, MutantOutcome, MutantStatus
 from gate.settings import Settings
 from gate.steps import snapshot
-from gate.steps.baseline import CoverageResult
-from gate.steps.cache import Fingerprints, ResultCache, build_fingerprints
+from gate.steps.measurement import CoverageResult
+from gate.steps.cache import CacheKeys, ResultCache, build_cache_keys
 from gate.steps.regions import read_source
 from gate.steps.selection import Candidate
 from gate.wire.driver import MutantJob
@@ -21,13 +21,14 @@ from gate.wire.driver import MutantJob
 
 @dataclass(frozen=True)
 class Job:
-    job: MutantJob
+    mutant_job: MutantJob
+    """What mutmut's driver is sent."""
     candidate: Candidate
     key: str
     """The cache key its result will be stored under."""
 
 
-def plan(candidates: list[Candidate], settings: Settings, coverage: CoverageResult, fingerprints: Fingerprints,
+def plan(candidates: list[Candidate], settings: Settings, coverage: CoverageResult, cache_keys: CacheKeys,
          cache: ResultCache) -> tuple[dict[str, MutantOutcome], list[Job], dict[str, str]]:
     """The outcomes known before testing, by mutant name, the jobs, and the result key of every
     mutant with tests (what its explanation is cached under too)."""
@@ -45,13 +46,13 @@ def plan(candidates: list[Candidate], settings: Settings, coverage: CoverageResu
             outcomes[name] = outcome(candidate, MutantStatus.NO_TESTS, detail="no test executes these lines")
         else:
             m = candidate.mutant
-            key = keys[name] = fingerprints.key(name, m.file, m.unit, m.start, m.diff, candidate.tests)
+            key = keys[name] = cache_keys.key(name, m.file, m.unit, m.start, m.diff, candidate.tests)
             cached = cache.get(name, key)
             if cached is not None:
                 outcomes[name] = outcome(candidate, MutantStatus(cached.status), killed_by=cached.killed_by,
                                          seconds=cached.seconds, detail=cached.detail, cached=True)
             else:
-                estimated = sum(coverage.baseline.durations.get(t, 0.0) for t in candidate.tests)
+                estimated = sum(coverage.measurement.durations.get(t, 0.0) for t in candidate.tests)
                 last = cache.entries.get(name)
                 job = MutantJob(name, candidate.tests, cpu_limit(estimated, settings), estimated,
                                 group=f"{m.file}:{m.unit}", first=last.killed_by if last else None)
@@ -69,7 +70,7 @@ def outcome(candidate: Candidate, status: MutantStatus, **fields: object) -> Mut
 
 
 def cpu_limit(estimated: float, settings: Settings) -> int:
-    """CPU seconds for a test run whose baseline took `estimated` (its multiplier and constant on the
+    """CPU seconds for a test run whose tests took `estimated` (its multiplier and constant on the
     wall clock); the wall-clock limit is `gate.scenario.wall_limit` of it."""
     return scenario.cpu_limit((estimated + settings.timeout_constant) * settings.timeout_multiplier)
 
@@ -90,22 +91,22 @@ def shard_of(candidates: list[Candidate], shard: tuple[int, int] | None) -> set[
     return mine
 
 
-def fingerprints(settings: Settings, work: Path, project: list[str], sources: dict[str, str], environment: str,
-                 coverage: CoverageResult) -> Fingerprints:
+def cache_keys(settings: Settings, work: Path, project: list[str], sources: dict[str, str], environment: str,
+                 coverage: CoverageResult) -> CacheKeys:
     """Everything a mutant's cached result depends on (`gate.steps.cache`)."""
     guarded = set(sources)
     tests = {f for f in project if snapshot.is_test_module(f)}
     test_roots = {Path(f).parts[0] for f in tests if len(Path(f).parts) > 1}
-    imported = set(coverage.baseline.imported)
-    suite_files = {t.split("::", 1)[0] for t in coverage.baseline.durations} & tests
+    imported = set(coverage.measurement.imported)
+    suite_files = {t.split("::", 1)[0] for t in coverage.measurement.durations} & tests
     # what the suite may read: the modules it imported, anything beside its tests, any data file;
     # a module named like a test module that holds no collected test (assertion helpers) is one too
     support = [f for f in project if f not in guarded and f not in suite_files and not snapshot.is_documentation(f)
                and (not f.endswith(".py") or f in imported or Path(f).parts[0] in test_roots)]
     # everything else a mutant's outcome depends on: how its tests run, its limits, the environment
     settings_text = repr((settings.pytest_args, settings.tests, settings.worker_memory_mb, settings.timeout_multiplier,
-                          settings.timeout_constant, __version__, environment, coverage.baseline.environment))
-    return build_fingerprints(
+                          settings.timeout_constant, __version__, environment, coverage.measurement.environment))
+    return build_cache_keys(
         sources=sources, tests_by_line=coverage.tests_by_line,
         shared_lines=coverage.shared_lines, test_sources={f: read_source(work / f) for f in suite_files},
-        collected=coverage.baseline.durations, support=snapshot.digest(work, support), settings=settings_text)
+        collected=coverage.measurement.durations, support=snapshot.digest(work, support), settings=settings_text)

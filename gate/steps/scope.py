@@ -2,7 +2,7 @@
 
 A region is in scope when the function it lies in changed, when that function can reach a changed
 one by name or its covering tests in the last full run executed a function that can
-(`ChangePlan.with_dependents`; with no last full run, every region is), or when a test that reaches
+(`ChangeScope.with_dependents`; with no last full run, every region is), or when a test that reaches
 it changed (a weakened test must not slip through the commit hook). A change to module-level code
 of a guarded file puts that file in scope. Whatever the plan cannot map to functions widens the
 scope to every region, and says why: a deleted or renamed file (a rename is a deletion and an
@@ -137,7 +137,7 @@ def load_unit_index(data_dir: Path) -> UnitIndex | None:
 
 
 @dataclass(frozen=True)
-class ChangePlan:
+class ChangeScope:
     widened: tuple[str, ...]
     """Why every region is in scope (`shop/rates.py changed`), if something the plan cannot map to
     functions changed; empty otherwise."""
@@ -156,7 +156,7 @@ class ChangePlan:
     def everything(self) -> bool:
         return bool(self.widened)
 
-    def with_dependents(self, index: UnitIndex | None, callees: Mapping[Unit, frozenset[Unit]]) -> ChangePlan:
+    def with_dependents(self, index: UnitIndex | None, callees: Mapping[Unit, frozenset[Unit]]) -> ChangeScope:
         """This change with every guarded function whose mutants' results depend on a changed one,
         by the rule the result cache keys them by (`gate.steps.cache`): it can reach a changed
         function by name, or its covering tests in the last full run executed one that can (a
@@ -177,7 +177,7 @@ class ChangePlan:
         return replace(self, units=self.units | reaching | dependents)
 
     def tests_to_run(self, index: UnitIndex | None) -> tuple[str, ...] | None:
-        """The pytest arguments of a baseline that is enough for this change; None: the whole suite."""
+        """The pytest arguments of a measurement that is enough for this change; None: the whole suite."""
         if not (self.everything or self.units or self.test_files):
             return ()
         if self.everything or index is None or any(unit is None for _, unit in self.units):
@@ -192,7 +192,7 @@ class ChangePlan:
         return (*self.options, *sorted(tests))
 
     def in_scope(self, reports: Iterable[RegionReport], suite_tests: Iterable[str]) -> list[RegionReport]:
-        """The regions this change touches, once coverage has run (`suite_tests`: the baseline's tests)."""
+        """The regions this change touches, once coverage has run (`suite_tests`: the measurement's tests)."""
         if self.everything:
             return list(reports)
         whole_files = {f for f, unit in self.units if unit is None}
@@ -223,8 +223,8 @@ class ChangePlan:
         return picked
 
 
-def plan(root: Path, tree: Path, ref: str, guarded: list[str], suite: list[str],
-         own: tuple[Path, ...] = ()) -> ChangePlan:
+def read_change(root: Path, tree: Path, ref: str, guarded: list[str], suite: list[str],
+         own: tuple[Path, ...] = ()) -> ChangeScope:
     """What changed against `ref` in the git work tree `root`, read from its snapshot `tree`;
     `suite` is the pytest arguments of the gate's suite ([tool.gate] tests). Files in `own` (the
     gate's cache and reports folders, which no snapshot holds) are no change to check."""
@@ -239,7 +239,7 @@ def plan(root: Path, tree: Path, ref: str, guarded: list[str], suite: list[str],
     widened += [f"{f} changed" for f in sorted(lines) if f not in guarded_set and f not in test_files
                 and not is_documentation(f) and not (is_test_module(Path(f)) and not _selected(f, selectors))]
     units = frozenset((f, unit) for f in guarded_set & set(lines) for unit in _units_touched(tree / f, lines[f]))
-    return ChangePlan(widened=tuple(widened), units=units, test_files=test_files, lines=lines, tree=tree,
+    return ChangeScope(widened=tuple(widened), units=units, test_files=test_files, lines=lines, tree=tree,
                       options=options)
 
 

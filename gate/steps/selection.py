@@ -11,7 +11,7 @@ from gate import rules
 from gate.levers import levers_off
 from gate.policy import MutationContext, Policy, ask_pre_mutation
 from gate.result import Mutant, Region, RegionReport
-from gate.steps.baseline import CoverageResult
+from gate.steps.measurement import CoverageResult
 from gate.steps.cache import CachedResult
 from gate.steps.regions import innermost, unit_spans
 
@@ -71,7 +71,7 @@ def select(mutants: Iterable[Mutant], regions: list[Region], coverage: CoverageR
         first = previous[mutant.name].killed_by if mutant.name in previous else None
         usual = killers_by_function.get((mutant.file, mutant.unit), Counter())
         ordered = sorted(tests, key=lambda t: (t != first, -usual[t],
-                                               coverage.baseline.durations.get(t, 0.0), t))
+                                               coverage.measurement.durations.get(t, 0.0), t))
         candidates.append(Candidate(mutant, region, tuple(ordered), skip))
     return candidates
 

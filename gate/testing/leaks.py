@@ -124,7 +124,7 @@ def _describe_tensor(obj: Any) -> str:
 class LeakCheck:
     """`with LeakCheck():` (or `async with`, which first lets the event loop run the callbacks it
     has already scheduled) checks one block; `@LeakCheck()` checks every call of a function or
-    coroutine function, each call against its own baseline. `no_leaks` builds one."""
+    coroutine function, each call against what was open when it began. `no_leaks` builds one."""
 
     def __init__(self, *, threads: int = 0, fds: int = 0, tensors: int = 0, cuda_bytes: int = 0) -> None:
         for name, value in (("threads", threads), ("fds", fds), ("tensors", tensors), ("cuda_bytes", cuda_bytes)):
@@ -168,7 +168,7 @@ class LeakCheck:
     def __call__(self, func: F) -> F:
         tolerance, label = dict(self.tolerance), f"{func.__qualname__} "
 
-        def fresh() -> LeakCheck:  # one check per call: concurrent calls keep their own baselines
+        def fresh() -> LeakCheck:  # one check per call: concurrent calls keep their own starting counts
             check = LeakCheck(**tolerance)
             check.label = label
             return check

@@ -20,7 +20,8 @@ Format history:
    reading it).
 
 Sidecar format history (`SIDECAR_FORMAT`; a sidecar of another format is a cache miss):
-2. untyped JSON with a `version` key; 3. the codec's (kind and format), its mutants `gate.result.Mutant`.
+2. untyped JSON with a `version` key; 3. the codec's (kind and format), its mutants `gate.result.Mutant`; 4. its key is `inputs_digest`
+(it was `fingerprint`, a word kept for a finding's id).
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from gate.wire import codec
 from gate.wire.codec import WireError
 
 FORMAT = 1
-SIDECAR_FORMAT = 3
+SIDECAR_FORMAT = 4
 
 EVENT_PREFIX = "@@gate "
 RESULTS_DIR = ".gate-results"
@@ -49,7 +50,7 @@ WIDENED_SUFFIX = ".widened"
 SIDECAR_SUFFIX = ".gate.json"
 """The gate's sidecar beside a mutated copy: `mutants/<file>.gate.json`."""
 TOOLS_DIR = ".gate-tools"
-"""The workers' tool caches (hypothesis's, say), apart from the baseline's."""
+"""The workers' tool caches (hypothesis's, say), apart from the measurement's."""
 
 
 class Phase(enum.Enum):
@@ -324,8 +325,8 @@ def read_widened(folder: Path, name: str) -> Widened | None:
 
 
 @dataclass(frozen=True)
-class FingerprintInputs:
-    """What the mutants of a file depend on besides its source (hashed into `Sidecar.fingerprint`)."""
+class SidecarInputs:
+    """What the mutants of a file depend on besides its source (hashed into `Sidecar.inputs_digest`)."""
 
     regions: tuple[Span, ...]
     enabled: tuple[str, ...]
@@ -336,7 +337,8 @@ class FingerprintInputs:
 
 @dataclass(frozen=True)
 class Sidecar:
-    fingerprint: str
+    inputs_digest: str
+    """The digest of the file's `SidecarInputs`."""
     source_sha: str
     mutmut_total: int
     """What a plain `mutmut run` would test in this file: mutations inside trampolined functions."""

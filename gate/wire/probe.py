@@ -38,7 +38,7 @@ class ProbeGroup:
     tests: tuple[str, ...]
     """In the order likeliest to show a difference first."""
     durations: dict[str, float]
-    """The baseline's seconds per test, which size the rounds."""
+    """The measurement's seconds per test, which size the rounds."""
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,5 @@
 """Helpers for the gate's tests: copy a fixture project, run the real gate on it as a
-subprocess, and fingerprint the project's files to prove the gate left them untouched."""
+subprocess, and digest the project's files to prove the gate left them untouched."""
 
 from __future__ import annotations
 
@@ -64,7 +64,7 @@ def run_gate(project: Path, *args: str, timeout: float = 600, env: dict[str, str
     return GateRun(done.returncode, done.stdout, done.stderr, project)
 
 
-def fingerprint(project: Path) -> dict[str, str]:
+def digest_files(project: Path) -> dict[str, str]:
     """Every file of the project but the gate's own output, with a hash of its bytes."""
     found = {}
     for path in sorted(project.rglob("*")):

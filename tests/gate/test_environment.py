@@ -1,4 +1,4 @@
-"""What of the environment a cached result depends on (`gate.environment`), and how the baseline's
+"""What of the environment a cached result depends on (`gate.environment`), and how the measurement's
 process records what the suite read (`gate.steps.environment_probe`)."""
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ def test_patches():
     ("subprocess.run([sys.executable, '-c', 'pass'], check=True)",
      "the suite starts a process, which inherits the environment"),
 ])
-def test_the_baseline_records_the_variables_read_by_name(tmp_path, patch, whole):
+def test_the_measurement_records_the_variables_read_by_name(tmp_path, patch, whole):
     (tmp_path / "test_suite.py").write_text(textwrap.dedent(SUITE).replace("{patch}", patch))
     out = tmp_path / "imports.json"
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "STORE_UNREAD": "x"}

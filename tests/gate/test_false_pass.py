@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.gate.conftest import REPO_ROOT, fingerprint, run_gate
+from tests.gate.conftest import REPO_ROOT, digest_files, run_gate
 
 STORE = "vault/store.py"
 TESTS = "tests/test_store.py"
@@ -119,7 +119,7 @@ def test_a_change_the_plan_cannot_map_to_functions_widens_to_the_whole_gate(fixt
     run = run_gate(project, "--changed")
     # the whole suite ran, and it is red: each of these changes broke it
     assert run.exit_code == 3, run.stdout + run.stderr
-    assert "gate: error [red-baseline]: the suite fails on unmutated code: tests/test_orders.py" in run.stderr
+    assert "gate: error [red-suite]: the suite fails on unmutated code: tests/test_orders.py" in run.stderr
 
 
 @pytest.mark.slow  # a real gate run: the slow tier (.ci/run runs it)
@@ -260,7 +260,7 @@ def test_the_merge_reports_each_shards_own_exit_code_and_reason(fixture_project,
                            str(red / "reports" / "gate-result.json"), str(second.project / "reports" / "gate-result.json")],
                           cwd=red, capture_output=True, text=True)
     assert done.returncode == 2, done.stdout + done.stderr  # the most serious of 3 and 2
-    assert "FAIL [3] shard 1/2 stopped with exit 3: [red-baseline] the suite fails on unmutated code" in done.stdout
+    assert "FAIL [3] shard 1/2 stopped with exit 3: [red-suite] the suite fails on unmutated code" in done.stdout
     assert "FAIL [2] shard 2/2 stopped with exit 2: [config] guarded path 'missing' does not exist" in done.stdout
     assert json.loads((red / "merged" / "summary.json").read_text())["exit_code"] == 2
 
@@ -321,7 +321,7 @@ def test_a_guarded_module_imported_from_outside_the_snapshot_fails_the_run(fixtu
     assert run.exit_code == 4, run.stdout + run.stderr
     assert (f"gate: error [infrastructure]: the suite imported vault from {project / 'src/vault/__init__.py'}, "
             "outside the gate's snapshot") in run.stderr
-    assert not (project / ".gate" / "coverage" / "baseline.json").exists()  # nothing that measured nothing is cached
+    assert not (project / ".gate" / "coverage" / "measurement.json").exists()  # nothing that measured nothing is cached
 
 
 # 9. The cache is keyed on what changes imports
@@ -383,7 +383,7 @@ def test_a_moved_project_passes_against_its_own_cache(fixture_project, tmp_path)
     run = run_gate(moved)
     assert run.exit_code == 0, run.stdout + run.stderr
     assert run.summary["counts"]["by_status"] == first.summary["counts"]["by_status"]
-    # the baseline is rebuilt where the project now lies; the mutants' results hold no paths and stay
+    # the measurement is rebuilt where the project now lies; the mutants' results hold no paths and stay
     assert run.summary["counts"]["cached"] == run.summary["counts"]["selected"]
     assert fingerprint(moved) == before
     # mutants that must run again run in the moved copy, and the verdict is still true

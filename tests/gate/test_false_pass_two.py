@@ -175,7 +175,7 @@ def test_a_helper_module_named_like_a_test_module_is_in_the_key(fixture_project)
     assert survivors(warm) and not any(m["cached"] for m in survivors(warm))
 
 
-# 4. A mutant's key covers what it can reach, not only what the baseline reached
+# 4. A mutant's key covers what it can reach, not only what the measurement reached
 
 RECOVERY = {
     "depot/fetcher.py": """\
@@ -244,7 +244,7 @@ RECOVERY = {
 @pytest.mark.slow  # two gate runs
 def test_a_function_reached_only_through_an_escaped_exception_is_in_the_key(tmp_path):
     """`load`'s `reraise` mutant lets the `OSError` escape to `fetch`'s handler, which calls
-    `recover`: a function the baseline never ran, one frame up, not two calls deep. A mutant's key
+    `recover`: a function the measurement never ran, one frame up, not two calls deep. A mutant's key
     holds every guarded function named in the functions its covering tests executed, so changing
     `recover` (and the test that pins it) re-runs the mutant."""
     project = tiny_project(tmp_path, "depot", RECOVERY)
@@ -262,7 +262,7 @@ def test_a_function_reached_only_through_an_escaped_exception_is_in_the_key(tmp_
 
 @pytest.mark.slow  # two gate runs
 def test_a_variable_the_suite_reads_is_in_the_key(fixture_project):
-    """A result is keyed on the environment variables the baseline read (recorded in its process,
+    """A result is keyed on the environment variables the measurement read (recorded in its process,
     present or absent), so setting one re-runs what depended on it; a variable nobody read (a CI
     run's number) leaves the cache as it is."""
     project = fixture_project("strong", {"tests/test_store.py": [

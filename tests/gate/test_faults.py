@@ -21,7 +21,7 @@ import pytest
 
 from gate.errors import InfrastructureError
 from gate.steps import regions
-from tests.gate.conftest import fingerprint, run_gate
+from tests.gate.conftest import digest_files, run_gate
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -72,7 +72,7 @@ def faults_project(fixture_project, tmp_path) -> tuple[Path, dict[str, str]]:
     return project, {"FAULT_DIR": str(fault_dir)}
 
 
-# 1. a red baseline: tests/gate/test_gate_runs.py::test_red_baseline_exits_3_and_names_the_failing_test
+# 1. a red suite: tests/gate/test_gate_runs.py::test_red_suite_exits_3_and_names_the_failing_test
 
 
 # 2. mutmut missing, or crashing
@@ -101,12 +101,12 @@ def path_without_mutmut(tmp_path: Path) -> str:
 @pytest.mark.slow  # a gate run of seconds: .ci/run runs it
 def test_mutmut_missing_fails_closed(fixture_project, tmp_path):
     project = fixture_project("strong")
-    before = fingerprint(project)
+    before = digest_files(project)
     run = Watched(project, env={"PYTHONPATH": path_without_mutmut(tmp_path)}, python_args=("-S",))
     code, out, err = run.wait()
     assert code == 4, out + err
     assert err.strip() == "gate: error [infrastructure]: mutmut is not installed (pip install 'mutmut==3.8.1')"
-    assert fingerprint(project) == before and run.leftovers() == []
+    assert digest_files(project) == before and run.leftovers() == []
     assert run_gate(project).exit_code == 0
 
 
@@ -116,7 +116,7 @@ def test_mutmut_crashing_fails_closed(fixture_project, tmp_path):
     broken.mkdir(parents=True)
     (broken / "__init__.py").write_text("raise RuntimeError('mutmut exploded on import')\n")
     project = fixture_project("strong")
-    before = fingerprint(project)
+    before = digest_files(project)
     # first on the path, before wherever the real one is installed (a venv, or PYTHONPATH itself)
     inherited = os.environ.get("PYTHONPATH")
     run = Watched(project, env={"PYTHONPATH": os.pathsep.join([str(broken.parent), *([inherited] if inherited else [])])})
@@ -124,7 +124,7 @@ def test_mutmut_crashing_fails_closed(fixture_project, tmp_path):
     assert code == 4, out + err
     assert err.strip() == ("gate: error [infrastructure]: mutmut (generate) crashed: RuntimeError: "
                            "mutmut exploded on import")
-    assert fingerprint(project) == before and run.leftovers() == []
+    assert digest_files(project) == before and run.leftovers() == []
     assert run_gate(project).exit_code == 0
 
 
@@ -134,7 +134,7 @@ def test_mutmut_crashing_fails_closed(fixture_project, tmp_path):
 def test_worker_killed_mid_run_is_a_crash_not_a_kill(fixture_project, tmp_path):
     project, env = faults_project(fixture_project, tmp_path)
     fault_dir = Path(env["FAULT_DIR"])
-    before = fingerprint(project)
+    before = digest_files(project)
     run = Watched(project, *STOP_ONLY, env={**env, "FAULT": "wait-to-be-killed"})
     killed: list[str] = []
 
@@ -155,7 +155,7 @@ def test_worker_killed_mid_run_is_a_crash_not_a_kill(fixture_project, tmp_path):
     for name in killed:
         assert f"FAIL [4] crashed: {name} at streams/workers.py:" in out
     assert "the worker killed by SIGKILL" in out
-    assert fingerprint(project) == before and run.leftovers() == []
+    assert digest_files(project) == before and run.leftovers() == []
     rerun = run_gate(project, *STOP_ONLY)  # no fault this time: the crashed mutants are tested again
     assert rerun.exit_code == 0, rerun.stdout + rerun.stderr
     assert rerun.summary["counts"]["cached"] < rerun.summary["counts"]["selected"]
@@ -185,12 +185,12 @@ def test_no_mutants_where_regions_exist_fails_closed(fixture_project):
     lines = path.read_text().splitlines()
     path.write_text("\n".join(line + "  # pragma: no mutate" if i >= 19 and line.strip() else line
                               for i, line in enumerate(lines, 1)) + "\n")
-    before = fingerprint(project)
+    before = digest_files(project)
     run = run_gate(project)
     assert run.exit_code == 4, run.stdout + run.stderr
     assert run.stderr.strip() == ("gate: error [infrastructure]: no mutants were generated in 5 error-handling "
                                   "regions that mutmut can mutate")
-    assert fingerprint(project) == before
+    assert digest_files(project) == before
 
 
 # 6. a mutant that loops forever, 7. a mutant that allocates without bound
@@ -201,23 +201,23 @@ def loops_and_allocations(tmp_path_factory):
 
     project = copy_fixture("faults", tmp_path_factory.mktemp("faults"))
     (project / "mutmut_config.py").write_text("guarded_paths = ['streams']\ntimeout_counts_as = 'survived'\n")
-    before = fingerprint(project)
+    before = digest_files(project)
     run = Watched(project, "--paths", "streams/io.py", "--tests", "tests/test_fetch.py", "tests/test_collect.py")
     code, out, err = run.wait()
     return project, before, run, code, out, err
 
 
 @pytest.mark.slow  # a gate run of seconds: .ci/run runs it
-def test_looping_mutant_is_stopped_at_a_timeout_from_the_baseline(loops_and_allocations):
+def test_looping_mutant_is_stopped_at_a_timeout_from_the_measurement(loops_and_allocations):
     project, before, run, code, out, err = loops_and_allocations
     assert code == 1, out + err  # the policy here counts a timeout as a survivor
     loops = [line for line in out.splitlines() if line.startswith("  timeout: streams.io.x_fetch__mutmut_")]
     assert loops
     for line in loops:
-        # (baseline 0.0x s + timeout_constant 0.5 s) x timeout_multiplier 3 = about 2 s, not forever
+        # (measured 0.0x s + timeout_constant 0.5 s) x timeout_multiplier 3 = about 2 s, not forever
         assert line.endswith("stopped after 2.0s (limit 2.0s)") or "(limit 2." in line
     assert "FAIL [1] timed out (counted as survived by policy): streams.io.x_fetch__mutmut_" in out
-    assert fingerprint(project) == before and run.leftovers() == []
+    assert digest_files(project) == before and run.leftovers() == []
     import json
 
     # every report flags what the verdict counts against the gate
@@ -243,7 +243,7 @@ def test_unbounded_allocation_hits_the_worker_memory_limit(loops_and_allocations
     assert swallow["status"] == "killed"
     assert swallow["detail"].startswith("MemoryError")
     assert swallow["killed_by"] == "tests/test_collect.py::test_stops_an_endless_stream_at_the_limit"
-    assert fingerprint(project) == before and run.leftovers() == []
+    assert digest_files(project) == before and run.leftovers() == []
 
 
 # 8. a mutant that kills its own process
@@ -253,13 +253,13 @@ def test_unbounded_allocation_hits_the_worker_memory_limit(loops_and_allocations
 @pytest.mark.slow  # a gate run of seconds: .ci/run runs it
 def test_worker_that_kills_itself_is_reported_as_a_crash(fixture_project, tmp_path, fault, how):
     project, env = faults_project(fixture_project, tmp_path)
-    before = fingerprint(project)
+    before = digest_files(project)
     run = Watched(project, *STOP_ONLY, env={**env, "FAULT": fault})
     code, out, err = run.wait()
     assert code == 4, out + err
     assert "FAIL [4] crashed: streams.workers.x_stop__mutmut_" in out
     assert f"the worker {how}" in out
-    assert fingerprint(project) == before and run.leftovers() == []
+    assert digest_files(project) == before and run.leftovers() == []
     # the policy may count a crash as a kill, knowingly
     (project / "mutmut_config.py").write_text("guarded_paths = ['streams']\ncrash_counts_as = 'killed'\n")
     rerun = Watched(project, *STOP_ONLY, env={**env, "FAULT": fault})
@@ -290,7 +290,7 @@ def test_a_mutant_that_interrupts_pytest_is_an_error_not_a_kill(fixture_project,
 def test_ctrl_c_exits_130_leaves_nothing_running_and_the_next_run_resumes(fixture_project, tmp_path):
     project, env = faults_project(fixture_project, tmp_path)
     fault_dir = Path(env["FAULT_DIR"])
-    before = fingerprint(project)
+    before = digest_files(project)
     # two workers, whatever the core count: a fourth mutant started means two have finished
     run = Watched(project, *STOP_ONLY, "--max-workers", "2", env={**env, "FAULT": "slow-then-hold"})
     wait_for(lambda: len(list(fault_dir.glob("*.pid"))) >= 4)  # some mutants done, others running
@@ -301,7 +301,7 @@ def test_ctrl_c_exits_130_leaves_nothing_running_and_the_next_run_resumes(fixtur
     summary = json.loads((project / "reports" / "summary.json").read_text())
     assert (summary["verdict"], summary["exit_code"]) == ("error", 130)
     wait_for(lambda: run.leftovers() == [], timeout=15)
-    assert fingerprint(project) == before
+    assert digest_files(project) == before
     rerun = run_gate(project, *STOP_ONLY)
     assert rerun.exit_code == 0, rerun.stdout + rerun.stderr
     counts = rerun.summary["counts"]
@@ -330,7 +330,7 @@ def test_sigterm_stops_the_run_like_ctrl_c_and_leaves_its_verdict(fixture_projec
 def test_second_concurrent_run_stops_with_a_clear_message(fixture_project, tmp_path):
     project, env = faults_project(fixture_project, tmp_path)
     fault_dir = Path(env["FAULT_DIR"])
-    before = fingerprint(project)
+    before = digest_files(project)
     first = Watched(project, *STOP_ONLY, env={**env, "FAULT": "slow"})
     wait_for(lambda: any(fault_dir.glob("*.pid")))  # the first run is testing mutants, holding the lock
     second = Watched(project, *STOP_ONLY, env=env)
@@ -344,7 +344,7 @@ def test_second_concurrent_run_stops_with_a_clear_message(fixture_project, tmp_p
     code, out, err = waiting.wait()
     assert code == 0, out + err  # it waited, then found every result cached
     assert first.leftovers() == [] and second.leftovers() == [] and waiting.leftovers() == []
-    assert fingerprint(project) == before
+    assert digest_files(project) == before
 
 
 # 11. a bad policy or setting: tests/gate/test_gate_runs.py (syntax error, hook that raises, bad values)
@@ -354,9 +354,9 @@ def test_hook_returning_nonsense_is_a_config_error(fixture_project):
     project = fixture_project("strong")
     (project / "mutmut_config.py").write_text(
         "guarded_paths = ['vault']\ndef pre_mutation(context):\n    return 'skip'\n")
-    before = fingerprint(project)
+    before = digest_files(project)
     run = run_gate(project)
-    assert fingerprint(project) == before
+    assert digest_files(project) == before
     assert run.exit_code == 2
     assert run.stderr.strip() == ("gate: error [config]: mutmut_config.py: pre_mutation must return None and "
                                   "set context.skip, it returned 'skip'")
@@ -368,8 +368,8 @@ def test_guarded_file_that_does_not_parse_exits_2_with_file_and_line(fixture_pro
     project = fixture_project("strong")
     path = project / "vault/store.py"
     path.write_text(path.read_text().replace("    def close(self):", "    def close(self)"))
-    before = fingerprint(project)
+    before = digest_files(project)
     run = run_gate(project)
     assert run.exit_code == 2
     assert run.stderr.strip() == "gate: error [syntax]: vault/store.py:31: cannot parse guarded file: expected ':'"
-    assert fingerprint(project) == before
+    assert digest_files(project) == before

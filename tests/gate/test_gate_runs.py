@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from gate.operators import OPERATORS
-from tests.gate.conftest import fingerprint, run_gate
+from tests.gate.conftest import digest_files, run_gate
 
 STORE = "vault/store.py"
 TESTS = "tests/test_store.py"
@@ -17,7 +17,7 @@ TESTS = "tests/test_store.py"
 
 def test_fully_tested_project_passes(fixture_project):
     project = fixture_project("strong")
-    before = fingerprint(project)
+    before = digest_files(project)
     run = run_gate(project)
     assert run.exit_code == 0, run.stdout + run.stderr
     assert "gate PASSED" in run.stdout
@@ -30,12 +30,12 @@ def test_fully_tested_project_passes(fixture_project):
     [handler] = [r for r in summary["regions"] if r["id"] == f"{STORE}:24"]
     assert (handler["coverage"]["statements_run"], handler["coverage"]["statements"]) == (3, 3)
     assert summary["coverage"]["statements_percent"] == 100.0
-    assert fingerprint(project) == before
+    assert digest_files(project) == before
 
 
 def test_deleting_one_assertion_lets_a_mutant_survive_and_names_it(fixture_project):
     project = fixture_project("strong", {TESTS: [("    assert store.failures == 2\n", "")]})
-    before = fingerprint(project)
+    before = digest_files(project)
     run = run_gate(project)
     assert run.exit_code == 1, run.stdout + run.stderr
     survivors = [m for m in run.mutants() if m["status"] == "survived"]
@@ -45,7 +45,7 @@ def test_deleting_one_assertion_lets_a_mutant_survive_and_names_it(fixture_proje
     assert name.startswith("vault.store.xǁStoreǁload__mutmut_")
     assert f"survived: {name} at {STORE}:25 (augmented_assignment)" in run.stdout
     assert "-            self.failures += 1\n    +            self.failures = 1" in run.stdout  # its diff
-    assert fingerprint(project) == before
+    assert digest_files(project) == before
 
 
 def test_handler_no_test_enters_fails_the_gate(fixture_project):
@@ -61,9 +61,9 @@ def test_handler_no_test_enters_fails_the_gate(fixture_project):
     assert f"{STORE}:27 raise never executed (raise StoreError)" in run.stdout
 
 
-def test_red_baseline_exits_3_and_names_the_failing_test(fixture_project):
+def test_red_suite_exits_3_and_names_the_failing_test(fixture_project):
     project = fixture_project("strong", {TESTS: [('assert store.load("k") == "v"', 'assert store.load("k") == "w"')]})
-    before = fingerprint(project)
+    before = digest_files(project)
     # a passing run's reports from before: none may outlive the run that replaces them
     (project / "reports" / "mutation").mkdir(parents=True)
     for stale in ("gate.sarif", "gate-junit.xml", "gate-result.json", "mutation/index.html"):
@@ -71,17 +71,17 @@ def test_red_baseline_exits_3_and_names_the_failing_test(fixture_project):
     (project / "reports" / "README.md").write_text("the user's own")
     run = run_gate(project)
     assert run.exit_code == 3, run.stdout + run.stderr
-    assert "gate: error [red-baseline]: the suite fails on unmutated code: " \
+    assert "gate: error [red-suite]: the suite fails on unmutated code: " \
            "tests/test_store.py::test_load_returns_data_and_closes" in run.stderr
     assert (run.summary["verdict"], run.summary["exit_code"]) == ("error", 3)  # CI still reads a verdict
     left = sorted(p.relative_to(project / "reports").as_posix() for p in (project / "reports").rglob("*"))
     assert left == ["README.md", "gate-result.json", "summary.json"]  # this run's own verdict, nothing else
-    assert fingerprint(project) == before
+    assert digest_files(project) == before
 
 
 def test_an_unexpected_error_fails_closed_with_one_line(fixture_project, tmp_path):
     project = fixture_project("strong")
-    before = fingerprint(project)
+    before = digest_files(project)
     not_a_folder = tmp_path / "reports-file"
     not_a_folder.write_text("a file where the reports folder should be")
     run = run_gate(project, "--reports-dir", str(not_a_folder))
@@ -89,7 +89,7 @@ def test_an_unexpected_error_fails_closed_with_one_line(fixture_project, tmp_pat
     [line] = run.stderr.splitlines()
     assert line.startswith("gate: error [internal]: unexpected NotADirectoryError: ")
     assert "(traceback in " in line
-    assert fingerprint(project) == before
+    assert digest_files(project) == before
 
 
 @pytest.mark.parametrize("config, message", [
@@ -109,9 +109,9 @@ def test_an_unexpected_error_fails_closed_with_one_line(fixture_project, tmp_pat
 def test_broken_policy_file_exits_2_naming_the_problem(fixture_project, config, message):
     project = fixture_project("strong")
     (project / "mutmut_config.py").write_text(config)
-    before = fingerprint(project)
+    before = digest_files(project)
     run = run_gate(project)
-    assert fingerprint(project) == before
+    assert digest_files(project) == before
     assert run.exit_code == 2, run.stdout + run.stderr
     assert run.stderr.strip() == f"gate: error [config]: {message}"
 
@@ -159,7 +159,7 @@ def test_a_misspelt_speed_lever_fails_before_anything_runs(fixture_project):
     run = run_gate(project, env={"GATE_LEVERS_OFF": "kept-session,prelaod"})
     assert run.exit_code == 2
     assert run.stderr.strip() == ("gate: error [config]: GATE_LEVERS_OFF names unknown levers prelaod (known: "
-                                  "preload, freeze, kept-session, line-tests, killer-first, baseline-shards)")
+                                  "preload, freeze, kept-session, line-tests, killer-first, measurement-split)")
     assert not (project / ".gate" / "work").exists()
 
 
@@ -251,15 +251,15 @@ def test_src_layout_project_passes(fixture_project):
 
 
 @pytest.mark.slow  # a real gate run: the slow tier (.ci/run runs it)
-def test_a_test_that_fails_only_under_mutmuts_trampolines_is_a_red_baseline(fixture_project):
+def test_a_test_that_fails_only_under_mutmuts_trampolines_is_a_red_suite(fixture_project):
     # the only test of the TypeError raise passes on the real code, and fails on every mutant of
     # load() for a reason that is not the mutation (a trampoline is another function): no kill of it counts
     project = fixture_project("strong", {TESTS: [
         ('    assert str(info.value) == "key must be a str"\n',
          '    assert str(info.value) == "key must be a str"\n    assert Store.load.__code__.co_name == "load"\n')]})
-    before = fingerprint(project)
+    before = digest_files(project)
     run = run_gate(project)
     assert run.exit_code == 3, run.stdout + run.stderr
-    assert run.stderr.strip() == ("gate: error [red-baseline]: the suite fails on unmutated code under mutmut's "
+    assert run.stderr.strip() == ("gate: error [red-suite]: the suite fails on unmutated code under mutmut's "
                                   "trampolines: tests/test_store.py::test_bad_key_is_rejected_before_opening")
-    assert fingerprint(project) == before
+    assert digest_files(project) == before

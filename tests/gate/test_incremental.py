@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from gate.steps.cache import build_fingerprints
+from gate.steps.cache import build_cache_keys
 from tests.gate.conftest import run_gate
 
 BOOK, TESTS = "ledger/book.py", "tests/test_book.py"
@@ -139,12 +139,12 @@ def key(source=SOURCE, test=TEST, support="s", tests=("t.py::test_guarded",)):
     shift = source.splitlines().index("def helper(x):")
     executed = {"m.py": {line + shift: tests for line, tests in EXECUTED["m.py"].items()}}
     shared = {"m.py": [line + shift for line in SHARED["m.py"]]}
-    fingerprints = build_fingerprints({"m.py": source}, executed, shared, {"t.py": test}, COLLECTED, support,
-                                      "settings")
+    cache_keys = build_cache_keys({"m.py": source}, executed, shared, {"t.py": test}, COLLECTED, support,
+                                  "settings")
     start = source.splitlines().index("    except TypeError:") + 1
-    return fingerprints.key("m.x_guarded__mutmut_1", "m.py", "guarded", start,
-                            "@@ -8,2 +8,2 @@\n-    except TypeError:\n+    except Exception:\n",
-                            list(tests))
+    return cache_keys.key("m.x_guarded__mutmut_1", "m.py", "guarded", start,
+                          "@@ -8,2 +8,2 @@\n-    except TypeError:\n+    except Exception:\n",
+                          list(tests))
 
 
 @pytest.mark.parametrize("changed, why", [
@@ -200,5 +200,5 @@ class Box:
         pass
 """
     changed = source.replace("        return 1\n\n    @size.setter", "        return 2\n\n    @size.setter")
-    fingerprints = [build_fingerprints({"m.py": text}, {}, {}, {}, [], "s", "x") for text in (source, changed)]
-    assert fingerprints[0].units[("m.py", "Box.size")] != fingerprints[1].units[("m.py", "Box.size")]
+    keys = [build_cache_keys({"m.py": text}, {}, {}, {}, [], "s", "x") for text in (source, changed)]
+    assert keys[0].units[("m.py", "Box.size")] != keys[1].units[("m.py", "Box.size")]

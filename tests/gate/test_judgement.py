@@ -98,7 +98,7 @@ def test_a_timeout_counts_as_the_policy_says():
     assert survived.counts.killed_by_timeout == 0
 
 
-def test_a_finding_the_baseline_holds_warns_and_an_expired_entry_fails():
+def test_a_finding_the_adoption_file_holds_warns_and_an_expired_entry_fails():
     survivor = checked(mutant(1, MutantStatus.SURVIVED))
     fingerprint = judged(survivor, POLICY, ABOUT, {}).mutants[0].finding_id
     held = judged(survivor, POLICY, ABOUT, {}, ratchet(entry(fingerprint)))

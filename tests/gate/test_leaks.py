@@ -156,7 +156,7 @@ def test_async_functions_are_checked():
 
         assert asyncio.iscoroutinefunction(leaky)
         assert await clean() == "ok"
-        # concurrent calls of one decorated coroutine each keep their own baseline
+        # concurrent calls of one decorated coroutine each keep their own starting counts
         assert await asyncio.gather(clean(), clean(), clean()) == ["ok"] * 3
         with pytest.raises(AssertionError, match=r"^test_async_functions_are_checked.<locals>.main.<locals>.leaky "
                                                  r"leaked 1 thread \(async-worker\)$"):

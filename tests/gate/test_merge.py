@@ -123,7 +123,7 @@ def test_a_mutant_no_shard_tested_is_an_infrastructure_error(shards, settings):
 
 
 def test_stopped_shards_give_each_ones_exit_code_and_reason_and_the_most_serious_decides(shards, settings):
-    red = stopped_result("/a", [Finding(ExitCode.RED_BASELINE, "[red-baseline] the suite fails")], "red-baseline",
+    red = stopped_result("/a", [Finding(ExitCode.RED_SUITE, "[red-suite] the suite fails")], "red-suite",
                          shard=(1, 3), versions={"gate": "0"})
     bad = stopped_result("/b", [Finding(ExitCode.USAGE, "[config] guarded path 'missing' does not exist")], "config",
                          shard=(3, 3))
@@ -131,7 +131,7 @@ def test_stopped_shards_give_each_ones_exit_code_and_reason_and_the_most_serious
     merged = merge([bad, ran, red], settings)
     assert merged.error == "shard-stopped" and merged.verdict.exit_code is ExitCode.USAGE
     assert [f.message for f in merged.verdict.findings] == [
-        "shard 1/3 stopped with exit 3: [red-baseline] the suite fails",
+        "shard 1/3 stopped with exit 3: [red-suite] the suite fails",
         "shard 3/3 stopped with exit 2: [config] guarded path 'missing' does not exist"]
     assert merged.notes == ("shard 1/3: exit 3", "shard 2/3: exit 1", "shard 3/3: exit 2")
     assert merged.project == "/b" and merged.versions == {} and merged.shard is None

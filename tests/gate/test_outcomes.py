@@ -7,13 +7,13 @@ from types import SimpleNamespace
 
 import pytest
 
-from gate.errors import ConfigError, InfrastructureError, RedBaselineError
+from gate.errors import ConfigError, InfrastructureError, RedSuiteError
 from gate.mutmut_adapter.run_state import RunState, classify
 from gate.mutmut_adapter.runner import selection_error, stable_selection
 from gate.result import Mutant, MutantStatus, Region, RegionKind
 from gate.scenario import Kind, Scenario, Verdict
 from gate.steps import mutants
-from gate.steps.baseline import Baseline
+from gate.steps.measurement import Measurement
 from gate.steps.cache import ResultCache
 from gate.steps.plan import Job
 from gate.steps.selection import Candidate
@@ -37,10 +37,10 @@ def test_only_a_failing_test_is_a_kill():
 
 def test_test_ids_that_changed_fall_back_to_their_function_then_their_file():
     collected = frozenset({"t.py::test_a[2026-11-27T10:00:00]", "t.py::test_b", "u.py::TestC::test_d[1]"})
-    baseline_ids = ["t.py::test_a[2026-11-26T09:00:00]", "t.py::test_b", "u.py::TestC::test_gone",
+    measured_ids = ["t.py::test_a[2026-11-26T09:00:00]", "t.py::test_b", "u.py::TestC::test_gone",
                     "t.py::test_a[2026-11-26T09:00:01]"]
-    assert stable_selection(baseline_ids, collected) == ["t.py::test_a", "t.py::test_b", "u.py"]
-    assert stable_selection(baseline_ids, None) == baseline_ids  # no warm-up collection: as given
+    assert stable_selection(measured_ids, collected) == ["t.py::test_a", "t.py::test_b", "u.py"]
+    assert stable_selection(measured_ids, None) == measured_ids  # no warm-up collection: as given
 
 
 def test_the_suites_own_arguments_pass_unchanged():
@@ -58,7 +58,7 @@ def test_a_timeout_after_the_tests_were_widened_is_no_verdict(tmp_path):
     run.collect(SimpleNamespace(mutant_name="m.x_f__mutmut_1", exit_code=-9))
     [outcome] = run.unchecked
     assert outcome.status is MutantStatus.ERROR
-    assert outcome.detail.endswith("running t.py in place of test ids that changed since the baseline")
+    assert outcome.detail.endswith("running t.py in place of test ids that changed since the measurement")
 
 
 def test_a_timeout_counts_only_after_a_second_run_alone_with_twice_the_limit(tmp_path):
@@ -113,14 +113,14 @@ def test_a_forced_failure_must_fail_its_tests(exit_code, message, tmp_path):
         run.collect(SimpleNamespace(mutant_name="fail", exit_code=exit_code))
 
 
-def test_a_killing_test_that_fails_on_the_unmutated_copy_is_a_red_baseline(tmp_path):
+def test_a_killing_test_that_fails_on_the_unmutated_copy_is_a_red_suite(tmp_path):
     run = RunState(tmp_path, [], check_cpu_limit=2)
     check = Scenario(Kind.CLEAN_RUN, ("t.py::test_a",), 2, key="1")
     run.send(check)
     wire.write_result(tmp_path, "gate-clean-run-1", WorkerResult(exit_code=1, killed_by="t.py::test_a", seconds=0.1,
                                                                  detail=""))
     run.waiting[check.tests] = []
-    with pytest.raises(RedBaselineError, match="under mutmut's trampolines: t.py::test_a"):
+    with pytest.raises(RedSuiteError, match="under mutmut's trampolines: t.py::test_a"):
         run.collect(SimpleNamespace(mutant_name="gate-clean-run-1", exit_code=1))
 
 
@@ -151,7 +151,7 @@ class _Run:
 
 def _run_jobs(run: _Run, jobs: list[Job], tmp_path) -> dict:
     settings = SimpleNamespace(timeout_constant=1.0, timeout_multiplier=2.0)
-    coverage = SimpleNamespace(baseline=Baseline(durations={"t.py::test_a": 0.1}, seconds=0.1))
+    coverage = SimpleNamespace(measurement=Measurement(durations={"t.py::test_a": 0.1}, seconds=0.1))
     outcomes: dict = {}
     progress = SimpleNamespace(mutant=lambda *args: None)
     mutants.run_jobs(run, jobs, settings, coverage, ResultCache(tmp_path / "r.json"), outcomes, progress)
@@ -172,7 +172,7 @@ def test_every_job_comes_back_with_an_outcome(tmp_path):
         _run_jobs(_Run("m.x_f__mutmut_1", "m.x_f__mutmut_1"), jobs, tmp_path)
 
 
-@pytest.mark.parametrize("error", [InfrastructureError("mutmut crashed"), RedBaselineError("the suite fails"),
+@pytest.mark.parametrize("error", [InfrastructureError("mutmut crashed"), RedSuiteError("the suite fails"),
                                    ConfigError("GATE_LEVERS_OFF names unknown levers x")])
 def test_an_error_in_the_driver_reaches_the_gate_as_its_own_class(error, capsys):
     wire.emit_error(error)

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from gate import publish
-from gate.errors import ConfigError, InfrastructureError, RedBaselineError
+from gate.errors import ConfigError, InfrastructureError, RedSuiteError
 from gate.lock import exclusive
 from gate.merge import merge
 from gate.publish import clear_reports, record_stopped, record_unloaded, replace_reports, write_reports
@@ -117,14 +117,14 @@ def test_a_symlinked_page_is_unlinked_not_followed(tmp_path):
 
 def test_record_stopped_leaves_the_runs_own_verdict_and_nothing_of_the_last_run(tmp_path):
     last_runs_reports(tmp_path)
-    record_stopped(RedBaselineError("the suite fails on unmutated code: t::a"), Path("/p/strong"), tmp_path,
+    record_stopped(RedSuiteError("the suite fails on unmutated code: t::a"), Path("/p/strong"), tmp_path,
                    (2, 3), changed=False)
     assert files(tmp_path) == ["README.md", *sorted(VERDICT_FILES)]
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert (summary["verdict"], summary["exit_code"], summary["shard"]) == ("error", 3, [2, 3])
-    assert [f["message"] for f in summary["findings"]] == ["[red-baseline] the suite fails on unmutated code: t::a"]
+    assert [f["message"] for f in summary["findings"]] == ["[red-suite] the suite fails on unmutated code: t::a"]
     result = from_dict(json.loads((tmp_path / "gate-result.json").read_text()))
-    assert (result.error, result.project, result.shard) == ("red-baseline", "/p/strong", (2, 3))
+    assert (result.error, result.project, result.shard) == ("red-suite", "/p/strong", (2, 3))
     assert set(result.versions) == {"gate", "python"}
 
 
@@ -175,10 +175,10 @@ def test_a_run_that_stops_leaves_its_verdict_and_raises_its_error(project, monke
     last_runs_reports(settings.reports_dir)
 
     def red(settings, progress):
-        raise RedBaselineError("the suite fails on unmutated code: t::a")
+        raise RedSuiteError("the suite fails on unmutated code: t::a")
 
     monkeypatch.setattr(publish, "run_gate", red)
-    with pytest.raises(RedBaselineError):
+    with pytest.raises(RedSuiteError):
         publish.run_and_publish(settings, progress=None)
     assert files(settings.reports_dir) == ["README.md", *sorted(VERDICT_FILES)]
     assert json.loads((settings.reports_dir / "summary.json").read_text())["exit_code"] == 3

@@ -1,4 +1,4 @@
-"""Adopting the gate with a adoption file (`gate.ratchet`): `python -m gate adopt` writes today's
+"""Adopting the gate with an adoption file (`gate.ratchet`): `python -m gate adopt` writes today's
 findings; a run then fails on anything new only, warns on what the file holds, fails on an entry
 past its date, and says when an entry is no longer needed."""
 

@@ -24,7 +24,7 @@ of the fixtures (`tests.gate.conftest.copy_fixture`), with their `project` rewri
 - `failed`: `operators` with `assert runner.released == 2` loosened to `in (1, 2)` (a survivor),
   `test_invalid_input_is_recorded` renamed to `_invalid_input_is_recorded` (an uncovered handler,
   its mutants untested) and a `test_unrelated_arithmetic` added (a test that runs no region).
-- `stopped`: `strong` with `assert store.load("k") == "v"` made `== "w"`: a red baseline, exit 3.
+- `stopped`: `strong` with `assert store.load("k") == "v"` made `== "w"`: a red suite, exit 3.
 - `shard1`, `shard2`: `strong` with `assert store.failures == 2` deleted, run `--shard 1/2` and
   `--shard 2/2` (what `tests/gate/test_merge.py` merges).
 - `changed`: `strong` committed to a fresh git repository and run once, then `self.failures += 1`
@@ -113,7 +113,7 @@ def test_the_cases_cover_a_pass_a_failure_a_stop_shards_and_a_changed_run():
     assert results["passed"].verdict.passed and not results["passed"].verdict.findings
     failed = results["failed"].counts
     assert failed.survived and failed.no_tests and failed.uncovered and failed.tests_in_no_region
-    assert results["stopped"].error == "red-baseline"
+    assert results["stopped"].error == "red-suite"
     assert [results[f"shard{k}"].shard for k in (1, 2)] == [(1, 2), (2, 2)]
     assert not results["changed"].whole_suite
     assert results["nothing"].nothing_to_check and not results["nothing"].regions

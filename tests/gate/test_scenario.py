@@ -81,7 +81,7 @@ def test_the_wall_limit_is_the_cpu_limit_over_mutmuts_factor():
     assert wall_limit(cpu_limit(4.0)) == 4.0
 
 
-def test_a_jobs_cpu_limit_allows_its_baseline_time_on_the_wall_clock():
+def test_a_jobs_cpu_limit_allows_its_measured_time_on_the_wall_clock():
     settings = SimpleNamespace(timeout_constant=1.0, timeout_multiplier=2.0)
     limit = plan.cpu_limit(0.5, settings)
     assert limit == 6 and wall_limit(limit) == (0.5 + 1.0) * 2.0

@@ -74,7 +74,7 @@ def test_the_jobs_come_back_as_written():
     (wire.Event.OUTCOME, dataclasses.replace(OUTCOME, status=MutantStatus.TIMEOUT, killed_by=None), wire.RunResult),
     (wire.Event.DONE, GENERATION, wire.Generation),
     (wire.Event.DONE, wire.RunResult(tested=3, clean_checks=1), wire.RunResult),
-    (wire.Event.ERROR, wire.ErrorReport(slug="red-baseline", message="the suite fails"), wire.Generation),
+    (wire.Event.ERROR, wire.ErrorReport(slug="red-suite", message="the suite fails"), wire.Generation),
 ])
 def test_an_event_comes_back_as_written(event, message, done, capsys):
     wire.emit(event, message)
@@ -135,7 +135,7 @@ def test_a_new_run_reads_no_result_of_the_last(tmp_path):
 
 def test_a_sidecar_comes_back_as_written(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    sidecar = wire.Sidecar(fingerprint="f" * 64, source_sha="a" * 64, mutmut_total=4, gate_total=2, dropped_invalid=0,
+    sidecar = wire.Sidecar(inputs_digest="f" * 64, source_sha="a" * 64, mutmut_total=4, gate_total=2, dropped_invalid=0,
                            equivalent={}, mutants=(MUTANT,))
     wire.write_sidecar("pkg/store.py", sidecar)
     assert (tmp_path / "mutants" / "pkg" / "store.py.gate.json").exists()
@@ -210,11 +210,11 @@ def test_worker_to_driver_a_missing_result_field_is_named_too(tmp_path):
 
 def test_driver_to_later_driver_a_renamed_sidecar_field_is_named(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    sidecar = wire.Sidecar(fingerprint="f", source_sha="a", mutmut_total=0, gate_total=0, dropped_invalid=0,
+    sidecar = wire.Sidecar(inputs_digest="f", source_sha="a", mutmut_total=0, gate_total=0, dropped_invalid=0,
                            equivalent={}, mutants=())
     wire.sidecar_path("m.py").parent.mkdir(parents=True)
     codec.write(wire.sidecar_path("m.py"), renamed(sidecar, "source_sha", "sha"), wire.SIDECAR_FORMAT)
-    with pytest.raises(WireError, match=r"Sidecar \(format 3\): unknown field 'sha'"):
+    with pytest.raises(WireError, match=rf"Sidecar \(format {wire.SIDECAR_FORMAT}\): unknown field 'sha'"):
         wire.read_sidecar("m.py")
 
 

@@ -1,6 +1,7 @@
 """Run the suite once, unmutated, under coverage.py with branch coverage and per-test contexts.
 
-This run is also the baseline: a failing test here means no mutant result could be trusted.
+This is the measurement (the word means this run and nothing else in the gate): a failing test
+here means no mutant result could be trusted, and the gate stops with a red suite.
 What ran, and which tests ran it, comes from coverage.py's own analysis (its JSON report, with
 contexts from pytest-cov); nothing here re-implements it.
 """
@@ -20,14 +21,15 @@ import coverage
 from coverage.parser import PythonParser
 
 from gate import environment, imports
-from gate.errors import ConfigError, InfrastructureError, RedBaselineError
+from gate.errors import ConfigError, InfrastructureError, RedSuiteError
 from gate.levers import levers_off
 from gate.process import Child, Completed, last_line, tool_caches
 from gate.result import Region, RegionKind, RegionReport
 from gate.scenario import PytestExit
 from gate.steps import snapshot, tool_reports
 from gate.steps.regions import read_source
-from gate.wire import codec, coverage_html, measurement
+from gate.wire import codec, coverage_html
+from gate.wire import measurement as plugin_messages
 from gate.wire.coverage_html import HtmlReportSpec
 from gate.wire.measurement import EnvironmentReads, ImportReport, MeasurementRecord, SplitDurations
 
@@ -35,14 +37,14 @@ COVERAGE_CONFIG_FILES = (".coveragerc", "setup.cfg", "tox.ini", "pyproject.toml"
 
 
 @dataclass(frozen=True)
-class Baseline:
+class Measurement:
     durations: dict[str, float]
     """Seconds per test (setup + call + teardown), by pytest node id."""
     seconds: float
     cached: bool = False
     imported: tuple[str, ...] = ()
     """The project's module files the suite imported (relative paths)."""
-    shards: int = 1
+    processes: int = 1
     """How many processes the suite was split across."""
     environment_read: tuple[str, ...] = ()
     """The environment variables the suite read (`gate.steps.environment_probe`)."""
@@ -57,7 +59,7 @@ class Baseline:
 
 @dataclass(frozen=True)
 class CoverageResult:
-    baseline: Baseline
+    measurement: Measurement
     regions: tuple[RegionReport, ...]
     tests_by_line: dict[str, dict[int, frozenset[str]]]
     """file -> line -> node ids of the tests that executed it."""
@@ -76,7 +78,7 @@ class CoverageResult:
 
 def key(work: Path, project: list[str], guarded_files: list[str], tests: Iterable[str], pytest_args: Iterable[str],
         environment: str) -> str:
-    """Everything a baseline depends on: the whole snapshot and where it lies (coverage.py's data
+    """Everything a measurement depends on: the whole snapshot and where it lies (coverage.py's data
     holds absolute paths: a moved cache is rebuilt, never misread), what it measures, how the suite
     runs, the environment."""
     return snapshot.digest(work, project) + repr((str(work), guarded_files, tests, pytest_args, environment))
@@ -93,12 +95,12 @@ def measure(work: Path, data_dir: Path, *, tests: Iterable[str], pytest_args: It
     the run depends on (the snapshot and where it lies, the arguments, the environment): a green
     run with the same key is not repeated, its data is reused."""
     data_dir.mkdir(parents=True, exist_ok=True)
-    data_file, meta = data_dir / ".coverage", data_dir / "baseline.json"
-    baseline = _cached_baseline(meta, data_file, key)
-    fresh = baseline is None
-    if baseline is None:
+    data_file, meta = data_dir / ".coverage", data_dir / "measurement.json"
+    measured = _cached_measurement(meta, data_file, key)
+    fresh = measured is None
+    if measured is None:
         data_file.unlink(missing_ok=True)
-        baseline = _run_baseline(work, data_dir, tests, pytest_args, guarded_files, workers)
+        measured = _run_suite(work, data_dir, tests, pytest_args, guarded_files, workers)
         meta.unlink(missing_ok=True)
 
     json_path = (report_dir or data_dir) / "coverage.json"
@@ -106,19 +108,19 @@ def measure(work: Path, data_dir: Path, *, tests: Iterable[str], pytest_args: It
         cov = load_coverage(data_file, work)
         cov.json_report(outfile=str(json_path), show_contexts=True, ignore_errors=True)
     files = tool_reports.coverage_files(json_path)
-    measured = any(files.get(f, {}).get("executed_lines") for f in guarded_files)
-    if fresh and whole_suite and not measured:
+    measured_any = any(files.get(f, {}).get("executed_lines") for f in guarded_files)
+    if fresh and whole_suite and not measured_any:
         raise InfrastructureError(
             f"the suite ran but measured none of the {len(guarded_files)} guarded files (first: "
             f"{guarded_files[0]}): the tests do not import them, or import them from another tree")
-    if fresh and measured:  # nothing that measured nothing is cached
+    if fresh and measured_any:  # nothing that measured nothing is cached
         codec.write(meta, MeasurementRecord(
-            key=key, durations=baseline.durations, seconds=baseline.seconds, imported=baseline.imported,
-            processes=baseline.shards, environment_digest=baseline.environment,
-            environment=EnvironmentReads(baseline.environment_read, baseline.whole_environment)), measurement.FORMAT)
+            key=key, durations=measured.durations, seconds=measured.seconds, imported=measured.imported,
+            processes=measured.processes, environment_digest=measured.environment,
+            environment=EnvironmentReads(measured.environment_read, measured.whole_environment)), plugin_messages.FORMAT)
     tests_by_line = {f: _tests_by_line(files[f]) for f in guarded_files if f in files}
     return CoverageResult(
-        baseline=baseline,
+        measurement=measured,
         regions=tuple(_region_coverage(r, files.get(r.file), tests_by_line.get(r.file, {})) for r in regions),
         tests_by_line=tests_by_line,
         first_lines={f: _first_lines(work / f) for f in guarded_files},
@@ -126,30 +128,30 @@ def measure(work: Path, data_dir: Path, *, tests: Iterable[str], pytest_args: It
     )
 
 
-MIN_SHARD_SECONDS = 2.0
-MAX_SHARDS = 8
+MIN_PROCESS_SECONDS = 2.0
+MAX_PROCESSES = 8
 BUSY_BESIDE = 2
-"""Cores the work beside the baseline keeps busy (type resolution, generation, the fork server's warm-up)."""
+"""Cores the work beside the measurement keeps busy (type resolution, generation, the fork server's warm-up)."""
 
 
-def shard_count(workers: int, tests_seconds: float | None, start_seconds: float | None,
+def process_count(workers: int, tests_seconds: float | None, start_seconds: float | None,
                 cores: int | None = None) -> int:
-    """How many processes the baseline is split across. Each process pays its own start (the
-    imports, the collection: `start_seconds`, as the last baseline measured it), so a split only
-    pays where each share of the tests (`tests_seconds` in all, by the last baseline's durations)
+    """How many processes the measurement is split across. Each process pays its own start (the
+    imports, the collection: `start_seconds`, as the last measurement measured it), so a split only
+    pays where each share of the tests (`tests_seconds` in all, by the last measurement's durations)
     takes longer than that start. Never more than the workers, nor the cores left free by the work
-    beside the baseline (on 2 cores: one process), nor `MAX_SHARDS`; with no earlier baseline to
+    beside the measurement (on 2 cores: one process), nor `MAX_PROCESSES`; with no earlier measurement to
     go by, one."""
-    if "baseline-shards" in levers_off() or tests_seconds is None or start_seconds is None:
+    if "measurement-split" in levers_off() or tests_seconds is None or start_seconds is None:
         return 1
     free = (cores if cores is not None else os.cpu_count() or 1) - BUSY_BESIDE
-    by_time = math.floor(tests_seconds / max(MIN_SHARD_SECONDS, start_seconds))
-    return max(1, min(workers, MAX_SHARDS, free, by_time))
+    by_time = math.floor(tests_seconds / max(MIN_PROCESS_SECONDS, start_seconds))
+    return max(1, min(workers, MAX_PROCESSES, free, by_time))
 
 
 @dataclass(frozen=True)
-class _Shard:
-    """One process of the baseline, and the files it writes."""
+class _Process:
+    """One process of the measurement, and the files it writes."""
 
     child: Child
     log: Path
@@ -157,63 +159,63 @@ class _Shard:
     data: Path
 
 
-def _run_baseline(work: Path, data_dir: Path, tests: Iterable[str], pytest_args: Iterable[str],
-                  guarded_files: list[str], workers: int) -> Baseline:
+def _run_suite(work: Path, data_dir: Path, tests: Iterable[str], pytest_args: Iterable[str],
+                  guarded_files: list[str], workers: int) -> Measurement:
     """The suite under coverage, importing the snapshot's code, split across up to `workers`
     processes whose coverage data is combined; checks where the code came from."""
     tests = list(tests)
     previous = _previous_record(data_dir)
-    count = shard_count(workers, _expected_seconds(previous, tests), _start_seconds(previous))
-    shards = _start_shards(work, data_dir, tests, list(pytest_args), guarded_files, count, previous)
+    count = process_count(workers, _expected_seconds(previous, tests), _start_seconds(previous))
+    processes = _start_processes(work, data_dir, tests, list(pytest_args), guarded_files, count, previous)
     try:
-        done = [shard.child.finish() for shard in shards]
+        done = [process.child.finish() for process in processes]
     except BaseException:
-        for shard in shards:
-            shard.child.stop()
+        for process in processes:
+            process.child.stop()
         raise
-    baseline = _read_baseline([s.log for s in shards], _combined_exit(done), "".join(d.output for d in done),
+    measured = _read_measurement([s.log for s in processes], _combined_exit(done), "".join(d.output for d in done),
                               max(d.seconds for d in done))
-    _combine(work, data_dir / ".coverage", [s.data for s in shards if s.data.exists()])
-    imported, files, read, whole = _read_import_reports([s.probe for s in shards])
+    _combine(work, data_dir / ".coverage", [s.data for s in processes if s.data.exists()])
+    imported, files, read, whole = _read_import_reports([s.probe for s in processes])
     stray = next((found for each in imported if (found := imports.outside(work, each)) is not None), None)
     if stray is not None:
         raise InfrastructureError(
             f"the suite imported {stray[0]} from {stray[1]}, outside the gate's snapshot {work}: an editable "
             "install, PYTHONPATH or a sys.path change in the tests points it at another tree")
-    return dataclasses.replace(baseline, imported=tuple(sorted(files)), shards=count,
+    return dataclasses.replace(measured, imported=tuple(sorted(files)), processes=count,
                                environment_read=tuple(sorted(read)), whole_environment=whole)
 
 
-def _start_shards(work: Path, data_dir: Path, tests: list[str], pytest_args: list[str], guarded_files: list[str],
-                  count: int, previous: MeasurementRecord | None) -> list[_Shard]:
+def _start_processes(work: Path, data_dir: Path, tests: list[str], pytest_args: list[str], guarded_files: list[str],
+                  count: int, previous: MeasurementRecord | None) -> list[_Process]:
     """The measurement's `count` processes, started; the gate's plugin is told what to do by its options."""
     plugin_args = ["-p", "gate.steps.measurement_plugin",
-                   *(f"{measurement.GUARDED_MODULE_OPTION}={imports.module_name(work, f)}" for f in guarded_files)]
+                   *(f"{plugin_messages.GUARDED_MODULE_OPTION}={imports.module_name(work, f)}" for f in guarded_files)]
     if count > 1:
         durations_file = data_dir / "previous-durations.json"
-        codec.write(durations_file, SplitDurations(previous.durations if previous else {}), measurement.FORMAT)
-        plugin_args.append(f"{measurement.SPLIT_DURATIONS_OPTION}={durations_file}")
+        codec.write(durations_file, SplitDurations(previous.durations if previous else {}), plugin_messages.FORMAT)
+        plugin_args.append(f"{plugin_messages.SPLIT_DURATIONS_OPTION}={durations_file}")
     sources = sorted({str(Path(f).parent) if Path(f).parent != Path(".") else "." for f in guarded_files})
     env = {**tool_caches(data_dir / "tools"),
            "PYTHONPATH": imports.python_path(work, imports.import_roots(work, guarded_files))}
-    shards: list[_Shard] = []
+    processes: list[_Process] = []
     try:
         for k in range(1, count + 1):
-            log, probe, data = (data_dir / f"baseline-{k}.jsonl", data_dir / f"imports-{k}.json",
-                                data_dir / f".coverage.shard{k}")
+            log, probe, data = (data_dir / f"measurement-{k}.jsonl", data_dir / f"imports-{k}.json",
+                                data_dir / f".coverage.part{k}")
             for stale in (log, probe, data):
                 stale.unlink(missing_ok=True)
             args = ["-m", "pytest", *tests, *pytest_args, "-p", "no:cacheprovider", *plugin_args,
-                    f"{measurement.IMPORT_REPORT_OPTION}={probe}",
-                    *([f"{measurement.SPLIT_OPTION}={k}/{count}"] if count > 1 else []),
+                    f"{plugin_messages.IMPORT_REPORT_OPTION}={probe}",
+                    *([f"{plugin_messages.SPLIT_OPTION}={k}/{count}"] if count > 1 else []),
                     "-q", *(f"--cov={s}" for s in sources), "--cov-branch",
                     "--cov-context=test", "--cov-report=", f"--report-log={log}"]
-            shards.append(_Shard(Child(args, cwd=work, env={**env, "COVERAGE_FILE": str(data)}), log, probe, data))
+            processes.append(_Process(Child(args, cwd=work, env={**env, "COVERAGE_FILE": str(data)}), log, probe, data))
     except BaseException:
-        for shard in shards:
-            shard.child.stop()
+        for process in processes:
+            process.child.stop()
         raise
-    return shards
+    return processes
 
 
 def _read_import_reports(reports: list[Path]) -> tuple[list[dict[str, str | None]], set[str], set[str], str | None]:
@@ -225,9 +227,9 @@ def _read_import_reports(reports: list[Path]) -> tuple[list[dict[str, str | None
     whole: str | None = None
     for path in reports:
         if not path.exists():
-            raise InfrastructureError("the baseline did not say where it imported the guarded modules from "
+            raise InfrastructureError("the measurement did not say where it imported the guarded modules from "
                                       "(the gate's pytest plugin gate.steps.measurement_plugin did not run)")
-        report = codec.read(ImportReport, path, measurement.FORMAT)
+        report = codec.read(ImportReport, path, plugin_messages.FORMAT)
         imported.append(dict(report.guarded))
         files.update(report.files)
         read.update(report.environment.read)
@@ -246,17 +248,17 @@ def _combined_exit(done: list[Completed]) -> int:
     return next((code for code in codes if code not in (PytestExit.OK, PytestExit.NO_TESTS_COLLECTED)), PytestExit.OK)
 
 
-def _combine(work: Path, data_file: Path, shards: list[Path]) -> None:
-    """coverage.py's own combine of the shards' data (lines, arcs and test contexts) into `data_file`."""
+def _combine(work: Path, data_file: Path, parts: list[Path]) -> None:
+    """coverage.py's own combine of the processes' data (lines, arcs and test contexts) into `data_file`."""
     data_file.unlink(missing_ok=True)
-    if not shards:
-        raise InfrastructureError("the baseline ran but wrote no coverage data (is pytest-cov installed?)")
-    if len(shards) == 1:
-        shards[0].replace(data_file)
+    if not parts:
+        raise InfrastructureError("the measurement ran but wrote no coverage data (is pytest-cov installed?)")
+    if len(parts) == 1:
+        parts[0].replace(data_file)
         return
     with contextlib.chdir(work):
         cov = coverage.Coverage(data_file=str(data_file), config_file=_config_file(work))
-        cov.combine([str(s) for s in shards], strict=True, keep=False)
+        cov.combine([str(s) for s in parts], strict=True, keep=False)
         cov.save()
 
 
@@ -264,7 +266,7 @@ def _previous_record(data_dir: Path) -> MeasurementRecord | None:
     """The last measurement's record, whatever it ran: a guide for the split, nothing more (none,
     or one an older gate wrote, is no guide)."""
     try:
-        return codec.read(MeasurementRecord, data_dir / "baseline.json", measurement.FORMAT)
+        return codec.read(MeasurementRecord, data_dir / "measurement.json", plugin_messages.FORMAT)
     except codec.WireError:
         return None
 
@@ -315,12 +317,12 @@ def html_report_beside(work: Path, data_dir: Path, report_dir: Path, stamp: str)
 
 def is_cached(data_dir: Path, key: str) -> bool:
     """Whether `measure` with this key will reuse the last run instead of running the suite."""
-    return _cached_baseline(data_dir / "baseline.json", data_dir / ".coverage", key) is not None
+    return _cached_measurement(data_dir / "measurement.json", data_dir / ".coverage", key) is not None
 
 
-def _cached_baseline(meta: Path, data_file: Path, key: str) -> Baseline | None:
+def _cached_measurement(meta: Path, data_file: Path, key: str) -> Measurement | None:
     try:
-        record = codec.read(MeasurementRecord, meta, measurement.FORMAT)
+        record = codec.read(MeasurementRecord, meta, plugin_messages.FORMAT)
     except codec.OtherFormat:  # an older gate's: measure again
         return None
     except codec.WireError:
@@ -329,14 +331,14 @@ def _cached_baseline(meta: Path, data_file: Path, key: str) -> Baseline | None:
         raise
     if record.key != key or not data_file.exists():
         return None
-    cached = Baseline(durations=record.durations, seconds=record.seconds, cached=True, imported=record.imported,
-                      shards=record.processes, environment_read=record.environment.read,
+    cached = Measurement(durations=record.durations, seconds=record.seconds, cached=True, imported=record.imported,
+                      processes=record.processes, environment_read=record.environment.read,
                       whole_environment=record.environment.whole)
     # a variable the suite read has another value now (or is set, or unset): it may run otherwise
     return cached if cached.environment == record.environment_digest else None
 
 
-def _read_baseline(report_logs: list[Path], returncode: int, output: str, seconds: float) -> Baseline:
+def _read_measurement(report_logs: list[Path], returncode: int, output: str, seconds: float) -> Measurement:
     if returncode == PytestExit.USAGE_ERROR:
         raise ConfigError(f"pytest rejected the test arguments: {last_line(output)}")
     reports = tool_reports.report_log_entries(report_logs)
@@ -350,12 +352,12 @@ def _read_baseline(report_logs: list[Path], returncode: int, output: str, second
             failed.append(f"{nodeid or '<collection>'} ({_reason(report)})")
     if failed:
         shown = "; ".join(dict.fromkeys(failed))
-        raise RedBaselineError(f"the suite fails on unmutated code: {shown}")
+        raise RedSuiteError(f"the suite fails on unmutated code: {shown}")
     if returncode == PytestExit.NO_TESTS_COLLECTED or not durations:
-        raise RedBaselineError("the suite collected no tests (pytest exit 5): check [tool.gate] tests")
+        raise RedSuiteError("the suite collected no tests (pytest exit 5): check [tool.gate] tests")
     if returncode != PytestExit.OK:
-        raise InfrastructureError(f"the baseline run exited {returncode}: {last_line(output)}")
-    return Baseline(durations=dict(durations), seconds=seconds)
+        raise InfrastructureError(f"the measurement run exited {returncode}: {last_line(output)}")
+    return Measurement(durations=dict(durations), seconds=seconds)
 
 
 def _reason(report: dict) -> str:
@@ -398,7 +400,7 @@ def _tests_by_line(data: dict) -> dict[int, frozenset[str]]:
 
 
 def load_coverage(data_file: Path, work: Path) -> coverage.Coverage:
-    """The baseline's coverage data, read with the project's own coverage configuration."""
+    """The measurement's coverage data, read with the project's own coverage configuration."""
     cov = coverage.Coverage(data_file=str(data_file), config_file=_config_file(work))
     cov.load()
     return cov
