@@ -32,6 +32,7 @@ CASES: list[tuple[str, str, dict[str, list[tuple[str, str]]]]] = [
     ("strong-weakened", "strong", {"tests/test_store.py": [("    assert store.failures == 2\n", "")]}),
     ("strong-unentered", "strong", {"tests/test_store.py": [("def test_read_error_counts", "def _read_error_counts"),
                                                             ("def test_failures_accumulate", "def _failures_accumulate")]}),
+    ("strong-red", "strong", {"tests/test_store.py": [('assert store.load("k") == "v"', 'assert store.load("k") == "w"')]}),
     ("faults", "faults", {}),
     ("oom", "oom", {}),
     ("operators", "operators", {}),
@@ -59,6 +60,7 @@ TEXT_VOLATILE = [
 ]
 # names a redesign changed on purpose (the gate's format says so): the recorded side reads as renamed
 RENAMED = {"baselined": "adopted", "baseline_file": "adoption_file"}
+RENAMED_TEXT = [("red-baseline", "red-suite")]
 REPORT_FILES = ["summary.json", "gate-result.json", "gate.sarif", "gate-junit.xml", "index.html",
                 "mutation/mutation.json", "mutation/index.html"]
 
@@ -82,6 +84,8 @@ def _scrub(value, project: str):
 
 def _scrub_text(text: str, project: str) -> str:
     text = text.replace(project, "<project>")
+    for old, new in RENAMED_TEXT:
+        text = text.replace(old, new)
     for pattern, replacement in TEXT_VOLATILE:
         text = pattern.sub(replacement, text)
     return text

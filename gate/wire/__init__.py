@@ -6,8 +6,8 @@ its messages (frozen dataclasses) and their format number, with the format's his
 - `driver`: the mutmut driver (`gate.mutmut_adapter.driver`): its specs, the jobs, its events and
   results, and the result file each mutant worker writes;
 - `probe`: the survivors' probe (`gate.mutmut_adapter.probe`): its spec and what it observed;
-- `measurement`: the clean run under coverage (its pytest plugins' report of what the suite
-  imported and read, and the durations its split uses);
+- `measurement`: the suite's unmutated run under coverage (its pytest plugin's report of what
+  the suite imported and read, and the durations its split uses);
 - `types`: the exception-type child (`gate.steps.exception_types`);
 - `coverage_html`: the child that writes coverage.py's HTML report.
 
