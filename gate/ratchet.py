@@ -123,8 +123,8 @@ def adoptable_of(result: GateResult) -> list[Adoptable]:
     """The findings of a run that the adoption file can hold: its failing mutants and its regions' problems
     that are gaps in the tests (exit 1), held or not."""
     found = [Adoptable(m.finding_id, "mutant", m.file, m.unit,
-                     f"{m.failing}: {m.operator} in {m.unit} ({m.file}): {' '.join(m.original.split())} -> "
-                     f"{' '.join(m.replacement.split())}")
+                       f"{m.failing}: {m.operator} in {m.unit} ({m.file}): {' '.join(m.original.split())} -> "
+                       f"{' '.join(m.replacement.split())}")
              for m in result.mutants if m.failing and m.finding_id]
     found += [Adoptable(p.finding_id, p.rule, r.region.file, r.region.function, p.message)
               for r in result.regions for p in r.problems if not p.infrastructure]

@@ -1,5 +1,6 @@
 """One gate run, read top to bottom in `run_gate`: snapshot -> regions -> scope (`--changed`) ->
-measurement (the suite under coverage), with mutant generation beside it -> selection -> mutant runs -> judgement.
+measurement (the suite under coverage), with mutant generation beside it -> selection -> mutant
+runs -> judgement.
 Each step is a module of `gate.steps` (the mutants are made and run through `gate.mutmut_adapter`)
 that decides what it is for; this module passes their values along, times them, and lets go of
 what it started beside the measurement when the run stops early."""
@@ -67,7 +68,7 @@ def _check(run: _Run) -> Checked:
     if scoped is None:  # nothing guarded changed and no test did
         return Checked(nothing_to_check=NOTHING_CHANGED)
 
-    # 4. the measurement coverage, with the mutants generated beside it
+    # 4. the measurement (the suite under coverage), with the mutants generated beside it
     coverage, reports, notes, generating = _measurement_beside_generation(run, scoped)
     if generating is None:  # coverage only, or no region in scope: no mutant to run
         return Checked(regions=tuple(reports), suite_tests=_suite_tests(coverage), notes=tuple(notes),
@@ -87,7 +88,7 @@ def _check(run: _Run) -> Checked:
                                       {f: text.splitlines() for f, text in scoped.sources.items()}, cache.entries)
         reports = selection.with_unmutated(reports, candidates, settings.policy.accept_unmutated)
         cache_keys = plan.cache_keys(settings, snap.work, snap.files, scoped.sources, scoped.environment,
-                                         coverage)
+                                     coverage)
         outcomes, jobs, keys = plan.plan(candidates, settings, coverage, cache_keys, cache)
 
         # 6. the mutant runs, then each survivor's missing check
@@ -163,8 +164,8 @@ def _scope(run: _Run, snap: snapshot.Snapshot, files: list[str], found: list[Reg
     if settings.changed is not None:
         index = scope.load_unit_index(_coverage_dir(settings))
         change = scope.read_change(settings.root, snap.work, settings.changed, files, settings.tests,
-                            own=_own_folders(settings)).with_dependents(index, cache.callee_graph(
-                                {f: regions.unit_shapes(text) for f, text in sources.items()}))
+                                   own=_own_folders(settings)).with_dependents(index, cache.callee_graph(
+                                       {f: regions.unit_shapes(text) for f, text in sources.items()}))
         subset = change.tests_to_run(index)
     if subset == ():
         return None

@@ -82,7 +82,8 @@ def unmutatable_reason(region: Region, safe_decorators: Iterable[str]) -> str | 
 
 
 def request_generation(work: Path, *, files: list[str], regions: dict[str, list[tuple[int, int, str]]],
-             operators: OperatorSpec, max_workers: int, tests: list[str], pytest_args: list[str]) -> Generation:
+                       operators: OperatorSpec, max_workers: int, tests: list[str],
+                       pytest_args: list[str]) -> Generation:
     """Generate (or reuse from mutmut's cache) the in-region mutants of `files` in `work/mutants`."""
     spec = wire.GenerateSpec(
         setup=_setup(work, files, max_workers, tests, pytest_args),

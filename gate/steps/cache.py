@@ -207,8 +207,8 @@ def reachable(start: Iterable[Unit], callees: Mapping[Unit, frozenset[Unit]]) ->
 
 
 def build_cache_keys(sources: Mapping[str, str], tests_by_line: Mapping[str, Mapping[int, Iterable[str]]],
-                       shared_lines: Mapping[str, Iterable[int]], test_sources: Mapping[str, str],
-                       collected: Iterable[str], support: str, settings: str) -> CacheKeys:
+                     shared_lines: Mapping[str, Iterable[int]], test_sources: Mapping[str, str],
+                     collected: Iterable[str], support: str, settings: str) -> CacheKeys:
     """The cache keys of a run: `sources` are the guarded files' texts, `tests_by_line` the
     measurement's per-line tests (file -> line -> node ids), `shared_lines` the lines it ran outside
     any test's own call, `test_sources` the suite's test modules' texts, `collected` the measurement's
@@ -249,5 +249,5 @@ def build_cache_keys(sources: Mapping[str, str], tests_by_line: Mapping[str, Map
     all_tests = _digest("\0".join(f"{f}={_digest(text)}" for f, text in sorted(test_sources.items())))
     common = _digest("\0".join([settings, support, module_code.hexdigest(), shared_tests]))
     return CacheKeys(common=common, units=units, unit_starts=starts,
-                        units_by_test={t: frozenset(u) for t, u in units_by_test.items()}, always=frozenset(always),
-                        callees=callees, test_files=suite, all_tests=all_tests)
+                     units_by_test={t: frozenset(u) for t, u in units_by_test.items()}, always=frozenset(always),
+                     callees=callees, test_files=suite, all_tests=all_tests)

@@ -135,7 +135,7 @@ BUSY_BESIDE = 2
 
 
 def process_count(workers: int, tests_seconds: float | None, start_seconds: float | None,
-                cores: int | None = None) -> int:
+                  cores: int | None = None) -> int:
     """How many processes the measurement is split across. Each process pays its own start (the
     imports, the collection: `start_seconds`, as the last measurement measured it), so a split only
     pays where each share of the tests (`tests_seconds` in all, by the last measurement's durations)
@@ -160,7 +160,7 @@ class _Process:
 
 
 def _run_suite(work: Path, data_dir: Path, tests: Iterable[str], pytest_args: Iterable[str],
-                  guarded_files: list[str], workers: int) -> Measurement:
+               guarded_files: list[str], workers: int) -> Measurement:
     """The suite under coverage, importing the snapshot's code, split across up to `workers`
     processes whose coverage data is combined; checks where the code came from."""
     tests = list(tests)
@@ -174,7 +174,7 @@ def _run_suite(work: Path, data_dir: Path, tests: Iterable[str], pytest_args: It
             process.child.stop()
         raise
     measured = _read_measurement([s.log for s in processes], _combined_exit(done), "".join(d.output for d in done),
-                              max(d.seconds for d in done))
+                                 max(d.seconds for d in done))
     _combine(work, data_dir / ".coverage", [s.data for s in processes if s.data.exists()])
     imported, files, read, whole = _read_import_reports([s.probe for s in processes])
     stray = next((found for each in imported if (found := imports.outside(work, each)) is not None), None)
@@ -187,7 +187,7 @@ def _run_suite(work: Path, data_dir: Path, tests: Iterable[str], pytest_args: It
 
 
 def _start_processes(work: Path, data_dir: Path, tests: list[str], pytest_args: list[str], guarded_files: list[str],
-                  count: int, previous: MeasurementRecord | None) -> list[_Process]:
+                     count: int, previous: MeasurementRecord | None) -> list[_Process]:
     """The measurement's `count` processes, started; the gate's plugin is told what to do by its options."""
     plugin_args = ["-p", "gate.steps.measurement_plugin",
                    *(f"{plugin_messages.GUARDED_MODULE_OPTION}={imports.module_name(work, f)}" for f in guarded_files)]
@@ -332,8 +332,8 @@ def _cached_measurement(meta: Path, data_file: Path, key: str) -> Measurement | 
     if record.key != key or not data_file.exists():
         return None
     cached = Measurement(durations=record.durations, seconds=record.seconds, cached=True, imported=record.imported,
-                      processes=record.processes, environment_read=record.environment.read,
-                      whole_environment=record.environment.whole)
+                         processes=record.processes, environment_read=record.environment.read,
+                         whole_environment=record.environment.whole)
     # a variable the suite read has another value now (or is set, or unset): it may run otherwise
     return cached if cached.environment == record.environment_digest else None
 

@@ -92,7 +92,7 @@ def shard_of(candidates: list[Candidate], shard: tuple[int, int] | None) -> set[
 
 
 def cache_keys(settings: Settings, work: Path, project: list[str], sources: dict[str, str], environment: str,
-                 coverage: CoverageResult) -> CacheKeys:
+               coverage: CoverageResult) -> CacheKeys:
     """Everything a mutant's cached result depends on (`gate.steps.cache`)."""
     guarded = set(sources)
     tests = {f for f in project if snapshot.is_test_module(f)}

@@ -224,7 +224,7 @@ class ChangeScope:
 
 
 def read_change(root: Path, tree: Path, ref: str, guarded: list[str], suite: list[str],
-         own: tuple[Path, ...] = ()) -> ChangeScope:
+                own: tuple[Path, ...] = ()) -> ChangeScope:
     """What changed against `ref` in the git work tree `root`, read from its snapshot `tree`;
     `suite` is the pytest arguments of the gate's suite ([tool.gate] tests). Files in `own` (the
     gate's cache and reports folders, which no snapshot holds) are no change to check."""

@@ -29,7 +29,7 @@ def measured(project, data_dir, monkeypatch, processes):
     files = list(iter_python_files(project, ["vault"]))
     regions = find_regions(project, files, ["close"])
     return measurement_step.measure(project, data_dir, tests=["tests"], pytest_args=[], guarded_files=files,
-                                 regions=regions, report_dir=None, key=f"split-{processes}")
+                                    regions=regions, report_dir=None, key=f"split-{processes}")
 
 
 @pytest.mark.slow  # a real gate run: the slow tier (.ci/run runs it)
