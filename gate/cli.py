@@ -19,7 +19,8 @@ from typing import NoReturn
 
 from gate import __version__
 from gate.errors import GateError, Terminated, UsageError, as_gate_error
-from gate.report.terminal import TerminalProgress, render
+from gate.report.progress_line import TerminalProgress
+from gate.report.terminal import render
 from gate.settings import OPTIONS, fallback_folder, load_settings
 from gate.verdict import ExitCode, exit_code_help
 
@@ -69,6 +70,7 @@ def parser() -> argparse.ArgumentParser:
                    help="do not explain survivors (no missing check, no suggested assertion)")
     p.add_argument("--explain-seconds", type=float, metavar="SECONDS", help=OPTIONS["explain_seconds"].help)
     p.add_argument("-q", "--quiet", action="store_true", help="no progress, only the summary")
+    p.add_argument("-v", "--verbose", action="store_true", help="the whole region table, also when the run passes")
     return p
 
 
@@ -77,7 +79,8 @@ def suggest_parser() -> argparse.ArgumentParser:
                 description="Show the verified assertion the last run suggested for a survivor, or with "
                             "--apply write it into the test file (the only command that writes to your tree).",
                 epilog="exit codes:\n" + exit_code_help(), formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("mutant", help="the survivor's name, as the last run's report gives it")
+    p.add_argument("mutant", help="the survivor, as the last run's report names it (`pkg/store.py:12 Store.load #3`, "
+                   "`Store.load #3`, or mutmut's own name)")
     p.add_argument("--apply", action="store_true", help="insert the assertion into the test file")
     p.add_argument("--project", type=Path, default=Path("."), help="the project's root folder (default: .)")
     p.add_argument("--reports-dir", metavar="DIR", help=OPTIONS["reports_dir"].help)
@@ -233,7 +236,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from gate.publish import run_and_publish
 
         result = run_and_publish(settings, TerminalProgress(quiet=args.quiet))
-        sys.stdout.write(render(result, _terminal_width()))
+        sys.stdout.write(render(result, _terminal_width(), verbose=args.verbose))
         return int(result.verdict.exit_code)
     except BaseException as error:
         return _failed(error)

@@ -1,5 +1,5 @@
 """What a run tells whoever watches it: the step it is in, and each mutant as it lands
-(`gate.report.terminal.TerminalProgress` prints them; `Silent` tells no one)."""
+(`gate.report.progress_line.TerminalProgress` prints them; `Silent` tells no one)."""
 
 from __future__ import annotations
 

@@ -8,10 +8,11 @@ from __future__ import annotations
 import dataclasses
 import enum
 import functools
+import re
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from gate.verdict import Finding, Verdict
 
@@ -103,6 +104,44 @@ class Mutant:
     diff: str
     message_only: bool = False
     """It changes only the message of a raised exception (`message_mutants` in the policy)."""
+
+    @property
+    def number(self) -> int:
+        """Its number among its function's mutants (the `16` of mutmut's `...__mutmut_16`)."""
+        found = _MUTANT_NUMBER.search(self.name)
+        return int(found[1]) if found else 0
+
+    @property
+    def label(self) -> str:
+        """Its name as a person reads it, `shardengine/engine.py:367 Engine._recover_from_oom #16`;
+        mutmut's own (`name`) is for mutmut and the reports' machine-read fields."""
+        return f"{self.file}:{self.start} {self.unit} #{self.number}"
+
+
+# mutmut's naming (`gate.mutmut_adapter.naming.MUTANT_SUFFIX`, which tests/gate/test_mutant_names.py
+# keeps equal to this), read here so that the reporters need nothing of the adapter
+_MUTANT_NUMBER = re.compile(r"__mutmut_(\d+)$")
+M = TypeVar("M", bound=Mutant)
+_READABLE = re.compile(r"^(?:(?P<file>\S+?)(?::\d+)?\s+)?(?P<unit>[\w.<>]+)\s*#(?P<number>\d+)$")
+
+
+def find_mutant(mutants: Iterable[M], wanted: str) -> M:
+    """The mutant `wanted` names: mutmut's name, or the readable one (`label`, with or without its
+    file and line: `Engine._recover_from_oom #16`); ValueError, saying why, when none or several."""
+    mutants = list(mutants)
+    exact = [m for m in mutants if m.name == wanted]
+    if exact:
+        return exact[0]
+    parsed = _READABLE.match(" ".join(wanted.split()))
+    if not parsed:
+        raise ValueError(f"no mutant {wanted!r}: name one as the report does (like `Store.load #3`, or "
+                         "`pkg/store.py:12 Store.load #3`)")
+    found = [m for m in mutants if m.unit == parsed["unit"] and m.number == int(parsed["number"])
+             and (parsed["file"] is None or m.file == parsed["file"])]
+    if len(found) != 1:
+        raise ValueError(f"no mutant {wanted!r}" if not found else
+                         f"{wanted!r} names {len(found)} mutants: {', '.join(m.label for m in found)}; add its file")
+    return found[0]
 
 
 @dataclass(frozen=True)
@@ -469,7 +508,8 @@ def _percent(done: set, not_done: set) -> float | None:
 
 RESULT_FORMAT = 10
 """9: a held finding is `adopted` and the file `adoption_file` (they were `baselined`, `baseline_file`).
-10: a suite that fails on unmutated code stops the run with error `red-suite` (it was `red-baseline`)."""
+10: a suite that fails on unmutated code stops the run with error `red-suite` (it was `red-baseline`),
+and each mutant carries its readable `label` beside mutmut's `name`."""
 
 
 def to_dict(result: GateResult) -> dict:
@@ -486,6 +526,7 @@ def to_dict(result: GateResult) -> dict:
     for mutant, outcome in zip(data["mutants"], result.mutants):
         mutant["status"] = mutant["status"].value
         mutant["fingerprint"] = outcome.fingerprint
+        mutant["label"] = outcome.label
     return data
 
 
@@ -508,7 +549,7 @@ def from_dict(data: dict) -> GateResult:
                                     accepted=r["accepted"],
                                     problems=tuple(RegionProblem(**{**p, "identity": tuple(p["identity"])})
                                                    for p in r["problems"])))
-    mutants = [MutantOutcome(**{**{k: v for k, v in m.items() if k != "fingerprint"},
+    mutants = [MutantOutcome(**{**{k: v for k, v in m.items() if k not in ("fingerprint", "label")},
                                 "status": MutantStatus(m["status"]), "tests": tuple(m["tests"]),
                                 "suggestion": Suggestion.from_dict(m["suggestion"]) if m.get("suggestion") else None})
                for m in data["mutants"]]

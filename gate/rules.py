@@ -133,17 +133,16 @@ def _region_findings(reports: Iterable[RegionReport]) -> list[Finding]:
 
 
 def _mutant_finding(m: MutantOutcome, policy: Policy) -> Finding | None:
-    where = f"{m.file}:{m.start}"
     crash = policy.crash_counts_as
     if m.status is MutantStatus.SURVIVED:
-        return Finding(ExitCode.GATE_FAILED, f"survived: {m.name} at {where} ({m.operator})")
+        return Finding(ExitCode.GATE_FAILED, f"survived: {m.label} ({m.operator})")
     if m.status is MutantStatus.NO_TESTS:
-        return Finding(ExitCode.GATE_FAILED, f"no test reaches: {m.name} at {where} ({m.operator})")
+        return Finding(ExitCode.GATE_FAILED, f"no test reaches: {m.label} ({m.operator})")
     if m.status is MutantStatus.TIMEOUT and policy.timeout_counts_as == "survived":
-        return Finding(ExitCode.GATE_FAILED, f"timed out (counted as survived by policy): {m.name}")
+        return Finding(ExitCode.GATE_FAILED, f"timed out (counted as survived by policy): {m.label}")
     if m.status is MutantStatus.CRASHED and crash != "killed":
         code = ExitCode.INFRASTRUCTURE if crash == "error" else ExitCode.GATE_FAILED
-        return Finding(code, f"crashed: {m.name} at {where}: {m.detail}")
+        return Finding(code, f"crashed: {m.label}: {m.detail}")
     if m.status is MutantStatus.ERROR:
-        return Finding(ExitCode.INFRASTRUCTURE, f"could not test {m.name}: {m.detail}")
+        return Finding(ExitCode.INFRASTRUCTURE, f"could not test {m.label}: {m.detail}")
     return None

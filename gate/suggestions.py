@@ -14,7 +14,7 @@ from typing import Any
 
 from gate.errors import ConfigError
 from gate.files import write_atomic
-from gate.result import Suggestion
+from gate.result import Suggestion, find_mutant, from_dict
 from gate.wire.probe import Check, Difference, Site, Target
 
 RAISES = {"assertRaises", "assertRaisesRegex", "raises"}
@@ -310,19 +310,21 @@ def _raised_check(check: Check, caught: str | None, unittest_style: bool) -> lis
 
 
 def suggestion_for(result_file: Path, mutant: str) -> Suggestion:
-    """The verified suggestion the run in `result_file` (its `gate-result.json`) made for `mutant`."""
+    """The verified suggestion the run in `result_file` (its `gate-result.json`) made for `mutant`
+    (mutmut's name or the readable one the reports print)."""
     try:
-        mutants = json.loads(result_file.read_text())["mutants"]
+        mutants = from_dict(json.loads(result_file.read_text())).mutants
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise ConfigError(f"no result of a gate run to read in {result_file} ({type(exc).__name__}): run the gate "
-                          "first") from None
-    found = [m for m in mutants if m.get("name") == mutant]
-    if not found:
-        raise ConfigError(f"the last run ({result_file}) has no mutant {mutant}")
-    if not found[0].get("suggestion"):
-        raise ConfigError(f"the last run verified no suggested check for {mutant} "
-                          f"({found[0].get('status')}: {found[0].get('missing_check') or 'no explanation'})")
-    return Suggestion.from_dict(found[0]["suggestion"])
+        raise ConfigError(f"no result of a gate run to read in {result_file} ({type(exc).__name__}: {exc}): run "
+                          "the gate first") from None
+    try:
+        found = find_mutant(mutants, mutant)
+    except ValueError as exc:
+        raise ConfigError(f"the last run ({result_file}): {exc}") from None
+    if not found.suggestion:
+        raise ConfigError(f"the last run verified no suggested check for {found.label} "
+                          f"({found.status.value}: {found.missing_check or 'no explanation'})")
+    return found.suggestion
 
 
 def apply(root: Path, suggestion: Suggestion) -> None:

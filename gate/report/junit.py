@@ -17,7 +17,7 @@ def render(result: GateResult) -> str:
         region = report.region
         case = TestCase(f"{region.id} {region.label}", classname=region.file.removesuffix(".py").replace("/", "."))
         mutants = result.mutants_in(region.id)
-        problems = [f"{m.status.value}: {m.name} ({m.operator})\n{m.diff}" for m in mutants if m.fails]
+        problems = [f"{m.status.value}: {m.label} ({m.operator})\n{m.diff}" for m in mutants if m.fails]
         problems = [p.message for p in report.problems if not p.adopted] + problems
         case.time = round(sum(m.seconds for m in mutants), 3)
         if problems:

@@ -56,7 +56,7 @@ def render(result: GateResult) -> str:
         missing = f"\nMissing check: {m.missing_check}" if m.missing_check else ""
         if m.suggestion:
             missing += f"\nSuggested check (verified): {m.suggestion.shown()}"
-        found = _result(m.operator, f"Error-handling mutant {m.name} {why}. Mutant:\n{m.diff}{missing}",
+        found = _result(m.operator, f"Error-handling mutant {m.label} {why}. Mutant:\n{m.diff}{missing}",
                         m.file, m.start, m.end, m.finding_id, m.adopted)
         if m.suggestion:
             found["fixes"] = [_fix(m.suggestion)]

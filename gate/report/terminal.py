@@ -1,12 +1,10 @@
-"""What a developer reads: live progress while mutants run, then a table per region, every
-survivor with its name, place and diff, and the verdict with the reason for each failure."""
+"""What a developer reads after a run: a table per region, every survivor with its name, place and
+diff, and the verdict with the reason for each failure (the live progress before it is
+`gate.report.progress_line`)."""
 
 from __future__ import annotations
 
 import io
-import sys
-from collections import Counter
-from typing import TextIO
 
 from gate.result import GateResult, MutantOutcome, MutantStatus
 from gate.verdict import DESCRIPTIONS
@@ -17,43 +15,10 @@ SHORT = {MutantStatus.KILLED: "killed", MutantStatus.SURVIVED: "survived", Mutan
          MutantStatus.CRASHED: "crashed", MutantStatus.NO_TESTS: "no tests", MutantStatus.SKIPPED: "skipped"}
 
 
-class TerminalProgress:
-    """One status line, rewritten in place on a terminal and printed every tenth otherwise."""
-
-    def __init__(self, stream: TextIO | None = None, quiet: bool = False) -> None:
-        self.stream = stream or sys.stderr
-        self.quiet = quiet
-        self.tty = self.stream.isatty()
-        self.counts: Counter[MutantStatus] = Counter()
-        self.last_decile = -1
-
-    def stage(self, text: str) -> None:
-        if not self.quiet:
-            self._line(f"gate: {text}")
-
-    def mutant(self, outcome: MutantOutcome, done: int, total: int) -> None:
-        self.counts[outcome.status] += 1
-        if self.quiet:
-            return
-        status = "  ".join(f"{SHORT[s]} {self.counts[s]}" for s in COLUMNS if self.counts[s] or s in (
-            MutantStatus.KILLED, MutantStatus.SURVIVED))
-        line = f"gate: mutants {done}/{total}  {status}"
-        if self.tty:
-            self.stream.write("\r\033[K" + line + ("\n" if done == total else ""))
-            self.stream.flush()
-        elif (decile := done * 10 // max(total, 1)) != self.last_decile or outcome.status is MutantStatus.SURVIVED:
-            self.last_decile = decile
-            self._line(line)
-
-    def _line(self, text: str) -> None:
-        self.stream.write(text + "\n")
-        self.stream.flush()
-
-
 SHOWN_TESTS = 3
 
 
-def render(result: GateResult, width: int | None = None) -> str:
+def render(result: GateResult, width: int | None = None, verbose: bool = False) -> str:
     """What the terminal shows after a run. With `width` (a terminal's), the region table is drawn
     to fit it (rich), labels wrapped rather than cut; without (piped output), plain text."""
     lines = [_headline(result), ""]
@@ -63,7 +28,7 @@ def render(result: GateResult, width: int | None = None) -> str:
     if failing:
         lines.append("Mutants that fail the gate (fix the suite, not the policy):")
         for m in failing:
-            lines.append(f"  {m.name}  {m.file}:{m.start}  [{m.operator}] {m.failing}")
+            lines.append(f"  {m.label}  [{m.operator}] {m.failing}")
             if m.tests:
                 more = len(m.tests) - SHOWN_TESTS
                 lines.append(f"    ran: {', '.join(m.tests[:SHOWN_TESTS])}"
@@ -74,13 +39,13 @@ def render(result: GateResult, width: int | None = None) -> str:
                 lines.append(f"    missing check: {m.missing_check}")
             if m.suggestion:
                 lines.append(f"    suggested check (verified): {m.suggestion.shown()}")
-                lines.append(f"      apply it: python -m gate suggest --apply {m.name}")
+                lines.append(f"      apply it: python -m gate suggest --apply '{m.label}'")
         lines.append("")
     # every timeout and crash on a line of its own, with what stopped it, whether it counts or not
     other = [m for m in result.mutants if m.status in (MutantStatus.TIMEOUT, MutantStatus.CRASHED,
                                                          MutantStatus.ERROR)]
     for m in other:
-        lines.append(f"  {m.status.value}: {m.name}  {m.file}:{m.start}  {m.detail}")
+        lines.append(f"  {m.status.value}: {m.label}  {m.detail}")
     if other:
         lines.append("")
     for note in result.notes:
@@ -88,7 +53,7 @@ def render(result: GateResult, width: int | None = None) -> str:
     # what the adoption file holds: warned about, never failing until its entry expires
     for m in result.mutants:
         if m.failing and m.adopted:
-            lines.append(f"WARN adopted ({m.adopted}): {m.failing}: {m.name} at {m.file}:{m.start} ({m.operator})")
+            lines.append(f"WARN adopted ({m.adopted}): {m.failing}: {m.label} ({m.operator})")
     for report in result.regions:
         for problem in report.problems:
             if problem.adopted:

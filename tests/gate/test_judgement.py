@@ -71,8 +71,8 @@ def test_a_survivor_and_an_untested_mutant_fail_the_run_each_with_its_reason():
     result = judged(checked(mutant(1, MutantStatus.SURVIVED), mutant(2, MutantStatus.NO_TESTS)), POLICY, ABOUT, {})
     assert result.verdict.exit_code is ExitCode.GATE_FAILED
     assert [f.message for f in result.verdict.findings] == [
-        "survived: vault.store.xǁStoreǁload__mutmut_1 at vault/store.py:25 (augmented_assignment)",
-        "no test reaches: vault.store.xǁStoreǁload__mutmut_2 at vault/store.py:25 (augmented_assignment)"]
+        "survived: vault/store.py:25 Store.load #1 (augmented_assignment)",
+        "no test reaches: vault/store.py:25 Store.load #2 (augmented_assignment)"]
     assert [m.failing is not None and m.fails for m in result.mutants] == [True, True]
     assert all(m.finding_id for m in result.mutants)
     assert result.counts.failing == 2 and result.counts.failing_by_region == {REGION.id: 2}
@@ -94,7 +94,7 @@ def test_a_timeout_counts_as_the_policy_says():
     assert killed.verdict.passed and killed.counts.killed_by_timeout == killed.killed_by_timeout == 1
     survived = judged(timed_out, dataclasses.replace(POLICY, timeout_counts_as="survived"), ABOUT, {})
     assert [f.message for f in survived.verdict.findings] == [
-        "timed out (counted as survived by policy): vault.store.xǁStoreǁload__mutmut_1"]
+        "timed out (counted as survived by policy): vault/store.py:25 Store.load #1"]
     assert survived.counts.killed_by_timeout == 0
 
 
@@ -107,7 +107,7 @@ def test_a_finding_the_adoption_file_holds_warns_and_an_expired_entry_fails():
     assert held.counts.adopted == held.adopted == 1
     expired = judged(survivor, POLICY, ABOUT, {}, ratchet(entry(fingerprint, expires="2026-05-31")))
     assert [f.message for f in expired.verdict.findings] == [
-        "survived: vault.store.xǁStoreǁload__mutmut_1 at vault/store.py:25 (augmented_assignment)",
+        "survived: vault/store.py:25 Store.load #1 (augmented_assignment)",
         "adoption entry expired on 2026-05-31 (gate-adopted.json): survived: ..."]
 
 

@@ -20,7 +20,7 @@ from tests.gate.conftest import copy_fixture
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
 SHARDS = [GOLDEN / f"shard{k}" / "gate-result.json" for k in (1, 2)]
-SURVIVOR = "survived: vault.store.xǁStoreǁload__mutmut_4 at vault/store.py:25 (augmented_assignment)"
+SURVIVOR = "survived: vault/store.py:25 Store.load #4 (augmented_assignment)"
 
 
 @pytest.fixture(scope="module")

@@ -67,7 +67,8 @@ def test_weak_suite_lets_the_operator_mutant_survive_and_the_gate_names_it(weak,
     survivors = [m for m in weak.mutants() if m["operator"] == operator and m["status"] == "survived"]
     assert survivors
     for m in survivors:
-        assert f"survived: {m['name']} at {m['file']}:{m['start']} ({operator})" in weak.stdout
+        assert f"survived: {m['label']} ({operator})" in weak.stdout
+        assert m["label"] == f"{m['file']}:{m['start']} {m['unit']} #{m['name'].rsplit('__mutmut_', 1)[1]}"
 
 
 @pytest.mark.parametrize("operator", sorted(OPERATORS))
