@@ -379,13 +379,13 @@ def test_a_moved_project_passes_against_its_own_cache(fixture_project, tmp_path)
     assert first.exit_code == 0, first.stdout + first.stderr
     moved = tmp_path / "moved"
     shutil.copytree(project, moved, symlinks=True)
-    before = fingerprint(moved)
+    before = digest_files(moved)
     run = run_gate(moved)
     assert run.exit_code == 0, run.stdout + run.stderr
     assert run.summary["counts"]["by_status"] == first.summary["counts"]["by_status"]
     # the measurement is rebuilt where the project now lies; the mutants' results hold no paths and stay
     assert run.summary["counts"]["cached"] == run.summary["counts"]["selected"]
-    assert fingerprint(moved) == before
+    assert digest_files(moved) == before
     # mutants that must run again run in the moved copy, and the verdict is still true
     path = moved / TESTS
     path.write_text(path.read_text().replace("    assert store.failures == 2\n", ""))
