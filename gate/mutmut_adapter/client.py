@@ -18,7 +18,7 @@ from gate.result import Region
 from gate.wire import driver as wire
 from gate.wire.driver import Generation, MutantJob, OperatorSpec, Outcome, Phase, Span
 
-__all__ = ["Generation", "OperatorSpec", "Run", "check_mutmut", "generate", "unmutatable_reason"]
+__all__ = ["Generation", "OperatorSpec", "Run", "check_mutmut", "request_generation", "unmutatable_reason"]
 
 TESTED_MUTMUT = ("3.8.1",)
 """The mutmut releases the adapter was tested against; pyproject.toml pins the same."""
