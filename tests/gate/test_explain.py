@@ -418,7 +418,9 @@ def test_a_survivor_names_the_check_its_test_lacks_with_a_verified_suggestion(fi
 
     # applied, the suggestion kills its mutant; the user's file is changed only by `suggest --apply`
     before = (project / "tests" / "test_engine.py").read_text()
-    done = subprocess.run([sys.executable, "-m", "gate", "suggest", "--apply", released["name"], "--project",
+    # named as the terminal prints it (`apply it: python -m gate suggest --apply '<label>'`)
+    assert f"apply it: python -m gate suggest --apply '{released['label']}'" in run.stdout
+    done = subprocess.run([sys.executable, "-m", "gate", "suggest", "--apply", released["label"], "--project",
                            str(project)], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert "gate: tests/test_engine.py changed" in done.stdout and "  after line 20:" in done.stdout
