@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import difflib
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from gate.errors import ConfigError
@@ -68,3 +69,10 @@ def reason_map(where: str, value: Any) -> dict[str, str]:
             isinstance(k, str) and k and isinstance(v, str) and v.strip() for k, v in value.items()):
         raise ConfigError(f"{where} must map 'file:function' to a non-empty reason, got {value!r}")
     return dict(value)
+
+
+def close_match(name: str, known: Iterable[str], cutoff: float = 0.8) -> str | None:
+    """The known name `name` is likeliest a misspelling of (`test` -> `tests`), or None: the one
+    "did you mean" of `[tool.gate]`, `mutmut_config.py` and the flags."""
+    found = difflib.get_close_matches(name, list(known), n=1, cutoff=cutoff)
+    return found[0] if found else None

@@ -17,11 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
 
-from gate import __version__
+from gate import __version__, checks
 from gate.errors import GateError, Terminated, UsageError, as_gate_error
 from gate.report.progress_line import TerminalProgress
 from gate.report.terminal import render
-from gate.settings import OPTIONS, fallback_folder, load_settings
+from gate.settings import OPTIONS, fallback_folder, find_root, load_settings
 from gate.verdict import ExitCode, exit_code_help
 
 
@@ -36,8 +36,31 @@ def _shard(value: str) -> tuple[int, int]:
 
 
 class _Parser(argparse.ArgumentParser):
+    commands: tuple[str, ...] = ()
+    """The subcommands a misspelt first argument may have meant."""
+
     def error(self, message: str) -> NoReturn:  # a usage error is a config error: one line, exit 2, a summary
         raise UsageError(message)
+
+    def parse_args(self, args: Sequence[str] | None = None,  # type: ignore[override]
+                   namespace: argparse.Namespace | None = None) -> argparse.Namespace:
+        # argparse's own check, with a "did you mean" for each argument it does not know
+        parsed, extras = self.parse_known_args(args, namespace)
+        if extras:
+            self.error("unrecognized arguments: " + " ".join(self._hinted(extra) for extra in extras))
+        return parsed
+
+    def _hinted(self, extra: str) -> str:
+        if extra.startswith("--"):
+            known = [o for action in self._actions for o in action.option_strings if o.startswith("--")]
+            close = checks.close_match(extra.split("=", 1)[0], known, cutoff=0.75)
+        else:
+            close = checks.close_match(extra, self.commands, cutoff=0.75)
+        return f"{extra} (did you mean {close}?)" if close else extra
+
+
+_PROJECT_HELP = ("where the project is (default: .); its root is the nearest folder upwards with a "
+                 "pyproject.toml holding [tool.gate] or a mutmut_config.py")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -51,8 +74,9 @@ def parser() -> argparse.ArgumentParser:
                "`python -m gate adopt` writes today's findings into [tool.gate] adoption_file;\n"
                "`python -m gate suggest [--apply] MUTANT` shows (or writes) a survivor's verified assertion.",
         formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.commands = ("merge", "adopt", "suggest")
     p.add_argument("--version", action="version", version=f"gate {__version__}")
-    p.add_argument("--project", type=Path, default=Path("."), help="the project's root folder (default: .)")
+    p.add_argument("--project", type=Path, default=Path("."), help=_PROJECT_HELP)
     p.add_argument("--paths", nargs="+", metavar="PATH", help="guarded files or folders (overrides the policy)")
     p.add_argument("--tests", nargs="+", metavar="ARG", help=OPTIONS["tests"].help)
     p.add_argument("--max-workers", type=int, metavar="N", help=OPTIONS["max_workers"].help)
@@ -116,8 +140,9 @@ def merge_parser() -> argparse.ArgumentParser:
                             "verdict, exit code and set of reports.",
                 epilog="exit codes:\n" + exit_code_help(), formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("results", nargs="+", type=Path, metavar="GATE_RESULT_JSON")
-    p.add_argument("--project", type=Path, default=Path("."), help="the project's root folder (default: .)")
+    p.add_argument("--project", type=Path, default=Path("."), help=_PROJECT_HELP)
     p.add_argument("--reports-dir", metavar="DIR", help=OPTIONS["reports_dir"].help)
+    p.add_argument("-v", "--verbose", action="store_true", help="the whole region table, also when the run passes")
     return p
 
 
@@ -131,7 +156,7 @@ def merge_main(argv: Sequence[str]) -> int:
         settings = load_settings(args.project, {"reports_dir": args.reports_dir})
         result = merge(load(args.results), settings)
         replace_reports(result, settings)
-        sys.stdout.write(render(result, _terminal_width()))
+        sys.stdout.write(render(result, _terminal_width(), verbose=args.verbose))
         return int(result.verdict.exit_code)
     except BaseException as error:
         return _failed(error, functools.partial(_record_unloaded, early=early, lock=False))
@@ -144,13 +169,14 @@ def adopt_parser() -> argparse.ArgumentParser:
                             "anything new. An entry already in the file keeps its reason and date, unless that "
                             "date has passed.",
                 epilog="exit codes:\n" + exit_code_help(), formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--project", type=Path, default=Path("."), help="the project's root folder (default: .)")
+    p.add_argument("--project", type=Path, default=Path("."), help=_PROJECT_HELP)
     p.add_argument("--reason", default=None, help="why the new entries are accepted for now "
                                                   "(default: they were there when the project adopted the gate)")
     p.add_argument("--expires", type=_future_date, default=None, metavar="YYYY-MM-DD",
                    help="the last day the new entries hold (default: 90 days from today)")
     p.add_argument("--max-workers", type=int, metavar="N", help=OPTIONS["max_workers"].help)
     p.add_argument("-q", "--quiet", action="store_true", help="no progress, only the summary")
+    p.add_argument("-v", "--verbose", action="store_true", help="the whole region table, also when the run passes")
     return p
 
 
@@ -160,6 +186,7 @@ def adopt_main(argv: Sequence[str]) -> int:
     from gate.publish import run_and_publish
 
     early = _early_flags(argv)
+    progress = TerminalProgress(quiet="-q" in argv or "--quiet" in argv)
     try:
         args = adopt_parser().parse_args(argv)
         settings = load_settings(args.project, {"max_workers": args.max_workers})
@@ -170,8 +197,8 @@ def adopt_main(argv: Sequence[str]) -> int:
         previous = ratchet.load(settings.root, settings.adoption_file) if path.exists() else None
         if previous is None:  # the first adoption file: the run has none to hold its findings yet
             settings = dataclasses.replace(settings, adoption_file=None)
-        result = run_and_publish(settings, TerminalProgress(quiet=args.quiet))
-        sys.stdout.write(render(result, _terminal_width()))
+        result = run_and_publish(settings, progress)
+        sys.stdout.write(render(result, _terminal_width(), verbose=args.verbose))
         if result.verdict.exit_code not in (ExitCode.OK, ExitCode.GATE_FAILED):  # only gaps in the tests
             print(f"gate: adoption file not written: the run ended with exit {int(result.verdict.exit_code)}, which no "
                   "adoption file can hold", file=sys.stderr)
@@ -183,6 +210,7 @@ def adopt_main(argv: Sequence[str]) -> int:
               f"{kept} kept, {dropped} no longer needed and dropped)")
         return ExitCode.OK
     except BaseException as error:
+        progress.end_line()
         return _failed(error, functools.partial(_record_unloaded, early=early))
 
 
@@ -226,19 +254,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BaseException as error:  # before the run could start: its verdict is still this error
         # (a listing is no run: it has no verdict to record)
         return _failed(error, None if early.list_regions else functools.partial(_record_unloaded, early=early))
+    progress = TerminalProgress(quiet=args.quiet)
     try:
         if settings.list_regions:
+            from gate.publish import earlier_reports
             from gate.run import list_regions
 
             for region in list_regions(settings):
                 print(f"{region.id}-{region.end}\t{region.kind.value}\t{region.function}\t{region.label}")
+            left = earlier_reports(settings.reports_dir)
+            if left:  # a listing checks nothing and writes no report: what is there is not its verdict
+                print(f"gate: --list-regions checks nothing and writes no report: {left}", file=sys.stderr)
             return ExitCode.OK
         from gate.publish import run_and_publish
 
-        result = run_and_publish(settings, TerminalProgress(quiet=args.quiet))
+        result = run_and_publish(settings, progress)
         sys.stdout.write(render(result, _terminal_width(), verbose=args.verbose))
         return int(result.verdict.exit_code)
     except BaseException as error:
+        progress.end_line()  # the error's line (Ctrl-C's too) starts a line of its own
         return _failed(error)
 
 
@@ -284,7 +318,7 @@ def _record_unloaded(error: GateError, *, early: _EarlyFlags, lock: bool = True)
     """This run's error as its verdict, in the folders the flags or the readable part of the settings name."""
     from gate.publish import record_unloaded
 
-    root = early.project.resolve()
+    root = find_root(early.project)[0] if early.project.is_dir() else early.project.resolve()
     flags = {"reports_dir": early.reports_dir, "cache_dir": early.cache_dir}
     record_unloaded(error, root, lambda name: fallback_folder(root, name, flags[name]), early.shard, early.changed,
                     lock=lock)

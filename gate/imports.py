@@ -13,7 +13,9 @@ import hashlib
 import importlib.metadata
 import json
 import os
+import re
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 
@@ -75,3 +77,34 @@ def outside(work: Path, imported: dict[str, str | None]) -> tuple[str, str] | No
         if file is not None and not Path(file).resolve().is_relative_to(base):
             return name, file
     return None
+
+
+@dataclass(frozen=True)
+class FailedImport:
+    """An import that failed, as pytest's traceback shows it."""
+
+    module: str
+    """The module that could not be imported (`stamp._version`)."""
+    file: str | None
+    """The file whose top level imported it, as pytest names it: relative inside its root directory."""
+    line: int | None
+    error: str
+    """The exception's own line (`No module named 'stamp._version'`)."""
+
+
+# pytest's short traceback: "src/stamp/__init__.py:3: in <module>", then "E   ModuleNotFoundError: ..."
+_MODULE_FRAME = re.compile(r"^(\S.*?):(\d+): in <module>$", re.M)
+_IMPORT_ERROR = re.compile(r"^E\s+(?:ModuleNotFoundError|ImportError): (.+)$", re.M)
+_MISSING = re.compile(r"No module named '([^']+)'|cannot import name '[^']+' from '([^']+)'")
+
+
+def failed_import(traceback: str) -> FailedImport | None:
+    """The first failed import in pytest's traceback text, with the module it could not import and
+    the top-level statement that imported it; None where no import failed or the module is unnamed."""
+    error = _IMPORT_ERROR.search(traceback)
+    missing = _MISSING.search(error[1]) if error else None
+    if error is None or missing is None:
+        return None
+    frames = list(_MODULE_FRAME.finditer(traceback, 0, error.start()))
+    file, line = (frames[-1][1], int(frames[-1][2])) if frames else (None, None)
+    return FailedImport(missing[1] or missing[2], file, line, " ".join(error[1].split())[:200])

@@ -32,10 +32,7 @@ def exclusive(cache_dir: Path, timeout: float) -> Iterator[None]:
             except BlockingIOError:
                 if time.monotonic() >= deadline:
                     handle.seek(0)
-                    holder = handle.read().strip() or "?"
-                    raise LockedError(
-                        f"another gate run (pid {holder}) is using {cache_dir}; wait for it to finish "
-                        "or pass --lock-timeout SECONDS") from None
+                    raise LockedError(_held_message(cache_dir, handle.read().strip(), timeout)) from None
                 time.sleep(POLL_SECONDS)
         handle.seek(0)
         handle.truncate()
@@ -47,3 +44,13 @@ def exclusive(cache_dir: Path, timeout: float) -> Iterator[None]:
             handle.seek(0)
             handle.truncate()
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _held_message(cache_dir: Path, holder: str, timeout: float) -> str:
+    """Who holds the lock (the pid it wrote, when it got that far) and what this run already
+    waited: a run that waited has nothing to learn from "pass --lock-timeout"."""
+    who = f"another gate run (pid {holder})" if holder else "another gate run"
+    if timeout <= 0:
+        return f"{who} is using {cache_dir}; wait for it to finish or pass --lock-timeout SECONDS"
+    return (f"{who} still holds {cache_dir} after waiting {timeout:g} s for it; wait for it to finish "
+            "or pass a longer --lock-timeout")

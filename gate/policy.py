@@ -9,7 +9,6 @@ candidate mutant and may set `context.skip` (True, or better a string saying why
 from __future__ import annotations
 
 import ast
-import difflib
 import importlib.util
 import sys
 import traceback
@@ -28,6 +27,16 @@ CRASH_OUTCOMES = ("error", "killed", "survived")
 DEFAULT_CLEANUP_FUNCTIONS = (
     "clear_model", "close", "aclose", "release", "cleanup", "shutdown", "__exit__", "__aexit__",
 )
+# Decorators that return the function itself, only marking it (`__override__`, `__final__`,
+# `__no_type_check__`): the trampoline and every copy mutmut makes of the function are marked
+# alike, so they are always safe, whatever safe_decorators says. Matched by what the name is
+# imported as (`from typing_extensions import override` then `@override`), never by its spelling.
+# Left out: functools.wraps(f) renames the function to f's name, which mutmut's trampoline reads
+# (`orig_func.__name__`); abc.abstractmethod would make mutmut's copies abstract methods too.
+IDENTITY_DECORATORS = frozenset({
+    "typing.override", "typing_extensions.override", "typing.final", "typing_extensions.final",
+    "typing.no_type_check", "typing_extensions.no_type_check",
+})
 # Decorators that only wrap a call (no registration, no descriptor magic), so a decorated
 # function can still be copied and trampolined safely.
 DEFAULT_SAFE_DECORATORS = (
@@ -103,8 +112,8 @@ def load_policy(path: Path, display: str) -> Policy:
     # setting of another tool, and either way would be silently ignored
     for name, line in _assigned_names(path):
         if not name.startswith("_") and name not in _SETTINGS and name != "pre_mutation":
-            close = difflib.get_close_matches(name, [*_SETTINGS, "pre_mutation"], n=1, cutoff=0.8)
-            hint = f"did you mean {close[0]!r}?" if close else f"known: {', '.join(_SETTINGS)}"
+            close = checks.close_match(name, [*_SETTINGS, "pre_mutation"])
+            hint = f"did you mean {close!r}?" if close else f"known: {', '.join(_SETTINGS)}"
             raise ConfigError(f"{display}:{line}: unknown setting {name!r} ({hint}; names starting with _ "
                               "are private)")
     values = {name: check(f"{display}: {name}", getattr(module, name))

@@ -183,16 +183,20 @@ def _measurement_beside_generation(run: _Run, scoped: _Scoped
     written beside whatever follows."""
     settings, work = run.settings, scoped.snap.work
     coverage_dir = _coverage_dir(settings)
+    cached = measurement.is_cached(coverage_dir, scoped.run_key)
     generating = None if settings.only_coverage else Background(
         generation.generate, settings, work, scoped.snap.files, scoped.files, scoped.regions, scoped.tests,
-        scoped.environment, run.clock, not measurement.is_cached(coverage_dir, scoped.run_key))
+        scoped.environment, run.clock, not cached)
     try:
-        run.progress.stage("running the suite under coverage (the measurement)")
+        # a warm run says so: it runs no test here
+        run.progress.stage("reusing the cached measurement (the code, the tests and their settings are unchanged)"
+                           if cached else "running the suite under coverage (the measurement)")
         with run.clock.measure("coverage"):
             coverage = measurement.measure(
                 work, coverage_dir, tests=scoped.tests, pytest_args=settings.pytest_args,
                 guarded_files=scoped.files, regions=scoped.regions, report_dir=settings.pages_dir,
-                key=scoped.run_key, whole_suite=scoped.subset is None, workers=settings.max_workers)
+                key=scoped.run_key, whole_suite=scoped.subset is None, workers=settings.max_workers,
+                progress=run.progress)
             if scoped.subset is None:
                 scope.write_unit_index(coverage_dir, coverage.tests_for, scoped.sources)
         all_reports = generation.with_unmutatable(coverage.regions, settings)

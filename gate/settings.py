@@ -6,6 +6,8 @@ Unknown keys and values of the wrong type are errors that name the setting.
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 import sys
 import tomllib
 from collections.abc import Callable, Mapping
@@ -83,12 +85,18 @@ class Settings:
         return self.reports_dir / "changed" if self.changed is not None else self.reports_dir
 
 
-def load_settings(root: Path, flags: Mapping[str, Any] | None = None) -> Settings:
-    """Settings for the project at `root`: defaults < `[tool.gate]` < `flags` (None means: not given)."""
-    root = root.resolve()
-    if not root.is_dir():
-        raise ConfigError(f"project folder {root} does not exist")
+def load_settings(start: Path, flags: Mapping[str, Any] | None = None) -> Settings:
+    """Settings for the project whose root `find_root` finds from `start` (the current folder or
+    `--project DIR`): defaults < `[tool.gate]` < `flags` (None means: not given)."""
+    start = start.resolve()
+    if not start.is_dir():
+        raise ConfigError(f"project folder {start} does not exist")
+    root, why = find_root(start)
+    if root != start:  # a run from a subfolder: say which settings it reads
+        print(f"gate: project root {root} ({why})", file=sys.stderr)
     flags = {k: v for k, v in (flags or {}).items() if v is not None}
+    if "changed" in flags:  # before any work: git's own answer outside a repository is its usage text
+        _require_git_repository(root)
     table = _read_tool_gate(root / "pyproject.toml")
     values: dict[str, Any] = {}
     for name, option in OPTIONS.items():
@@ -122,6 +130,68 @@ def load_settings(root: Path, flags: Mapping[str, Any] | None = None) -> Setting
     )
 
 
+def find_root(start: Path) -> tuple[Path, str]:
+    """The project root for a run started in `start`, and why, found upwards as pytest and git do:
+    the nearest folder with a `pyproject.toml` that has `[tool.gate]` (or cannot be read: its error
+    is then the run's) or a `mutmut_config.py`; else the nearest with a `pyproject.toml`; else the
+    git top level; else `start`. The search stops at the git top level: a repository is never
+    configured by a file above it."""
+    start = start.resolve()
+    top = git_toplevel(start)
+    chain = [start, *start.parents]
+    if top is not None and top in chain:
+        chain = chain[:chain.index(top) + 1]
+    for folder in chain:
+        if _has_tool_gate(folder / "pyproject.toml"):
+            return folder, "pyproject.toml with [tool.gate]"
+        if (folder / "mutmut_config.py").is_file():
+            return folder, "mutmut_config.py"
+    for folder in chain:
+        if (folder / "pyproject.toml").is_file():
+            return folder, "pyproject.toml"
+    if top is not None:
+        return top, "the git top level"
+    return start, "the current folder"
+
+
+def _has_tool_gate(path: Path) -> bool:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return False
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return path.is_file()
+    tool = data.get("tool")
+    return isinstance(tool, dict) and "gate" in tool
+
+
+def git_toplevel(folder: Path) -> Path | None:
+    """The top level of the git work tree `folder` lies in; None outside one (or without git)."""
+    return _rev_parse_toplevel(folder)[0]
+
+
+def _rev_parse_toplevel(folder: Path) -> tuple[Path | None, str]:
+    """The work tree's top level, or None and the first line of git's complaint."""
+    try:
+        done = subprocess.run(["git", "rev-parse", "--show-toplevel"], cwd=folder, capture_output=True, text=True)
+    except OSError as exc:
+        return None, str(exc)
+    if done.returncode == 0 and done.stdout.strip():
+        return Path(done.stdout.strip()).resolve(), ""
+    return None, next((line.strip() for line in done.stderr.splitlines() if line.strip()), "")
+
+
+def _require_git_repository(root: Path) -> None:
+    if shutil.which("git") is None:
+        raise ConfigError("--changed needs git, which is not installed")
+    top, complaint = _rev_parse_toplevel(root)
+    if top is not None:
+        return
+    if "not a git repository" in complaint or not complaint:
+        raise ConfigError(f"--changed needs a git repository: {root} is not inside one")
+    raise ConfigError(f"--changed needs a git repository: git cannot read the one at {root}: {complaint}")
+
+
 def fallback_folder(root: Path, name: str, flag: str | None) -> Path:
     """`reports_dir` or `cache_dir` for a run whose settings failed to load: the flag's, else
     `[tool.gate]`'s where that value is itself valid, else the default. The verdict of such a run
@@ -148,7 +218,9 @@ def _read_tool_gate(path: Path, strict: bool = True) -> dict[str, Any]:
     table = _renamed(table, warn=strict)
     unknown = sorted(set(table) - set(OPTIONS))
     if unknown and strict:
-        raise ConfigError(f"[tool.gate] unknown setting {unknown[0]!r} (known: {', '.join(OPTIONS)})")
+        close = checks.close_match(unknown[0], OPTIONS)
+        hint = f"did you mean {close!r}?" if close else f"known: {', '.join(OPTIONS)}"
+        raise ConfigError(f"[tool.gate] unknown setting {unknown[0]!r} ({hint})")
     return table
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from gate.errors import InfrastructureError
 from gate.imports import import_roots
 from gate.mutmut_adapter.naming import MUTANTS_DIR
+from gate.policy import IDENTITY_DECORATORS
 from gate.process import Child, tool_caches
 from gate.result import Region
 from gate.wire import driver as wire
@@ -62,7 +63,9 @@ def check_mutmut() -> str:
 
 def unmutatable_reason(region: Region, safe_decorators: Iterable[str]) -> str | None:
     """Why mutmut cannot mutate a region (None if it can): it only trampolines top-level
-    functions and methods of top-level classes, and skips decorated ones."""
+    functions and methods of top-level classes, and skips decorated ones, but for those whose
+    decorators are safe (the policy's, and the identity decorators the regions name by their
+    qualified names)."""
     if region.unit_problem:
         return region.unit_problem
     if region.unit is None:
@@ -73,7 +76,7 @@ def unmutatable_reason(region: Region, safe_decorators: Iterable[str]) -> str | 
     decorators = [" ".join(d.split()) for d in region.unit_decorators]
     if decorators in (["staticmethod"], ["classmethod"]):
         return None
-    safe = {" ".join(d.split()) for d in safe_decorators}
+    safe = {" ".join(d.split()) for d in safe_decorators} | IDENTITY_DECORATORS
     unsafe = [d for d in decorators if d not in safe]
     if unsafe:
         return (f"{region.unit} is decorated with @{unsafe[0]}, which mutmut skips "

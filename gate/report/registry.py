@@ -3,7 +3,8 @@ them, clears them, and knows the reports folder's contents from this list alone.
 
 Each renderer is a module's `render(result) -> str`, deriving whatever it shows from the result.
 The verdict files go in the reports folder itself and are written for every run, a stopped one's
-too (CI reads them, `gate merge` reads `gate-result.json`); the pages go in the pages folder (the
+too (CI reads them: a stopped run's SARIF and JUnit say it stopped, and why; `gate merge` reads
+`gate-result.json`); the pages go in the pages folder (the
 reports folder, or `changed/` in it for a `--changed` run), and only for a run that reached a
 verdict of its own. coverage.py writes its own pages there too (`COVERAGE_PAGES`)."""
 
@@ -28,11 +29,11 @@ class Report:
 REPORTS: tuple[Report, ...] = (
     Report("summary.json", summary.render, verdict=True),
     Report("gate-result.json", result_json.render, verdict=True),
-    Report("index.html", regions_html.render),
+    Report("index.html", regions_html.render),  # FRONT_PAGE
     Report("mutation/mutation.json", mutation_json.render),
     Report("mutation/index.html", mutation_html.render),
-    Report("gate.sarif", sarif.render),
-    Report("gate-junit.xml", junit.render),
+    Report("gate.sarif", sarif.render, verdict=True),
+    Report("gate-junit.xml", junit.render, verdict=True),
 )
 VERDICT_REPORTS = tuple(report for report in REPORTS if report.verdict)
 PAGE_REPORTS = tuple(report for report in REPORTS if not report.verdict)
@@ -43,6 +44,10 @@ COVERAGE_PAGES = ("coverage.json", "coverage")
 VERDICT_FILES = tuple(report.path for report in VERDICT_REPORTS)
 PAGES = (*dict.fromkeys(report.path.split("/", 1)[0] for report in PAGE_REPORTS), *COVERAGE_PAGES)
 """The pages folder's entries (files and folders) that are the gate's: anything else there is the user's."""
+
+FRONT_PAGE = "index.html"
+"""The page a reviewer opens first: where a kept page says it is an earlier run's (`marked_earlier`)."""
+marked_earlier = regions_html.marked_earlier
 
 
 def written(result: GateResult) -> tuple[Report, ...]:

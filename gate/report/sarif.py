@@ -8,8 +8,11 @@ carries a `partialFingerprints` entry that does not change while the finding doe
 function, operator and the mutated text, or a region's rule and label and offsets inside it; never
 a line number), so an unchanged survivor stays one alert across runs; two alike findings in one
 function are told apart by their order (`gate.rules` gives each finding its fingerprint, the key
-of an adoption entry too). A finding the adoption file holds carries a suppression with its reason. Each rule has help text; a mutant rule's comes with the
-mutant (its operator's description), so this module needs no operator table of its own.
+of an adoption entry too). A finding the adoption file holds carries a suppression with its
+reason. Each rule has help text; a mutant rule's comes with the mutant (its operator's
+description), so this module needs no operator table of its own. The run's invocation says how it
+ended: a run that an error stopped is not `executionSuccessful` and carries its reason as a
+notification, so that its empty results are never read as a clean run.
 
 Written as plain data: no maintained Python SARIF writer exists (sarif-om has not changed since
 2019), and the tests validate the output against the published SARIF 2.1.0 schema instead."""
@@ -69,13 +72,24 @@ def render(result: GateResult) -> str:
                                    problem.finding_id, problem.adopted))
     driver = {"name": "gate", "version": result.versions.get("gate", ""),
               "rules": [rules[rule] for rule in sorted(rules)]}
-    run: dict[str, Any] = {"tool": {"driver": driver}, "results": results,
+    run: dict[str, Any] = {"tool": {"driver": driver}, "invocations": [_invocation(result)], "results": results,
                            "properties": {"gateRun": stamp(result.run)}}
     if "mutmut" in result.versions:
         run["tool"]["extensions"] = [{"name": "mutmut", "version": result.versions["mutmut"],
                                       "informationUri": MUTMUT_URI}]
     log = {"$schema": SCHEMA, "version": "2.1.0", "runs": [run]}
     return json.dumps(log, indent=1) + "\n"
+
+
+def _invocation(result: GateResult) -> dict[str, Any]:
+    """How the run ended: a run that an error stopped did not execute successfully, and says why
+    (no results of a stopped run is never read as a clean one)."""
+    invocation: dict[str, Any] = {"executionSuccessful": result.error is None,
+                                  "exitCode": int(result.verdict.exit_code)}
+    if result.error is not None:
+        invocation["toolExecutionNotifications"] = [{"level": "error", "message": {"text": f.message}}
+                                                    for f in result.verdict.findings]
+    return invocation
 
 
 def _fix(suggestion: Suggestion) -> dict[str, Any]:

@@ -12,6 +12,7 @@ import contextlib
 import dataclasses
 import math
 import os
+import threading
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -21,9 +22,10 @@ import coverage
 from coverage.parser import PythonParser
 
 from gate import environment, imports
-from gate.errors import ConfigError, InfrastructureError, RedSuiteError
+from gate.errors import ConfigError, InfrastructureError, Interrupted, RedSuiteError, Terminated
 from gate.levers import levers_off
 from gate.process import Child, Completed, last_line, tool_caches
+from gate.progress import Progress, Silent
 from gate.result import Region, RegionKind, RegionReport
 from gate.scenario import PytestExit
 from gate.steps import snapshot, tool_reports
@@ -31,7 +33,8 @@ from gate.steps.regions import read_source
 from gate.wire import codec, coverage_html
 from gate.wire import measurement as plugin_messages
 from gate.wire.coverage_html import HtmlReportSpec
-from gate.wire.measurement import EnvironmentReads, ImportReport, MeasurementRecord, SplitDurations
+from gate.wire.measurement import (Collected, EnvironmentReads, Finished, ImportReport, MeasurementRecord,
+                                   SplitDurations)
 
 COVERAGE_CONFIG_FILES = (".coveragerc", "setup.cfg", "tox.ini", "pyproject.toml")
 
@@ -86,8 +89,10 @@ def key(work: Path, project: list[str], guarded_files: list[str], tests: Iterabl
 
 def measure(work: Path, data_dir: Path, *, tests: Iterable[str], pytest_args: Iterable[str],
             guarded_files: list[str], regions: list[Region], report_dir: Path | None,
-            key: str, whole_suite: bool = True, workers: int = 1) -> CoverageResult:
+            key: str, whole_suite: bool = True, workers: int = 1,
+            progress: Progress | None = None) -> CoverageResult:
     """Run the suite in `work` under coverage; fail with the failing tests' names if it is red.
+    `progress` hears how many of its tests have finished, as they do.
 
     The suite imports the snapshot's code, whatever the user installed (`gate.imports`); a run
     that imported a guarded module from elsewhere, or (running the whole suite) measured none of
@@ -100,7 +105,7 @@ def measure(work: Path, data_dir: Path, *, tests: Iterable[str], pytest_args: It
     fresh = measured is None
     if measured is None:
         data_file.unlink(missing_ok=True)
-        measured = _run_suite(work, data_dir, tests, pytest_args, guarded_files, workers)
+        measured = _run_suite(work, data_dir, tests, pytest_args, guarded_files, workers, progress)
         meta.unlink(missing_ok=True)
 
     json_path = (report_dir or data_dir) / "coverage.json"
@@ -157,24 +162,30 @@ class _Process:
     log: Path
     probe: Path
     data: Path
+    progress: Path
 
 
 def _run_suite(work: Path, data_dir: Path, tests: Iterable[str], pytest_args: Iterable[str],
-               guarded_files: list[str], workers: int) -> Measurement:
+               guarded_files: list[str], workers: int, progress: Progress | None = None) -> Measurement:
     """The suite under coverage, importing the snapshot's code, split across up to `workers`
-    processes whose coverage data is combined; checks where the code came from."""
+    processes whose coverage data is combined; checks where the code came from. `progress` hears
+    how many of the collected tests have finished, as they do."""
     tests = list(tests)
     previous = _previous_record(data_dir)
     count = process_count(workers, _expected_seconds(previous, tests), _start_seconds(previous))
-    processes = _start_processes(work, data_dir, tests, list(pytest_args), guarded_files, count, previous)
-    try:
-        done = [process.child.finish() for process in processes]
-    except BaseException:
-        for process in processes:
-            process.child.stop()
-        raise
+    with _starts_over_if_stopped():
+        processes = _start_processes(work, data_dir, tests, list(pytest_args), guarded_files, count, previous)
+        with _Watch([s.progress for s in processes], previous, progress or Silent()) as watch:
+            try:
+                done = [process.child.finish() for process in processes]
+            except BaseException:
+                for process in processes:
+                    process.child.stop()
+                raise
     measured = _read_measurement([s.log for s in processes], _combined_exit(done), "".join(d.output for d in done),
                                  max(d.seconds for d in done))
+    if watch.error is not None:  # a progress line of the wrong shape: after a red suite, which says more
+        raise watch.error
     _combine(work, data_dir / ".coverage", [s.data for s in processes if s.data.exists()])
     imported, files, read, whole = _read_import_reports([s.probe for s in processes])
     stray = next((found for each in imported if (found := imports.outside(work, each)) is not None), None)
@@ -201,21 +212,112 @@ def _start_processes(work: Path, data_dir: Path, tests: list[str], pytest_args: 
     processes: list[_Process] = []
     try:
         for k in range(1, count + 1):
-            log, probe, data = (data_dir / f"measurement-{k}.jsonl", data_dir / f"imports-{k}.json",
-                                data_dir / f".coverage.part{k}")
-            for stale in (log, probe, data):
+            log, probe, data, progress = (data_dir / f"measurement-{k}.jsonl", data_dir / f"imports-{k}.json",
+                                          data_dir / f".coverage.part{k}", data_dir / f"progress-{k}.jsonl")
+            for stale in (log, probe, data, progress):
                 stale.unlink(missing_ok=True)
             args = ["-m", "pytest", *tests, *pytest_args, "-p", "no:cacheprovider", *plugin_args,
-                    f"{plugin_messages.IMPORT_REPORT_OPTION}={probe}",
+                    f"{plugin_messages.IMPORT_REPORT_OPTION}={probe}", f"{plugin_messages.PROGRESS_OPTION}={progress}",
                     *([f"{plugin_messages.SPLIT_OPTION}={k}/{count}"] if count > 1 else []),
                     "-q", *(f"--cov={s}" for s in sources), "--cov-branch",
                     "--cov-context=test", "--cov-report=", f"--report-log={log}"]
-            processes.append(_Process(Child(args, cwd=work, env={**env, "COVERAGE_FILE": str(data)}), log, probe, data))
+            processes.append(_Process(Child(args, cwd=work, env={**env, "COVERAGE_FILE": str(data)}), log, probe, data,
+                                      progress))
     except BaseException:
         for process in processes:
             process.child.stop()
         raise
     return processes
+
+
+@contextlib.contextmanager
+def _starts_over_if_stopped() -> Iterator[None]:
+    """Ctrl-C or SIGTERM before the measurement is cached: nothing of it is kept, so the message
+    says the next run measures again (not, as elsewhere, that what finished is cached)."""
+    try:
+        yield
+    except KeyboardInterrupt as stop:
+        how = "stopped by SIGTERM" if isinstance(stop, Terminated) else "interrupted by Ctrl-C"
+        raise Interrupted(f"{how} during the measurement, which is cached only once it completes: "
+                          "the next run starts it over") from None
+
+
+POLL_SECONDS = 0.5
+
+
+class _Watch:
+    """The processes' progress files (`gate.wire.measurement.PROGRESS_OPTION`), read on a thread
+    while the gate waits for the processes: how many of the tests they collected have finished,
+    and what the rest took in the last measurement. The status line is ended on the way out, so
+    that whatever is printed next (the interruption's message too) starts a line of its own."""
+
+    def __init__(self, files: list[Path], previous: MeasurementRecord | None, progress: Progress) -> None:
+        self.files, self.previous, self.progress = files, previous, progress
+        self.offsets = [0] * len(files)
+        self.collected: list[tuple[str, ...] | None] = [None] * len(files)
+        self.finished: list[set[str]] = [set() for _ in files]
+        self.shown = -1
+        self.error: codec.WireError | None = None
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._poll, name="measurement-progress", daemon=True)
+
+    def __enter__(self) -> _Watch:
+        self.thread.start()
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
+        self.stopping.set()
+        self.thread.join()
+        if kind is None:
+            self.update()  # the last tests, finished since the last poll
+        self.progress.end_line()
+
+    def _poll(self) -> None:
+        while not self.stopping.wait(POLL_SECONDS):
+            self.update()
+
+    def update(self) -> None:
+        if self.error is not None:
+            return
+        try:
+            for i in range(len(self.files)):
+                self._read(i)
+        except codec.WireError as exc:
+            self.error = exc
+            return
+        if any(tests is None for tests in self.collected):
+            return  # the total is not known until every process has collected
+        total = sum(len(tests or ()) for tests in self.collected)
+        done = min(total, sum(len(f) for f in self.finished))
+        if total and done != self.shown:
+            self.shown = done
+            self.progress.measurement(done, total, self._seconds_left())
+
+    def _read(self, i: int) -> None:
+        """The whole lines process `i` appended since the last read (a line being written waits)."""
+        try:
+            with self.files[i].open("rb") as f:
+                f.seek(self.offsets[i])
+                chunk = f.read()
+        except FileNotFoundError:  # not collected yet
+            return
+        whole = chunk[:chunk.rfind(b"\n") + 1]
+        self.offsets[i] += len(whole)
+        for line in whole.decode().split("\n")[:-1]:
+            if self.collected[i] is None:
+                self.collected[i] = codec.loads(Collected, line, plugin_messages.PROGRESS_FORMAT).tests
+            else:
+                self.finished[i].add(codec.loads(Finished, line, plugin_messages.PROGRESS_FORMAT).test)
+
+    def _seconds_left(self) -> float | None:
+        """What the unfinished tests took last time, in the slowest process (a test new since then
+        counts as the last tests' mean); None without a last measurement."""
+        if self.previous is None or not self.previous.durations:
+            return None
+        last = self.previous.durations
+        mean = sum(last.values()) / len(last)
+        return max(sum(last.get(t, mean) for t in tests or () if t not in finished)
+                   for tests, finished in zip(self.collected, self.finished))
 
 
 def _read_import_reports(reports: list[Path]) -> tuple[list[dict[str, str | None]], set[str], set[str], str | None]:
@@ -340,7 +442,7 @@ def _cached_measurement(meta: Path, data_file: Path, key: str) -> Measurement | 
 
 def _read_measurement(report_logs: list[Path], returncode: int, output: str, seconds: float) -> Measurement:
     if returncode == PytestExit.USAGE_ERROR:
-        raise ConfigError(f"pytest rejected the test arguments: {last_line(output)}")
+        raise ConfigError(_usage_error(output))
     reports = tool_reports.report_log_entries(report_logs)
     durations: dict[str, float] = defaultdict(float)
     failed: list[str] = []
@@ -349,15 +451,52 @@ def _read_measurement(report_logs: list[Path], returncode: int, output: str, sec
         if kind == "TestReport":
             durations[nodeid] += report["duration"]
         if kind in ("TestReport", "CollectReport") and report.get("outcome") == "failed":
+            if kind == "CollectReport" and (cannot := _cannot_import(report.get("longrepr"), code_only=True)):
+                raise ConfigError(cannot)
             failed.append(f"{nodeid or '<collection>'} ({_reason(report)})")
     if failed:
         shown = "; ".join(dict.fromkeys(failed))
         raise RedSuiteError(f"the suite fails on unmutated code: {shown}")
     if returncode == PytestExit.NO_TESTS_COLLECTED or not durations:
-        raise RedSuiteError("the suite collected no tests (pytest exit 5): check [tool.gate] tests")
+        # no test to fail: the suite's selection is wrong, not the code
+        where = ", ".join(_outermost_collected(reports))
+        raise ConfigError(f"the suite collected no tests (pytest exit {returncode})"
+                          f"{f' from {where}' if where else ''}: check [tool.gate] tests")
     if returncode != PytestExit.OK:
         raise InfrastructureError(f"the measurement run exited {returncode}: {last_line(output)}")
     return Measurement(durations=dict(durations), seconds=seconds)
+
+
+def _usage_error(output: str) -> str:
+    """What pytest's usage error (exit 4) says: a test path the snapshot lacks, an import that
+    failed while loading a conftest file, or else its last line."""
+    prefix = "ERROR: file or directory not found: "
+    missing = next((line.removeprefix(prefix) for line in output.splitlines() if line.startswith(prefix)), None)
+    if missing is not None:  # git keeps no empty folder, so neither does the snapshot
+        return (f"the suite collected no tests: {missing} is not there or is an empty folder, which the gate's "
+                "snapshot does not copy: check [tool.gate] tests")
+    return _cannot_import(output, code_only=False) or f"pytest rejected the test arguments: {last_line(output)}"
+
+
+def _cannot_import(longrepr: object, *, code_only: bool) -> str | None:
+    """The message for an import that failed at a module's top level; with `code_only`, only where
+    the project's own code (a relative path that is no test module nor conftest file) made it: a test
+    module that imports what is not there is a red suite."""
+    failed = imports.failed_import(longrepr) if isinstance(longrepr, str) else None
+    if failed is None:
+        return None
+    if code_only and (failed.file is None or Path(failed.file).is_absolute() or snapshot.is_test_module(failed.file)
+                      or Path(failed.file).name == "conftest.py"):
+        return None
+    where = f" ({failed.file}:{failed.line})" if failed.file else ""
+    return f"the suite cannot import {failed.module} in the gate's snapshot{where}: {failed.error}"
+
+
+def _outermost_collected(reports: list[dict]) -> list[str]:
+    """The collectors pytest was pointed at (`tests`): the outermost ones it reported."""
+    nodes = {r["nodeid"] for r in reports if r.get("$report_type") == "CollectReport" and r.get("nodeid")}
+    return sorted(n for n in nodes if not any(n.startswith(f"{other}/") or n.startswith(f"{other}::")
+                                              for other in nodes))
 
 
 def _reason(report: dict) -> str:

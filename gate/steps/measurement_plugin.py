@@ -10,6 +10,9 @@ loaded before the project's conftest files). Its options and files are `gate.wir
   module fixtures are set up in one process only; they are balanced by the last measurement's
   durations (`--gate-split-durations`; a test it does not know counts as `UNKNOWN_SECONDS`).
   Every process computes the same split from the same collection.
+- While the tests run it appends its progress to a file (`--gate-progress`), which the gate polls
+  to show how far the measurement is: a `Collected` line with the tests this process will run,
+  then a `Finished` line as each ends (line-buffered, never synced: one small write per test).
 - At the end of the session it writes an `ImportReport` (`--gate-import-report`): where each
   guarded module (`--gate-guarded-module`) was imported from, so that the gate can tell whether
   the suite ran the snapshot's code; every module file the suite imported from the working
@@ -25,12 +28,13 @@ import gc
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TextIO
 
 import pytest
 
 from gate.steps import environment_probe
 from gate.wire import codec, measurement
-from gate.wire.measurement import EnvironmentReads, ImportReport, SplitDurations
+from gate.wire.measurement import Collected, EnvironmentReads, Finished, ImportReport, SplitDurations
 
 UNKNOWN_SECONDS = 0.1
 
@@ -46,6 +50,35 @@ class Split:
 SPLIT = pytest.StashKey[Split | None]()
 
 
+class ProgressFile:
+    """The `--gate-progress` file, appended to as the session goes (a plugin of its own, so that
+    the per-test hook needs no config)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.out: TextIO | None = None
+
+    def pytest_collection_finish(self, session) -> None:
+        self.out = self.path.open("a", buffering=1, encoding="utf-8")  # each line is seen as it is written
+        self._write(Collected(tuple(item.nodeid for item in session.items)))
+
+    def pytest_runtest_logfinish(self, nodeid) -> None:
+        if self.out is not None:
+            self._write(Finished(nodeid))
+
+    def pytest_unconfigure(self) -> None:
+        if self.out is not None:
+            self.out.close()
+            self.out = None
+
+    def _write(self, message: Collected | Finished) -> None:
+        assert self.out is not None
+        self.out.write(codec.dumps(message, measurement.PROGRESS_FORMAT) + "\n")
+
+
+PROGRESS = pytest.StashKey[ProgressFile | None]()
+
+
 def pytest_addoption(parser) -> None:
     group = parser.getgroup("gate", "the gate's measurement (gate.steps.measurement_plugin)")
     group.addoption(measurement.SPLIT_OPTION, metavar="K/N", help="keep the K-th of N shares of the suite")
@@ -53,11 +86,16 @@ def pytest_addoption(parser) -> None:
     group.addoption(measurement.GUARDED_MODULE_OPTION, action="append", default=[], metavar="MODULE",
                     help="report where this guarded module was imported from")
     group.addoption(measurement.IMPORT_REPORT_OPTION, metavar="FILE", help="write the import report here")
+    group.addoption(measurement.PROGRESS_OPTION, metavar="FILE", help="append the session's progress here")
 
 
 def pytest_configure(config) -> None:
     config.stash[SPLIT] = _split(config.getoption(measurement.SPLIT_OPTION),
                                  config.getoption(measurement.SPLIT_DURATIONS_OPTION))
+    progress = config.getoption(measurement.PROGRESS_OPTION)
+    config.stash[PROGRESS] = ProgressFile(Path(progress)) if progress else None
+    if config.stash[PROGRESS] is not None:
+        config.pluginmanager.register(config.stash[PROGRESS], "gate-progress")
 
 
 def _split(spec: str | None, durations_file: str | None) -> Split | None:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gate.errors import ConfigError, InfrastructureError, SourceSyntaxError
+from gate.policy import IDENTITY_DECORATORS
 from gate.result import Region, RegionKind
 
 
@@ -88,6 +89,8 @@ class _RegionFinder(ast.NodeVisitor):
         self.unit_nodes: set[int] = set()
         self.path: list[ast.AST] = []
         """The nodes from the module down to the one visited."""
+        self.bindings: dict[str, set[str | None]] = {}
+        """What each module-level name is bound to (`_bindings`)."""
 
     def visit(self, node: ast.AST) -> None:
         self.path.append(node)
@@ -98,6 +101,7 @@ class _RegionFinder(ast.NodeVisitor):
 
     def visit_Module(self, node: ast.Module) -> None:
         self.unit_nodes = {id(unit) for _, unit in _unit_nodes(node)}
+        self.bindings = _bindings(node.body)
         self.generic_visit(node)
 
     # scopes
@@ -193,17 +197,91 @@ class _RegionFinder(ast.NodeVisitor):
             if second.is_class:
                 return None, (), "in a class nested in a class, whose methods mutmut does not trampoline"
             name, unit_node = f"{first.name}.{second.name}", second.node
+            # a method's decorators are evaluated in its class's body, which may rebind a name
+            class_body = getattr(first.node, "body", [])
         else:
             name, unit_node = first.name, first.node
+            class_body = []
         problem = None
         if id(unit_node) not in self.unit_nodes:  # the same units as `unit_spans`, and as mutmut's
             problem = f"{name} is defined inside a block (if, try, with, for), where mutmut does not trampoline it"
         elif any(s.is_class for s in scopes[1:]):
             problem = "in a class nested in a function, whose methods mutmut does not trampoline"
-        return name, self._decorators(unit_node), problem
+        return name, self._decorators(unit_node, class_body), problem
 
-    def _decorators(self, node: ast.AST) -> tuple[str, ...]:
-        return tuple(ast.get_source_segment(self.source, d) or "" for d in getattr(node, "decorator_list", []))
+    def _decorators(self, node: ast.AST, class_body: list[ast.stmt]) -> tuple[str, ...]:
+        """Each decorator's source; one that is an identity decorator (`IDENTITY_DECORATORS`) by
+        what its name is imported as, by that qualified name (`typing_extensions.override`)."""
+        bindings = {name: set(found) for name, found in self.bindings.items()}
+        for name, found in _bindings(class_body).items():
+            bindings.setdefault(name, set()).update(found)
+        shown = []
+        for decorator in getattr(node, "decorator_list", []):
+            qualified = _qualified(decorator, bindings)
+            identity = qualified is not None and qualified <= IDENTITY_DECORATORS
+            shown.append(min(qualified) if identity and qualified else
+                         ast.get_source_segment(self.source, decorator) or "")
+        return tuple(shown)
+
+
+def _bindings(statements: list[ast.stmt]) -> dict[str, set[str | None]]:
+    """Each name these statements bind (also inside an `if`, `try`, `with` or `for` among them,
+    where `try: from typing import override` / `except ImportError: from typing_extensions import
+    override` binds one name twice) -> the qualified names its imports give it; None for any other
+    binding (an assignment, a `def`), which makes the name's meaning unknown."""
+    found: dict[str, set[str | None]] = {}
+    for node in statements:
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                name, target = (alias.asname, alias.name) if alias.asname else (alias.name.split(".")[0],) * 2
+                found.setdefault(name, set()).add(target)
+        elif isinstance(node, ast.ImportFrom):
+            for alias in node.names:
+                target = f"{node.module}.{alias.name}" if node.module and not node.level else None
+                found.setdefault(alias.asname or alias.name, set()).add(target)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            found.setdefault(node.name, set()).add(None)
+        else:
+            for child in ast.walk(node) if not hasattr(node, "body") else _own_targets(node):
+                if isinstance(child, ast.Name) and isinstance(child.ctx, ast.Store):
+                    found.setdefault(child.id, set()).add(None)
+            for block in _blocks(node):
+                for name, targets in _bindings(block).items():
+                    found.setdefault(name, set()).update(targets)
+    return found
+
+
+def _own_targets(node: ast.stmt) -> Iterator[ast.AST]:
+    """The names a compound statement binds itself (a `for` target, a `with ... as`), not its body's."""
+    targets = [node.target] if isinstance(node, (ast.For, ast.AsyncFor)) else []
+    targets += [item.optional_vars for item in getattr(node, "items", []) if item.optional_vars is not None]
+    targets += [ast.Name(handler.name, ast.Store()) for handler in getattr(node, "handlers", []) if handler.name]
+    for target in targets:
+        yield from ast.walk(target)
+
+
+def _blocks(node: ast.stmt) -> Iterator[list[ast.stmt]]:
+    for field_name in ("body", "orelse", "finalbody"):
+        block = getattr(node, field_name, None)
+        if isinstance(block, list):
+            yield block
+    for handler in getattr(node, "handlers", []):
+        yield handler.body
+
+
+def _qualified(decorator: ast.expr, bindings: dict[str, set[str | None]]) -> set[str] | None:
+    """What a decorator `name` or `module.name` is, by the imports that bind its first name (every
+    one of them: a name bound twice may be either); None where that cannot be told."""
+    parts: list[str] = []
+    while isinstance(decorator, ast.Attribute):
+        parts.insert(0, decorator.attr)
+        decorator = decorator.value
+    if not isinstance(decorator, ast.Name):
+        return None
+    targets = bindings.get(decorator.id)
+    if not targets or None in targets:
+        return None
+    return {".".join([str(target), *parts]) for target in targets}
 
 
 def _shape_of(*nodes: ast.AST) -> str:

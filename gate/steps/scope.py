@@ -38,16 +38,27 @@ HUNK = re.compile(r"^@@ -\d+(?:,\d+)? \+(\d+)(?:,(\d+))? @@", re.M)
 def _git_diff(root: Path, ref: str, *options: str, paths: Sequence[str] = ()) -> str:
     # fixed prefixes and unquoted names, whatever the user's git configuration says
     # and no rename detection: a renamed file is the deletion of one path and the addition of another
-    command = ["git", "-c", "core.quotepath=off", "diff", "--no-color", "--no-ext-diff", "--relative",
+    command = ["diff", "--no-color", "--no-ext-diff", "--relative",
                "--no-renames", "--src-prefix=a/", "--dst-prefix=b/", *options]
     command += ["--cached"] if ref == "" else [ref]
     command += ["--", *paths] if paths else []
+    return _git(root, command)
+
+
+def _git(root: Path, command: list[str]) -> str:
+    """`git COMMAND`'s output (names unquoted, whatever the user's configuration says); its failure
+    as one line: git's first complaint (`fatal: bad revision 'x'`), never the usage text that
+    follows some of them."""
     try:
-        return subprocess.run(command, cwd=root, capture_output=True, text=True, check=True).stdout
+        return subprocess.run(["git", "-c", "core.quotepath=off", *command], cwd=root, capture_output=True,
+                              text=True, check=True).stdout
     except FileNotFoundError:
         raise ConfigError("--changed needs git, which is not installed") from None
     except subprocess.CalledProcessError as exc:
-        raise ConfigError(f"--changed: git diff failed: {' '.join(exc.stderr.split())}") from None
+        first = next((line.strip() for line in exc.stderr.splitlines() if line.strip()), f"exit {exc.returncode}")
+        if "not a git repository" in first:
+            raise ConfigError(f"--changed needs a git repository: {root} is not inside one") from None
+        raise ConfigError(f"--changed: git {command[0]} failed: {first}") from None
 
 
 def _deleted_files(root: Path, ref: str) -> list[str]:
@@ -62,6 +73,8 @@ def changed_lines(root: Path, ref: str) -> dict[str, set[int]]:
     files that differ from HEAD, as they are in the working tree, which is what the gate tests:
     under pre-commit, which sets unstaged changes aside, the staged changes themselves. A pure
     deletion marks the lines on both sides of where the text was."""
+    # outside a repository `git diff` is `git diff --no-index`, which rejects --cached with its usage text
+    _git(root, ["rev-parse", "--show-toplevel"])
     if ref == "":
         changed = [f for f in _git_diff(root, "", "--name-only", "-z").split("\0") if f]
         if not changed:
@@ -89,8 +102,7 @@ def changed_lines(root: Path, ref: str) -> dict[str, set[int]]:
 
 def _untracked_files(root: Path) -> list[str]:
     """Files git does not track but does not ignore either: the snapshot holds them."""
-    out = subprocess.run(["git", "-c", "core.quotepath=off", "ls-files", "-z", "--others", "--exclude-standard"],
-                         cwd=root, capture_output=True, text=True, check=True).stdout
+    out = _git(root, ["ls-files", "-z", "--others", "--exclude-standard"])
     return [f for f in out.split("\0") if f]
 
 
@@ -106,8 +118,7 @@ def _head_or_empty_tree(root: Path) -> str:
     head = subprocess.run(["git", "rev-parse", "--verify", "-q", "HEAD"], cwd=root, capture_output=True, text=True)
     if head.returncode == 0:
         return "HEAD"
-    return subprocess.run(["git", "hash-object", "-t", "tree", "/dev/null"], cwd=root, capture_output=True,
-                          text=True, check=True).stdout.strip()
+    return _git(root, ["hash-object", "-t", "tree", "/dev/null"]).strip()
 
 
 @dataclass(frozen=True)

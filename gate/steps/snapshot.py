@@ -7,6 +7,7 @@ picture of the tree while the user goes on editing.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
@@ -18,6 +19,15 @@ from pathlib import Path
 # Never copied: the gate's and mutmut's own output, VCS data, environments and caches.
 _SKIP_DIRS = {".git", ".hg", ".svn", "__pycache__", ".pytest_cache", ".hypothesis", ".mypy_cache",
               ".ruff_cache", ".tox", ".nox", "mutants", "node_modules", ".venv", "venv"}
+
+# A file git ignores is copied only where an import may need it (a version module hatch-vcs or
+# setuptools-scm writes at install, an extension built in place): in a package's folder, or beside
+# the outermost packages in `src/`; only of these kinds, only this large, never build output.
+GENERATED_SUFFIXES = frozenset({".py", ".pyi", ".typed", ".so", ".pyd", ".json", ".toml", ".yaml", ".yml",
+                                ".txt", ".cfg", ".ini", ".csv"})
+GENERATED_MAX_BYTES = 8 * 1024 * 1024
+_BUILD_DIRS = {"build", "dist", ".eggs", "htmlcov", ".gate"}
+_BUILD_DIR_SUFFIXES = (".egg-info", ".dist-info")
 
 
 @dataclass(frozen=True)
@@ -37,12 +47,15 @@ def take(root: Path, work: Path, own: Iterable[Path]) -> Snapshot:
 
 
 def project_files(root: Path, skip: Iterable[Path]) -> list[str]:
-    """The project's files, relative to `root`: git's view (tracked and untracked, not ignored)
-    where `root` is in a git work tree, else a walk that skips caches and environments."""
+    """The project's files, relative to `root`: git's view (tracked and untracked, not ignored,
+    plus `generated_files`) where `root` is in a git work tree, else a walk that skips caches and
+    environments."""
     skip_abs = [p.resolve() for p in skip]
     files = _git_files(root)
     if files is None:
         files = _walked_files(root)
+    else:  # what git ignores but the packages import: generated at install, never committed
+        files += generated_files(root, files)
     return sorted(f for f in files
                   if (root / f).is_file() and not any(is_within(root / f, s) for s in skip_abs)
                   and not set(Path(f).parts) & _SKIP_DIRS)
@@ -102,6 +115,38 @@ def _git_files(root: Path) -> list[str] | None:
     except (OSError, subprocess.CalledProcessError):
         return None
     return [f for f in out.stdout.decode().split("\0") if f]
+
+
+def generated_files(root: Path, files: list[str]) -> list[str]:
+    """The files git ignores that the project's code may import: under the folder of an outermost
+    package (one holding an `__init__.py` of `files`) or directly in the folder holding it, where
+    that is not the project's root (`src/`); of `GENERATED_SUFFIXES`, at most `GENERATED_MAX_BYTES`,
+    outside caches and build output (`*.egg-info`, `build/`, ...)."""
+    inits = {Path(f).parent for f in files if Path(f).name == "__init__.py"} - {Path(".")}
+    packages = {d for d in inits if not any(p in inits for p in d.parents)}
+    roots = {d.parent for d in packages} | {Path(f).parent for f in files if Path(f).parent == Path("src")}
+    roots.discard(Path("."))
+    if not packages and not roots:  # no pathspec would mean the whole tree
+        return []
+    specs = [f":(literal){d.as_posix()}" for d in sorted(packages | roots)]
+    try:
+        out = subprocess.run(["git", "ls-files", "-z", "--others", "--ignored", "--exclude-standard", "--", *specs],
+                             cwd=root, capture_output=True, check=True)
+    except (OSError, subprocess.CalledProcessError):
+        return []
+    found = []
+    for rel in (f for f in out.stdout.decode().split("\0") if f):
+        path = Path(rel)
+        if not (path.parent in roots or any(p in packages for p in path.parents)):
+            continue  # deeper in `src/` than its outermost packages' own folders
+        folders = path.parts[:-1]
+        if path.suffix not in GENERATED_SUFFIXES or any(
+                d in _SKIP_DIRS or d in _BUILD_DIRS or d.endswith(_BUILD_DIR_SUFFIXES) for d in folders):
+            continue
+        with contextlib.suppress(OSError):
+            if (root / rel).is_file() and (root / rel).stat().st_size <= GENERATED_MAX_BYTES:
+                found.append(rel)
+    return found
 
 
 def _walked_files(root: Path) -> list[str]:

@@ -2,12 +2,18 @@
 the gate's pytest plugin in each of them (`gate.steps.measurement_plugin`).
 
 The gate tells the plugin what to do with its `--gate-*` options (below); the plugin reads the
-split's durations from a `SplitDurations` file and writes an `ImportReport` when the session ends.
-The gate keeps a `MeasurementRecord` beside coverage.py's data, for the next run to reuse.
+split's durations from a `SplitDurations` file, appends its progress to a progress file while the
+tests run (a `Collected` line, then a `Finished` line per test, which the gate polls), and writes an
+`ImportReport` when the session ends. The gate keeps a `MeasurementRecord` beside coverage.py's
+data, for the next run to reuse.
 
 Format history:
 1. the first typed format (before it: environment variables GATE_SHARD, GATE_SHARD_DURATIONS,
    GATE_PROBE_MODULES and GATE_PROBE_OUT, and untyped JSON files).
+
+Progress file format history (`PROGRESS_FORMAT`, its own number: a new progress file leaves the
+cached `MeasurementRecord`s valid):
+1. the first: one `Collected` line, then one `Finished` line per test, each a codec line.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 FORMAT = 1
+PROGRESS_FORMAT = 1
 
 SPLIT_OPTION = "--gate-split"
 """`K/N`: this process runs the K-th (1-based) of N shares of the suite."""
@@ -24,12 +31,30 @@ GUARDED_MODULE_OPTION = "--gate-guarded-module"
 """A guarded module's name (repeated): where it was imported from goes into the report."""
 IMPORT_REPORT_OPTION = "--gate-import-report"
 """Where the plugin writes its `ImportReport` at the end of the session."""
+PROGRESS_OPTION = "--gate-progress"
+"""Where the plugin appends its progress (`PROGRESS_FORMAT`): a `Collected` line once the collection
+is done, then a `Finished` line as each test ends."""
 
 
 @dataclass(frozen=True)
 class SplitDurations:
     seconds: dict[str, float]
     """pytest node id -> seconds (setup, call and teardown), as the last measurement took them."""
+
+
+@dataclass(frozen=True)
+class Collected:
+    """The progress file's first line."""
+
+    tests: tuple[str, ...]
+    """The node ids this process will run: its share, after -k, -m and the split."""
+
+
+@dataclass(frozen=True)
+class Finished:
+    """Each line after the first: one test done, its teardown included."""
+
+    test: str
 
 
 @dataclass(frozen=True)

@@ -43,7 +43,9 @@ def with_stale_reports(project: Path, folder: str = "reports") -> Path:
     return reports
 
 
-# 1. Early errors leave no earlier run's reports behind
+# 1. Early errors leave no earlier run's verdict behind: what CI reads (summary, result, SARIF,
+#    JUnit) is this run's error; the pages a reviewer may have open stay, the front page saying
+#    they are the earlier run's (tests/gate/test_publish.py)
 
 @pytest.mark.parametrize("args, setup, message", [
     (("--paths", "does/not/exist"), None, "guarded path 'does/not/exist' does not exist"),
@@ -66,8 +68,18 @@ def test_an_early_error_replaces_the_last_runs_reports_with_its_own_verdict(fixt
     assert (summary["verdict"], summary["exit_code"]) == ("error", 2)
     assert message in summary["findings"][0]["message"]
     assert sorted(p.relative_to(reports).as_posix() for p in reports.rglob("*") if p.is_file()) == [
-        "gate-result.json", "summary.json"]
+        "gate-junit.xml", "gate-result.json", "gate.sarif", "mutation/index.html", "summary.json"]
     assert json.loads((reports / "gate-result.json").read_text())["verdict"]["exit_code"] == 2
+    assert_stopped_for_ci(reports, 2)
+    assert (reports / "mutation/index.html").read_text() == "from the last run"  # a page: kept
+
+
+def assert_stopped_for_ci(reports: Path, exit_code: int) -> None:
+    """The SARIF and JUnit CI reads say the run stopped, with its exit code: never the last run's."""
+    [invocation] = json.loads((reports / "gate.sarif").read_text())["runs"][0]["invocations"]
+    assert (invocation["executionSuccessful"], invocation["exitCode"]) == (False, exit_code)
+    junit = (reports / "gate-junit.xml").read_text()
+    assert 'errors="1"' in junit and f'type="exit {exit_code}"' in junit
 
 
 def test_a_cache_folder_that_cannot_hold_the_lock_still_leaves_this_runs_verdict(fixture_project):
@@ -77,7 +89,7 @@ def test_a_cache_folder_that_cannot_hold_the_lock_still_leaves_this_runs_verdict
     run = run_gate(project, "--cache-dir", "cachefile")
     assert run.exit_code == 4, run.stdout + run.stderr
     assert (run.summary["verdict"], run.summary["exit_code"]) == ("error", 4)
-    assert not (reports / "gate.sarif").exists()
+    assert_stopped_for_ci(reports, 4)
 
 
 def test_a_folder_that_is_no_project_gets_no_reports(tmp_path):

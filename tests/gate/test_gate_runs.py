@@ -6,6 +6,9 @@ the project's own files are byte-identical afterwards.
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
 from gate.operators import OPERATORS
@@ -75,20 +78,30 @@ def test_red_suite_exits_3_and_names_the_failing_test(fixture_project):
            "tests/test_store.py::test_load_returns_data_and_closes" in run.stderr
     assert (run.summary["verdict"], run.summary["exit_code"]) == ("error", 3)  # CI still reads a verdict
     left = sorted(p.relative_to(project / "reports").as_posix() for p in (project / "reports").rglob("*"))
-    assert left == ["README.md", "gate-result.json", "summary.json"]  # this run's own verdict, nothing else
+    # this run's own verdict files, nothing else: its SARIF and JUnit say it stopped
+    assert left == ["README.md", "gate-junit.xml", "gate-result.json", "gate.sarif", "summary.json"]
+    assert 'type="exit 3"' in (project / "reports" / "gate-junit.xml").read_text()
+    [invocation] = json.loads((project / "reports" / "gate.sarif").read_text())["runs"][0]["invocations"]
+    assert (invocation["executionSuccessful"], invocation["exitCode"]) == (False, 3)
     assert digest_files(project) == before
 
 
 def test_an_unexpected_error_fails_closed_with_one_line(fixture_project, tmp_path):
     project = fixture_project("strong")
     before = digest_files(project)
-    not_a_folder = tmp_path / "reports-file"
-    not_a_folder.write_text("a file where the reports folder should be")
-    run = run_gate(project, "--reports-dir", str(not_a_folder))
+    # a bug in the gate, planted in its own process only (sitecustomize runs before `-m gate`)
+    planted = tmp_path / "planted"
+    planted.mkdir()
+    (planted / "sitecustomize.py").write_text(
+        "from gate.steps import regions\n\n\ndef find_all(*args, **kwargs):\n"
+        "    raise RuntimeError('a bug planted by the test')\n\n\nregions.find_all = find_all\n")
+    run = run_gate(project, env={"PYTHONPATH": str(planted)})
     assert run.exit_code == 4, run.stdout + run.stderr
     [line] = run.stderr.splitlines()
-    assert line.startswith("gate: error [internal]: unexpected NotADirectoryError: ")
-    assert "(traceback in " in line
+    assert line.startswith("gate: error [internal]: unexpected RuntimeError: a bug planted by the test")
+    traceback_file = Path(line.split("(traceback in ", 1)[1].rstrip(")"))
+    assert "RuntimeError: a bug planted by the test" in traceback_file.read_text()
+    assert (run.summary["verdict"], run.summary["exit_code"]) == ("error", 4)
     assert digest_files(project) == before
 
 

@@ -75,3 +75,36 @@ def test_an_import_report_with_a_renamed_field_fails_the_reader_naming_it(tmp_pa
     out.write_text(json.dumps(data))
     with pytest.raises(WireError, match=r"^ImportReport \(format 1\)\.environment: unknown field 'names'$"):
         codec.read(ImportReport, out, measurement.FORMAT)
+
+
+def progress_lines(path) -> list[measurement.Collected | measurement.Finished]:
+    """The progress file as the gate reads it: a `Collected` line, then a `Finished` line per test."""
+    first, *rest = path.read_text().splitlines()
+    return [codec.loads(measurement.Collected, first, measurement.PROGRESS_FORMAT),
+            *(codec.loads(measurement.Finished, line, measurement.PROGRESS_FORMAT) for line in rest)]
+
+
+def test_the_progress_file_says_what_was_collected_then_each_test_as_it_finishes(tmp_path):
+    out = tmp_path / "progress.jsonl"
+    done = pytest_run(tmp_path, f"--gate-progress={out}")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert progress_lines(out) == [
+        measurement.Collected(("test_suite.py::test_one", "test_suite.py::test_two")),
+        measurement.Finished("test_suite.py::test_one"), measurement.Finished("test_suite.py::test_two")]
+
+
+def test_a_split_process_reports_only_its_own_share(tmp_path):
+    # the class-less tests of one module are one share's: the other process collects none
+    collected = []
+    for k in (1, 2):
+        out = tmp_path / f"progress-{k}.jsonl"
+        assert pytest_run(tmp_path, f"--gate-split={k}/2", f"--gate-progress={out}").returncode in (0, 5)
+        first, *finished = progress_lines(out)
+        assert [f.test for f in finished] == list(first.tests)  # each of its tests finishes, in order
+        collected.append(first.tests)
+    assert sorted(collected, key=len) == [(), ("test_suite.py::test_one", "test_suite.py::test_two")]
+
+
+def test_without_the_option_no_progress_file_is_written(tmp_path):
+    assert pytest_run(tmp_path).returncode == 0
+    assert not list(tmp_path.glob("*.jsonl"))

@@ -3,8 +3,9 @@ change to a renderer that changes what it writes shows here, as a diff, with no 
 
 Each case is a folder of `tests/gate/golden/`: `gate-result.json`, a real run's (below), and
 `expected/`, what each registered report (`gate.report.registry.REPORTS`, at its path) and the
-terminal (`terminal.txt` piped, `terminal-100.txt` at 100 columns) render from it; the
-gate-result.json report's expected output is the stored result itself. Every report is
+terminal (`terminal.txt` piped, `terminal-100.txt` at 100 columns, `terminal-verbose*.txt` both with
+`-v`: every region in the table) render from it; the gate-result.json report's expected output is
+the stored result itself. Every report is
 rendered for every case, a stopped run's pages too (`gate.publish` writes only its verdict files),
 so that no stored result breaks a renderer. The mutation page's inlined viewer (vendored, 240 kB,
 never edited) is replaced by a marker before comparing. What the libraries the reporters use write
@@ -65,6 +66,8 @@ def rendered(result: GateResult) -> dict[str, str]:
     shown = {report.path: report.render(result) for report in REPORTS}
     shown["terminal.txt"] = terminal.render(result)
     shown["terminal-100.txt"] = terminal.render(result, 100)
+    shown["terminal-verbose.txt"] = terminal.render(result, verbose=True)
+    shown["terminal-verbose-100.txt"] = terminal.render(result, 100, verbose=True)
     shown["mutation/index.html"] = _without_viewer(shown["mutation/index.html"])
     return shown
 

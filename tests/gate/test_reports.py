@@ -4,7 +4,6 @@ opened in a real headless browser with no network (skipped where Chromium is not
 from __future__ import annotations
 
 import html
-import re
 import json
 import re
 import shutil
@@ -226,7 +225,9 @@ def test_coverage_report_renders_offline(weakened, tmp_path):
 def test_the_front_page_is_the_regions_own_coverage_and_their_index(weakened):
     page = (weakened.project / "reports/index.html").read_text()
     coverage = weakened.summary["coverage"]
-    headline = page.split("<h1 id='headline'>", 1)[1].split("</h1>", 1)[0]
+    # the verdict first, then the coverage headline
+    assert page.index("<h1>gate FAILED</h1>") < page.index("id='findings'") < page.index("id='headline'")
+    headline = page.split("<h2 id='headline'>", 1)[1].split("</h2>", 1)[0]
     def pct(value):
         return "n/a" if value is None else f"{value:.1f}%"
 
@@ -257,6 +258,7 @@ def test_the_front_page_is_the_regions_own_coverage_and_their_index(weakened):
 def test_the_front_page_renders_its_headline_offline(weakened, tmp_path):
     dom = dump_dom(weakened.project / "reports/index.html", tmp_path)
     coverage = weakened.summary["coverage"]
+    assert "gate FAILED" in dom and "survived: ops/runner.py:40 Runner.release #2 (augmented_assignment)" in dom
     assert f"Error-handling coverage: {coverage['statements_percent']:.1f}% of region statements" in dom
 
 
@@ -285,3 +287,26 @@ def test_a_changed_run_writes_its_pages_apart_and_keeps_the_full_runs(tmp_path):
     # and the next full run replaces every page, the --changed run's too
     assert run_gate(project).exit_code == 0
     assert not (reports / "changed").exists()
+
+
+@pytest.mark.slow  # a gate run of seconds: .ci/run runs it
+def test_a_mistyped_flag_keeps_the_full_runs_pages_and_marks_them_the_earlier_runs(tmp_path):
+    project = copy_fixture("operators", tmp_path)
+    full = run_gate(project)
+    assert full.exit_code == 0, full.stdout + full.stderr
+    reports = project / "reports"
+    pages = {p.relative_to(reports).as_posix(): p.read_bytes() for p in reports.rglob("*") if p.is_file()}
+    assert "coverage/index.html" in pages and "gate.sarif" in pages
+    typo = run_gate(project, "--chnaged")
+    assert typo.exit_code == 2
+    assert typo.stderr.strip().startswith("gate: error [usage]: unrecognized arguments: --chnaged")
+    assert (typo.summary["verdict"], typo.summary["exit_code"]) == ("error", 2)  # the verdict files: this run's
+    left = {p.relative_to(reports).as_posix(): p.read_bytes() for p in reports.rglob("*") if p.is_file()}
+    assert sorted(left) == sorted(pages)
+    # every page as it was (coverage.py's, the mutation report, SARIF, JUnit) but the front page's banner
+    assert sorted(name for name in pages if left[name] != pages[name]) == ["gate-result.json", "index.html",
+                                                                           "summary.json"]
+    # the front page is the full run's, under a banner naming the run that stopped after it
+    page = (reports / "index.html").read_text()
+    assert page.index("Not the latest run.") < page.index("<h1>gate PASSED</h1>")
+    assert "[usage] unrecognized arguments: --chnaged" in page and "full run outside git" in page
