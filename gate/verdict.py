@@ -27,7 +27,8 @@ DESCRIPTIONS = {
                              "that ended in a pytest error or with no outcome, a caught type that cannot be "
                              "resolved, the snapshot not what the suite imported, nothing found, another gate "
                              "run holds the cache)",
-    ExitCode.INTERRUPTED: "interrupted (Ctrl-C or SIGTERM); the next run resumes from the cache",
+    ExitCode.INTERRUPTED: "interrupted (Ctrl-C or SIGTERM); the next run resumes from the cached mutant "
+                          "results (a measurement stopped before it completed starts over)",
 }
 
 # A red suite makes every mutant result meaningless and an infrastructure failure makes the

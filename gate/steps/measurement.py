@@ -108,21 +108,20 @@ def measure(work: Path, data_dir: Path, *, tests: Iterable[str], pytest_args: It
         measured = _run_suite(work, data_dir, tests, pytest_args, guarded_files, workers, progress)
         meta.unlink(missing_ok=True)
 
-    json_path = (report_dir or data_dir) / "coverage.json"
-    with contextlib.chdir(work):  # so that coverage.py reports paths relative to the project
-        cov = load_coverage(data_file, work)
-        cov.json_report(outfile=str(json_path), show_contexts=True, ignore_errors=True)
-    files = tool_reports.coverage_files(json_path)
-    measured_any = any(files.get(f, {}).get("executed_lines") for f in guarded_files)
-    if fresh and whole_suite and not measured_any:
-        raise InfrastructureError(
-            f"the suite ran but measured none of the {len(guarded_files)} guarded files (first: "
-            f"{guarded_files[0]}): the tests do not import them, or import them from another tree")
-    if fresh and measured_any:  # nothing that measured nothing is cached
-        codec.write(meta, MeasurementRecord(
-            key=key, durations=measured.durations, seconds=measured.seconds, imported=measured.imported,
-            processes=measured.processes, environment_digest=measured.environment,
-            environment=EnvironmentReads(measured.environment_read, measured.whole_environment)), plugin_messages.FORMAT)
+    # until its record is written, a fresh measurement stopped is one the next run starts over
+    with _starts_over_if_stopped() if fresh else contextlib.nullcontext():
+        files = _coverage_json(work, data_file, (report_dir or data_dir) / "coverage.json")
+        measured_any = any(files.get(f, {}).get("executed_lines") for f in guarded_files)
+        if fresh and whole_suite and not measured_any:
+            raise InfrastructureError(
+                f"the suite ran but measured none of the {len(guarded_files)} guarded files (first: "
+                f"{guarded_files[0]}): the tests do not import them, or import them from another tree")
+        if fresh and measured_any:  # nothing that measured nothing is cached
+            codec.write(meta, MeasurementRecord(
+                key=key, durations=measured.durations, seconds=measured.seconds, imported=measured.imported,
+                processes=measured.processes, environment_digest=measured.environment,
+                environment=EnvironmentReads(measured.environment_read, measured.whole_environment)),
+                plugin_messages.FORMAT)
     tests_by_line = {f: _tests_by_line(files[f]) for f in guarded_files if f in files}
     return CoverageResult(
         measurement=measured,
@@ -131,6 +130,14 @@ def measure(work: Path, data_dir: Path, *, tests: Iterable[str], pytest_args: It
         first_lines={f: _first_lines(work / f) for f in guarded_files},
         shared_lines={f: _shared_lines(files[f]) for f in guarded_files if f in files},
     )
+
+
+def _coverage_json(work: Path, data_file: Path, json_path: Path) -> dict:
+    """coverage.py's JSON report of `data_file` (per-test contexts), by file."""
+    with contextlib.chdir(work):  # so that coverage.py reports paths relative to the project
+        cov = load_coverage(data_file, work)
+        cov.json_report(outfile=str(json_path), show_contexts=True, ignore_errors=True)
+    return tool_reports.coverage_files(json_path)
 
 
 MIN_PROCESS_SECONDS = 2.0
