@@ -72,7 +72,7 @@ class TerminalProgress:
 
 def _duration(seconds: float) -> str:
     """`40 s`, `5 min`, `1 h 10 min`: an estimate, no finer than it can be."""
-    if seconds < 60:
+    if seconds <= 59:
         return f"{max(1, math.ceil(seconds))} s"
     minutes = round(seconds / 60)
     return f"{minutes} min" if minutes < 60 else f"{minutes // 60} h {minutes % 60} min"
