@@ -25,7 +25,7 @@ from gate.errors import ConfigError, GateError, InfrastructureError, LockedError
 from gate.files import overwrite, writable_folder, write_atomic
 from gate.lock import exclusive
 from gate.progress import Progress
-from gate.report.registry import FRONT_PAGE, PAGES, VERDICT_FILES, VERDICT_REPORTS, marked_earlier, written
+from gate.report.registry import FRONT_PAGE, PAGES, STOPPED_REPORTS, VERDICT_FILES, Report, marked_earlier, written
 from gate.result import GateResult, from_dict, stamp, stopped_result
 from gate.run import run_gate
 from gate.settings import Settings
@@ -118,7 +118,7 @@ def replace_reports(result: GateResult, settings: Settings) -> None:
 def write_reports(result: GateResult, pages: Path, reports_dir: Path) -> None:
     """Every report of a run: the verdict files in `reports_dir`, the pages in `pages` (coverage.py
     wrote `coverage/` and `coverage.json` there already). Each page says which run and commit it shows."""
-    for report in written(result):  # a stopped run's (stopped shards, merged): its verdict files alone
+    for report in written(result):  # a stopped run's (stopped shards, merged): its verdict files, SARIF, JUnit
         folder = reports_dir if report.verdict else pages
         try:
             write_atomic(folder / report.path, report.render(result))
@@ -142,19 +142,20 @@ def record_stopped(error: GateError, root: Path, reports_dir: Path, shard: tuple
                    changed: bool, *, keep_pages: bool = False) -> None:
     """A run that `error` stopped: the last run's verdict files and this kind of run's pages removed
     (none may be read as this run's), then its own verdict files (`gate-result.json` is what
-    `gate merge` reads from each shard; the SARIF and JUnit say the run stopped, and why). With `keep_pages` (it stopped before it checked anything)
-    the earlier run's pages stay, their front pages saying whose they are. Never at the cost of the
-    message: the CLI still prints it."""
+    `gate merge` reads from each shard) and its SARIF and JUnit, which say it stopped and why. With
+    `keep_pages` (it stopped before it checked anything) the earlier run's other pages stay, their
+    front pages saying whose they are. Never at the cost of the message: the CLI still prints it."""
     result = stopped_result(str(root), [Finding(error.exit_code, f"[{error.slug}] {error}")], error.slug, shard=shard,
                             versions={"gate": __version__, "python": sys.version.split()[0]})
     with contextlib.suppress(OSError):
         _made_ignored(reports_dir)
         if keep_pages:
-            for name in VERDICT_FILES:
-                (reports_dir / name).unlink(missing_ok=True)
+            for report, folder in _stopped_files(reports_dir, changed):
+                (folder / report.path).unlink(missing_ok=True)
         else:
             clear_reports(reports_dir, changed=changed)
-    _write_verdict(result, reports_dir)
+    for report, folder in _stopped_files(reports_dir, changed):
+        _write_anyhow(folder / report.path, report.render(result))
     if keep_pages:
         _mark_earlier(result, reports_dir)
 
@@ -176,11 +177,11 @@ def record_unloaded(error: GateError, root: Path, folder: Callable[[str], Path],
         pass
 
 
-def _write_verdict(result: GateResult, out: Path) -> None:
-    """The verdict files, each where it can go: a folder that takes no new file (read-only) gets
-    its last verdict overwritten where it lies, so that none is read as this run's."""
-    for report in VERDICT_REPORTS:
-        _write_anyhow(out / report.path, report.render(result))
+def _stopped_files(reports_dir: Path, changed: bool) -> list[tuple[Report, Path]]:
+    """What a stopped run writes, each with its folder: the verdict files in the reports folder,
+    its SARIF and JUnit in this kind of run's pages folder (`changed/` for a `--changed` run)."""
+    pages = reports_dir / CHANGED if changed else reports_dir
+    return [(report, reports_dir if report.verdict else pages) for report in STOPPED_REPORTS]
 
 
 def _write_anyhow(path: Path, text: str) -> None:

@@ -3,10 +3,10 @@ them, clears them, and knows the reports folder's contents from this list alone.
 
 Each renderer is a module's `render(result) -> str`, deriving whatever it shows from the result.
 The verdict files go in the reports folder itself and are written for every run, a stopped one's
-too (CI reads them: a stopped run's SARIF and JUnit say it stopped, and why; `gate merge` reads
-`gate-result.json`); the pages go in the pages folder (the
-reports folder, or `changed/` in it for a `--changed` run), and only for a run that reached a
-verdict of its own. coverage.py writes its own pages there too (`COVERAGE_PAGES`)."""
+too (CI reads them, `gate merge` reads `gate-result.json`); the pages go in the pages folder (the
+reports folder, or `changed/` in it for a `--changed` run). A run that an error stopped writes of
+the pages only what CI reads too, its SARIF and JUnit, which say it stopped and why: none of the
+run before may be taken for its own. coverage.py writes its own pages there too (`COVERAGE_PAGES`)."""
 
 from __future__ import annotations
 
@@ -24,6 +24,8 @@ class Report:
     render: Callable[[GateResult], str]
     verdict: bool = False
     """A verdict file (in the reports folder, for every run) rather than a page."""
+    stopped: bool = False
+    """A page a stopped run writes too (in its pages folder): CI reads it."""
 
 
 REPORTS: tuple[Report, ...] = (
@@ -32,10 +34,12 @@ REPORTS: tuple[Report, ...] = (
     Report("index.html", regions_html.render),  # FRONT_PAGE
     Report("mutation/mutation.json", mutation_json.render),
     Report("mutation/index.html", mutation_html.render),
-    Report("gate.sarif", sarif.render, verdict=True),
-    Report("gate-junit.xml", junit.render, verdict=True),
+    Report("gate.sarif", sarif.render, stopped=True),
+    Report("gate-junit.xml", junit.render, stopped=True),
 )
 VERDICT_REPORTS = tuple(report for report in REPORTS if report.verdict)
+STOPPED_REPORTS = tuple(report for report in REPORTS if report.verdict or report.stopped)
+"""What a run that an error stopped writes."""
 PAGE_REPORTS = tuple(report for report in REPORTS if not report.verdict)
 
 COVERAGE_PAGES = ("coverage.json", "coverage")
@@ -51,6 +55,6 @@ marked_earlier = regions_html.marked_earlier
 
 
 def written(result: GateResult) -> tuple[Report, ...]:
-    """The reports a run with `result` writes: the verdict files, and the pages unless an error
-    stopped it before a verdict of its own (stopped shards, merged, too)."""
-    return REPORTS if result.error is None else VERDICT_REPORTS
+    """The reports a run with `result` writes: all of them, or where an error stopped it before a
+    verdict of its own (stopped shards, merged, too) the verdict files and its SARIF and JUnit."""
+    return REPORTS if result.error is None else STOPPED_REPORTS

@@ -212,12 +212,12 @@ def loops_and_allocations(tmp_path_factory):
 def test_looping_mutant_is_stopped_at_a_timeout_from_the_measurement(loops_and_allocations):
     project, before, run, code, out, err = loops_and_allocations
     assert code == 1, out + err  # the policy here counts a timeout as a survivor
-    loops = [line for line in out.splitlines() if line.startswith("  timeout: streams.io.x_fetch__mutmut_")]
+    loops = [line for line in out.splitlines() if line.startswith("  timeout: streams/io.py:") and " fetch #" in line]
     assert loops
     for line in loops:
         # (measured 0.0x s + timeout_constant 0.5 s) x timeout_multiplier 3 = about 2 s, not forever
         assert line.endswith("stopped after 2.0s (limit 2.0s)") or "(limit 2." in line
-    assert "FAIL [1] timed out (counted as survived by policy): streams.io.x_fetch__mutmut_" in out
+    assert "FAIL [1] timed out (counted as survived by policy): streams/io.py:" in out
     assert digest_files(project) == before and run.leftovers() == []
     import json
 
@@ -227,7 +227,8 @@ def test_looping_mutant_is_stopped_at_a_timeout_from_the_measurement(loops_and_a
     assert len(flagged) == len(loops)
     junit = (project / "reports/gate-junit.xml").read_text()
     for line in loops:
-        assert f"timeout: {line.split()[1]} (" in junit  # in its region's failed case
+        label = line.split(": ", 1)[1].split("  ")[0]  # `  timeout: <label>  <what stopped it>`
+        assert f"timeout: {label} (" in junit  # in its region's failed case
     # a timeout may be the machine's doing: it is never cached, the next run tests it again
     cached = json.loads((project / ".gate/results.json").read_text())["entries"].values()
     assert cached and not [e for e in cached if e["status"] == "timeout"]

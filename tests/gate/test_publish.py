@@ -22,7 +22,8 @@ from gate.errors import ConfigError, InfrastructureError, RedSuiteError
 from gate.lock import exclusive
 from gate.merge import merge
 from gate.publish import clear_reports, record_stopped, record_unloaded, replace_reports, write_reports
-from gate.report.registry import COVERAGE_PAGES, PAGE_REPORTS, PAGES, REPORTS, VERDICT_FILES, VERDICT_REPORTS
+from gate.report.registry import (COVERAGE_PAGES, PAGE_REPORTS, PAGES, REPORTS, STOPPED_REPORTS, VERDICT_FILES,
+                                  VERDICT_REPORTS)
 from gate.result import GateResult, from_dict, stamp
 from gate.settings import load_settings
 from tests.gate.conftest import copy_fixture
@@ -33,6 +34,17 @@ README = "the user's own"
 
 def golden(case: str) -> GateResult:
     return from_dict(json.loads((GOLDEN / case / "gate-result.json").read_text(encoding="utf-8")))
+
+
+STOPPED_FILES = sorted(r.path for r in STOPPED_REPORTS)
+"""What a stopped full run leaves: its verdict files, SARIF and JUnit."""
+
+
+def assert_says_it_stopped(pages: Path, exit_code: int) -> None:
+    """The SARIF and JUnit CI reads say the run stopped, with its exit code: never a clean run."""
+    [invocation] = json.loads((pages / "gate.sarif").read_text())["runs"][0]["invocations"]
+    assert (invocation["executionSuccessful"], invocation["exitCode"]) == (False, exit_code)
+    assert f'type="exit {exit_code}"' in (pages / "gate-junit.xml").read_text()
 
 
 def files(folder: Path) -> list[str]:
@@ -56,9 +68,11 @@ def project(tmp_path):
 def test_the_registry_names_every_file_a_run_leaves_and_nothing_twice():
     paths = [r.path for r in REPORTS]
     assert len(paths) == len(set(paths))
-    assert VERDICT_FILES == ("summary.json", "gate-result.json", "gate.sarif", "gate-junit.xml") == tuple(
-        r.path for r in VERDICT_REPORTS)
-    assert sorted(PAGES) == sorted(["index.html", "coverage.json", "coverage", "mutation"])
+    assert VERDICT_FILES == ("summary.json", "gate-result.json") == tuple(r.path for r in VERDICT_REPORTS)
+    assert sorted(PAGES) == sorted(["index.html", "gate.sarif", "gate-junit.xml", "coverage.json", "coverage",
+                                    "mutation"])
+    # a stopped run writes what CI reads: its verdict files, and its SARIF and JUnit saying it stopped
+    assert [r.path for r in STOPPED_REPORTS] == ["summary.json", "gate-result.json", "gate.sarif", "gate-junit.xml"]
     assert {r.path.split("/")[0] for r in PAGE_REPORTS} | set(COVERAGE_PAGES) == set(PAGES)
     assert not set(VERDICT_FILES) & set(PAGES)
 
@@ -79,15 +93,18 @@ def test_a_changed_runs_pages_go_to_their_folder_and_its_verdict_files_to_the_re
 
 
 @pytest.mark.parametrize("case", ["stopped", "shard-stopped"])
-def test_a_stopped_result_writes_its_verdict_files_alone(tmp_path, project, case):
+def test_a_stopped_result_writes_its_verdict_files_and_what_ci_reads_alone(tmp_path, project, case):
     result = golden("stopped")
     if case == "shard-stopped":  # what `gate merge` makes of a stopped shard
         result = merge([dataclasses.replace(result, shard=(1, 1))], load_settings(project))
         assert result.error == "shard-stopped"
     reports = tmp_path / "reports"
     write_reports(result, reports, reports)
-    assert files(reports) == sorted(VERDICT_FILES)
+    assert files(reports) == STOPPED_FILES
     assert json.loads((reports / "summary.json").read_text())["verdict"] == "error"
+    # a merged stop is exit 3 too: the most serious of its shards'
+    assert_says_it_stopped(reports, int(result.verdict.exit_code))
+    assert result.verdict.exit_code == 3
 
 
 def test_clear_reports_removes_every_page_and_verdict_file_and_keeps_the_users_files(tmp_path):
@@ -124,7 +141,8 @@ def test_record_stopped_leaves_the_runs_own_verdict_and_nothing_of_the_last_run(
     last_runs_reports(tmp_path)
     record_stopped(RedSuiteError("the suite fails on unmutated code: t::a"), Path("/p/strong"), tmp_path,
                    (2, 3), changed=False)
-    assert files(tmp_path) == ["README.md", *sorted(VERDICT_FILES)]
+    assert files(tmp_path) == ["README.md", *STOPPED_FILES]
+    assert_says_it_stopped(tmp_path, 3)
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert (summary["verdict"], summary["exit_code"], summary["shard"]) == ("error", 3, [2, 3])
     assert [f["message"] for f in summary["findings"]] == ["[red-suite] the suite fails on unmutated code: t::a"]
@@ -135,8 +153,12 @@ def test_record_stopped_leaves_the_runs_own_verdict_and_nothing_of_the_last_run(
 
 def test_a_stopped_changed_run_keeps_the_last_full_runs_pages(tmp_path):
     last_runs_reports(tmp_path)
+    full_sarif = (tmp_path / "gate.sarif").read_text()
     record_stopped(ConfigError("bad flag"), Path("/p"), tmp_path, None, changed=True)
-    assert "index.html" in files(tmp_path) and not (tmp_path / "changed").exists()
+    # the full run's pages stay whole (its SARIF too); the --changed run's own say it stopped
+    assert "index.html" in files(tmp_path) and (tmp_path / "gate.sarif").read_text() == full_sarif
+    assert files(tmp_path / "changed") == ["gate-junit.xml", "gate.sarif"]
+    assert_says_it_stopped(tmp_path / "changed", 2)
     assert json.loads((tmp_path / "summary.json").read_text())["exit_code"] == 2
 
 
@@ -155,7 +177,7 @@ def test_record_unloaded_writes_in_a_project_only_and_not_while_another_run_hold
     record_unloaded(error, tmp_path / "not-a-project", lambda name: tmp_path / "not-a-project" / name, None, False)
     assert not (tmp_path / "not-a-project").exists()
     record_unloaded(error, project, folder, None, False)
-    assert files(project / "reports") == sorted([".gitignore", *VERDICT_FILES])  # a folder it made: ignored
+    assert files(project / "reports") == sorted([".gitignore", *STOPPED_FILES])  # a folder it made: ignored
     assert not (project / ".gate").exists()  # no cache folder made for it
     (project / "reports/summary.json").unlink()
     with exclusive(project / ".gate", 0):  # another run's reports are its own
@@ -185,7 +207,7 @@ def test_a_run_that_stops_leaves_its_verdict_and_raises_its_error(project, monke
     monkeypatch.setattr(publish, "run_gate", red)
     with pytest.raises(RedSuiteError):
         publish.run_and_publish(settings, progress=None)
-    assert files(settings.reports_dir) == ["README.md", *sorted(VERDICT_FILES)]
+    assert files(settings.reports_dir) == ["README.md", *STOPPED_FILES]
     assert json.loads((settings.reports_dir / "summary.json").read_text())["exit_code"] == 3
 
 
@@ -232,7 +254,7 @@ def test_a_mistyped_flag_keeps_the_earlier_runs_pages_and_says_whose_they_are(pr
     # every page a reviewer may have open is still there; the verdict files are this run's
     assert files(reports) == sorted(before)
     for name in before:
-        if name not in (*VERDICT_FILES, "index.html"):
+        if name not in (*STOPPED_FILES, "index.html"):
             assert (reports / name).read_bytes() == before[name], name
     summary = json.loads((reports / "summary.json").read_text())
     assert (summary["verdict"], summary["exit_code"]) == ("error", 2)

@@ -303,9 +303,12 @@ def test_a_mistyped_flag_keeps_the_full_runs_pages_and_marks_them_the_earlier_ru
     assert (typo.summary["verdict"], typo.summary["exit_code"]) == ("error", 2)  # the verdict files: this run's
     left = {p.relative_to(reports).as_posix(): p.read_bytes() for p in reports.rglob("*") if p.is_file()}
     assert sorted(left) == sorted(pages)
-    # every page as it was (coverage.py's, the mutation report, SARIF, JUnit) but the front page's banner
-    assert sorted(name for name in pages if left[name] != pages[name]) == ["gate-result.json", "index.html",
-                                                                           "summary.json"]
+    # every page as it was (coverage.py's, the mutation report) but the front page's banner; what CI
+    # reads (the verdict files, SARIF, JUnit) is this run's
+    assert sorted(name for name in pages if left[name] != pages[name]) == [
+        "gate-junit.xml", "gate-result.json", "gate.sarif", "index.html", "summary.json"]
+    [invocation] = json.loads((reports / "gate.sarif").read_text())["runs"][0]["invocations"]
+    assert (invocation["executionSuccessful"], invocation["exitCode"]) == (False, 2)
     # the front page is the full run's, under a banner naming the run that stopped after it
     page = (reports / "index.html").read_text()
     assert page.index("Not the latest run.") < page.index("<h1>gate PASSED</h1>")
