@@ -46,7 +46,7 @@ def plan(candidates: list[Candidate], settings: Settings, coverage: CoverageResu
             outcomes[name] = outcome(candidate, MutantStatus.NO_TESTS, detail="no test executes these lines")
         else:
             m = candidate.mutant
-            key = keys[name] = cache_keys.key(name, m.file, m.unit, m.start, m.diff, candidate.tests)
+            key = keys[name] = cache_keys.key(m, candidate.tests)
             cached = cache.get(name, key)
             if cached is not None:
                 outcomes[name] = outcome(candidate, MutantStatus(cached.status), killed_by=cached.killed_by,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import ast
 import hashlib
 import tokenize
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -354,6 +354,9 @@ class UnitShape:
     """The last part of each name it calls or refers to (`helper`, `self.clear_cache` ->
     `clear_cache`, a callback handed on by name, a class it instantiates)."""
     bases: tuple[str, ...]
+    code: str = ""
+    """Its code as the interpreter reads it (`ast.dump`: decorators, signature and annotations,
+    docstring, body), without comments or layout."""
 
 
 def unit_shapes(source: str) -> list[UnitShape]:
@@ -365,8 +368,26 @@ def unit_shapes(source: str) -> list[UnitShape]:
         names = frozenset(filter(None, (_last_name(n) for n in ast.walk(node)
                                         if isinstance(n, (ast.Name, ast.Attribute)))))
         shapes.append(UnitShape(name, _def_start(node), node.body[0].lineno, node.end_lineno or node.lineno, names,
-                                bases.get(name.split(".", 1)[0], ()) if "." in name else ()))
+                                bases.get(name.split(".", 1)[0], ()) if "." in name else (),
+                                ast.dump(node, include_attributes=False)))
     return shapes
+
+
+def module_code(source: str, taken: Callable[[str], bool]) -> str:
+    """The module's code but the units `taken` picks (by name), as `ast.dump` (without comments or
+    layout): each unit taken is a marker of its name in its place (what a name is bound to depends
+    on where it is defined), one no parsed code can spell (`<` is in no identifier)."""
+    module = ast.parse(source)
+    out = {id(node): name for name, node in _unit_nodes(module) if taken(name)}
+
+    def marked(body: list[ast.stmt]) -> list[ast.stmt]:
+        return [ast.Expr(ast.Name(id=f"<unit {out[id(s)]}>", ctx=ast.Load())) if id(s) in out else s for s in body]
+
+    for node in module.body:
+        if isinstance(node, ast.ClassDef):
+            node.body = marked(node.body)
+    module.body = marked(module.body)
+    return ast.dump(module, include_attributes=False)
 
 
 def _last_name(node: ast.expr) -> str:

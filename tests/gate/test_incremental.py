@@ -7,6 +7,7 @@ import pytest
 
 from gate.steps.cache import build_cache_keys
 from tests.gate.conftest import run_gate
+from tests.gate.test_normalised_keys import mutant as make_mutant
 
 BOOK, TESTS = "ledger/book.py", "tests/test_book.py"
 
@@ -38,15 +39,16 @@ def test_a_rerun_tests_exactly_the_mutants_whose_inputs_changed(fixture_project)
     assert not any(m["cached"] for m in mutants)
     assert {m["unit"] for m in mutants} == {"parse_amount", "post", "close_book"}
 
-    # a function no other function's tests execute: its own mutants, and none of the others
-    edit(project, BOOK, 'book["open"] = False', 'book["open"] = False  # closed, whatever happened')
+    # a function no other function's tests execute: its own mutants, and none of the others (its
+    # docstring is code: `__doc__`; a comment would change nothing, test_normalised_keys)
+    edit(project, BOOK, "def close_book(book, sink):\n", 'def close_book(book, sink):\n    """Write, then close."""\n')
     tested, run = rerun(project)
     assert tested == of(run.mutants(), "close_book")
     assert run.summary["counts"]["cached"] == len(run.mutants()) - len(tested) == len(of(mutants, "parse_amount", "post"))
 
     # a function that `post` calls: its mutants and post's (post's tests execute it); close_book's
     # stay cached although a line added above them moved them down
-    edit(project, BOOK, "    try:\n        return int(text)", "    # digits only\n    try:\n        return int(text)")
+    edit(project, BOOK, "    try:\n        return int(text)", "    # digits only\n    try:\n        return int(text, 10)")
     tested, run = rerun(project)
     assert tested == of(run.mutants(), "parse_amount", "post")
 
@@ -141,10 +143,9 @@ def key(source=SOURCE, test=TEST, support="s", tests=("t.py::test_guarded",)):
     shared = {"m.py": [line + shift for line in SHARED["m.py"]]}
     cache_keys = build_cache_keys({"m.py": source}, executed, shared, {"t.py": test}, COLLECTED, support,
                                   "settings")
-    start = source.splitlines().index("    except TypeError:") + 1
-    return cache_keys.key("m.x_guarded__mutmut_1", "m.py", "guarded", start,
-                          "@@ -8,2 +8,2 @@\n-    except TypeError:\n+    except Exception:\n",
-                          list(tests))
+    mutant = make_mutant(source, unit="guarded", old="    except TypeError:\n", new="    except Exception:\n",
+                         name="m.x_guarded__mutmut_1")
+    return cache_keys.key(mutant, list(tests))
 
 
 @pytest.mark.parametrize("changed, why", [
@@ -185,6 +186,8 @@ def test_an_inherited_test_or_one_of_a_derived_class_counts_with_all_test_module
     for covering in (("t.py::TestDerived::test_base",), ("t.py::TestDerived::test_derived",)):
         changed = TEST.replace("    def test_base(self):\n        assert True", "    def test_base(self):\n        assert 1")
         assert key(test=changed, tests=covering) != key(tests=covering)
+        commented = TEST.replace("    def test_base(self):\n", "    def test_base(self):  # the base's own\n")
+        assert key(test=commented, tests=covering) == key(tests=covering)
 
 
 def test_every_definition_of_a_repeated_name_counts():
