@@ -20,7 +20,8 @@ from urllib.parse import quote
 from coverage.files import flat_rootname  # how coverage.py names a file's HTML page
 
 from gate.result import GateResult, MutantOutcome, MutantStatus, RegionReport, region_coverage, stamp
-from gate.verdict import DESCRIPTIONS, PRIORITY
+from gate.report.wording import verdict_words
+from gate.verdict import PRIORITY
 
 SHORT_PROBLEMS = {"uncovered-handler": "never entered", "uncovered-region": "never run",
                   "untaken-branch": "a branch never taken", "region-not-mutated": "not mutated",
@@ -51,7 +52,7 @@ LATER = ("<!--gate:later-->", "<!--/gate:later-->")
 
 def render(result: GateResult) -> str:
     """The page: the verdict first, with the run and commit it shows (`stamp`)."""
-    word, _ = _verdict(result)
+    word, _ = verdict_words(result)
     if result.error is not None:  # stopped before a verdict of its own: its reason is all there is
         return _page(f"gate {word}", [_verdict_box(result), _findings(result)])
     if not result.regions:  # nothing was measured: no coverage pages to link to
@@ -83,7 +84,7 @@ def marked_earlier(page: str, latest: GateResult | None, when: str = "") -> str 
         return None
     banner = ""
     if latest is not None:
-        word, reason = _verdict(latest)
+        word, reason = verdict_words(latest)
         why = "; ".join(f.message for f in latest.verdict.findings)
         banner = (f"<div id='later' class='later'><strong>Not the latest run.</strong> The latest run, at "
                   f"{html.escape(when)}, stopped before it checked anything: gate {word} ({html.escape(reason)}): "
@@ -97,26 +98,8 @@ def _page(title: str, body: list[str]) -> str:
             f"<style>{STYLE}</style></head><body>{LATER[0]}{LATER[1]}{''.join(body)}</body></html>\n")
 
 
-def _verdict(result: GateResult) -> tuple[str, str]:
-    """PASSED, FAILED or ERROR (a run an error stopped), and `exit N: what it means`, as the terminal words it."""
-    verdict, counts = result.verdict, result.counts
-    word = "ERROR" if result.error is not None else "PASSED" if verdict.passed else "FAILED"
-    meaning = (f"nothing to check: {result.nothing_to_check}" if verdict.passed and result.nothing_to_check
-               else DESCRIPTIONS[verdict.exit_code])
-    if verdict.passed and counts.killed_by_timeout:  # never "every mutant killed" when some only timed out
-        meaning = meaning.replace("every error-handling mutant killed", "every error-handling mutant killed, "
-                                  f"{counts.killed_by_timeout} of them only by timing out")
-    if counts.adopted:
-        held = f"{counts.adopted} adopted finding{'s' if counts.adopted != 1 else ''}"
-        if verdict.passed:
-            word, meaning = f"PASSED with {held}", f"nothing failed beyond what {result.adoption_file} holds"
-        else:
-            meaning += f"; {held} more in {result.adoption_file}"
-    return word, f"exit {verdict.exit_code.value}: {meaning}"
-
-
 def _verdict_box(result: GateResult) -> str:
-    word, reason = _verdict(result)
+    word, reason = verdict_words(result)
     kind = "error" if result.error is not None else "passed" if result.verdict.passed else "failed"
     return (f"<header id='verdict' class='verdict {kind}'><h1>gate {html.escape(word)}</h1>"
             f"<p class='reason'>{html.escape(reason)}</p>"

@@ -7,8 +7,8 @@ from __future__ import annotations
 import io
 from collections.abc import Sequence
 
+from gate.report.wording import verdict_words
 from gate.result import GateResult, MutantStatus, RegionReport
-from gate.verdict import DESCRIPTIONS
 
 COLUMNS = (MutantStatus.KILLED, MutantStatus.SURVIVED, MutantStatus.TIMEOUT, MutantStatus.CRASHED,
            MutantStatus.NO_TESTS, MutantStatus.SKIPPED)
@@ -94,23 +94,8 @@ def _failing_mutants(result: GateResult) -> list[str]:
 
 
 def _verdict_line(result: GateResult) -> str:
-    verdict = result.verdict
-    word = "PASSED" if verdict.passed else "FAILED"
-    meaning = (f"nothing to check: {result.nothing_to_check}" if verdict.passed and result.nothing_to_check
-               else DESCRIPTIONS[verdict.exit_code])
-    counts = result.counts
-    if verdict.passed and counts.killed_by_timeout:  # never "every mutant killed" when some only timed out
-        timed = counts.killed_by_timeout
-        meaning = meaning.replace("every error-handling mutant killed",
-                                  f"every error-handling mutant killed, {timed} of them only by timing out "
-                                  "(twice, the second time alone with twice the limit)")
-    if counts.adopted:
-        held = f"{counts.adopted} adopted finding{'s' if counts.adopted != 1 else ''}"
-        if verdict.passed:
-            word, meaning = f"PASSED with {held}", f"nothing failed beyond what {result.adoption_file} holds"
-        else:
-            meaning += f"; {held} more in {result.adoption_file}"
-    return f"gate {word} (exit {verdict.exit_code.value}: {meaning})"
+    word, meaning = verdict_words(result)
+    return f"gate {word} ({meaning})"
 
 
 def _headline(result: GateResult) -> str:

@@ -14,6 +14,7 @@ import pytest
 from gate.result import Mutant
 from gate.steps.cache import build_cache_keys, mutated_code
 from tests.gate.conftest import run_gate
+from tests.gate.incremental_runs import BOOK, TESTS, edit, of, rerun
 
 SOURCE = '''import functools
 
@@ -215,26 +216,6 @@ def test_a_tests_key_follows_its_code(changed, same, why):
 
 
 # real gate runs on the `incremental` fixture: how many mutants each kind of edit re-runs
-
-BOOK, TESTS = "ledger/book.py", "tests/test_book.py"
-
-
-def edit(project, rel, old, new):
-    path = project / rel
-    text = path.read_text()
-    assert old in text, f"{old!r} is not in {rel}"
-    path.write_text(text.replace(old, new, 1))
-
-
-def rerun(project):
-    run = run_gate(project)
-    assert run.exit_code == 0, run.stdout + run.stderr
-    return {m["name"] for m in run.mutants() if not m["cached"]}, run
-
-
-def of(mutants, *units):
-    return {m["name"] for m in mutants if m["unit"] in units}
-
 
 @pytest.mark.slow  # six gate runs
 def test_a_gate_rerun_after_a_layout_change_runs_nothing(fixture_project):
