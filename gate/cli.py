@@ -186,9 +186,10 @@ def adopt_main(argv: Sequence[str]) -> int:
     from gate.publish import run_and_publish
 
     early = _early_flags(argv)
-    progress = TerminalProgress(quiet="-q" in argv or "--quiet" in argv)
+    progress: TerminalProgress | None = None
     try:
         args = adopt_parser().parse_args(argv)
+        progress = TerminalProgress(quiet=args.quiet)
         settings = load_settings(args.project, {"max_workers": args.max_workers})
         if not settings.adoption_file:
             raise ConfigError("set adoption_file in [tool.gate] to the file to write (like \"gate-adopted.json\")")
@@ -210,7 +211,8 @@ def adopt_main(argv: Sequence[str]) -> int:
               f"{kept} kept, {dropped} no longer needed and dropped)")
         return ExitCode.OK
     except BaseException as error:
-        progress.end_line()
+        if progress is not None:  # the error's line starts a line of its own
+            progress.end_line()
         return _failed(error, functools.partial(_record_unloaded, early=early))
 
 

@@ -96,7 +96,7 @@ def load_settings(start: Path, flags: Mapping[str, Any] | None = None) -> Settin
         print(f"gate: project root {root} ({why})", file=sys.stderr)
     flags = {k: v for k, v in (flags or {}).items() if v is not None}
     if "changed" in flags:  # before any work: git's own answer outside a repository is its usage text
-        _require_git_repository(root)
+        require_git_repository(root)
     table = _read_tool_gate(root / "pyproject.toml")
     values: dict[str, Any] = {}
     for name, option in OPTIONS.items():
@@ -181,7 +181,9 @@ def _rev_parse_toplevel(folder: Path) -> tuple[Path | None, str]:
     return None, next((line.strip() for line in done.stderr.splitlines() if line.strip()), "")
 
 
-def _require_git_repository(root: Path) -> None:
+def require_git_repository(root: Path) -> None:
+    """A `ConfigError` in one line unless `root` is in a git work tree `--changed` can diff: outside
+    one, git's own answer to `git diff --cached` is its usage text."""
     if shutil.which("git") is None:
         raise ConfigError("--changed needs git, which is not installed")
     top, complaint = _rev_parse_toplevel(root)

@@ -28,6 +28,7 @@ from pathlib import Path
 
 from gate.errors import ConfigError
 from gate.result import RegionReport
+from gate.settings import require_git_repository
 from gate.steps.cache import Unit, reachable
 from gate.steps.regions import read_source, unit_spans
 from gate.steps.snapshot import is_documentation, is_test_module, is_within, test_unit
@@ -56,8 +57,6 @@ def _git(root: Path, command: list[str]) -> str:
         raise ConfigError("--changed needs git, which is not installed") from None
     except subprocess.CalledProcessError as exc:
         first = next((line.strip() for line in exc.stderr.splitlines() if line.strip()), f"exit {exc.returncode}")
-        if "not a git repository" in first:
-            raise ConfigError(f"--changed needs a git repository: {root} is not inside one") from None
         raise ConfigError(f"--changed: git {command[0]} failed: {first}") from None
 
 
@@ -73,8 +72,7 @@ def changed_lines(root: Path, ref: str) -> dict[str, set[int]]:
     files that differ from HEAD, as they are in the working tree, which is what the gate tests:
     under pre-commit, which sets unstaged changes aside, the staged changes themselves. A pure
     deletion marks the lines on both sides of where the text was."""
-    # outside a repository `git diff` is `git diff --no-index`, which rejects --cached with its usage text
-    _git(root, ["rev-parse", "--show-toplevel"])
+    require_git_repository(root)  # outside one, `git diff` is `--no-index`, and its answer its usage text
     if ref == "":
         changed = [f for f in _git_diff(root, "", "--name-only", "-z").split("\0") if f]
         if not changed:
